@@ -1,0 +1,1 @@
+"""HTTP serving of exported DCGAN generators (onnxruntime, no torch)."""

@@ -1,0 +1,91 @@
+"""The manifest written next to every exported generator, and validated when it is loaded.
+
+This module is the contract between ``training.export`` (which writes it) and
+``service.registry`` (which reads it). It depends on pydantic only.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MANIFEST_FILE = "manifest.json"
+ONNX_FILE = "generator.onnx"
+SAMPLES_FILE = "samples.png"
+SCHEMA_VERSION = 1
+# Model names are path components under models/: keep them boring so they can never
+# escape the folder (no dots, slashes or leading dashes).
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+_NAME_RE = re.compile(NAME_PATTERN)
+
+
+def is_valid_model_name(name: str) -> bool:
+    return bool(_NAME_RE.fullmatch(name))
+
+
+class TrainingRecord(BaseModel):
+    """How the weights were made: enough to reproduce them."""
+
+    model_config = ConfigDict(extra="allow")
+
+    command: str = Field(description="the `dcgan train` command line that produced the weights")
+    dataset: str = Field(description="data set spec given to --data")
+    dataset_size: int = Field(ge=0, description="images in the data set")
+    epochs: float = Field(ge=0)
+    steps: int = Field(ge=0)
+    batch_size: int = Field(ge=1)
+    wall_time_s: float = Field(ge=0, description="training wall time in seconds")
+    device: str = Field(description="torch device, e.g. cpu or cuda:0")
+    machine: str = Field(description="host description: CPU/GPU model, cores")
+    seed: int | None = None
+    final_losses: dict[str, float] = Field(default_factory=dict)
+    ema: bool = False
+    torch_version: str = ""
+
+
+class ParityRecord(BaseModel):
+    latents: int = Field(ge=1)
+    max_abs_diff: float = Field(ge=0)
+    tolerance: float = Field(gt=0)
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    name: str = Field(pattern=NAME_PATTERN)
+    version: int = Field(ge=1)
+    preset: str
+    config: dict[str, Any] = Field(description="training.models.DCGANConfig as a dict")
+    nz: int = Field(ge=1, le=4096, description="latent size: input `z` is [N, nz] float32")
+    image_size: int = Field(ge=4, le=1024)
+    channels: Literal[1, 3]
+    value_range: tuple[float, float] = (-1.0, 1.0)
+    input_name: str = "z"
+    output_name: str = "images"
+    dtype: Literal["float32", "float16"] = Field(
+        "float32", description="weights' precision inside the ONNX graph (I/O is float32)"
+    )
+    onnx_file: str = ONNX_FILE
+    onnx_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    opset: int = Field(ge=7)
+    parity: ParityRecord
+    training: TrainingRecord
+    created_at: str
+
+    @field_validator("onnx_file")
+    @classmethod
+    def _plain_file_name(cls, value: str) -> str:
+        if Path(value).name != value or value.startswith("."):
+            raise ValueError("onnx_file must be a plain file name inside the version folder")
+        return value
+
+    @classmethod
+    def load(cls, path: Path) -> Manifest:
+        return cls.model_validate_json(path.read_text(encoding="utf-8"))
+
+    def dump(self, path: Path) -> None:
+        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")

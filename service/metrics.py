@@ -1,0 +1,70 @@
+"""Prometheus metrics: module constants, namespace ``dcgan``, base units, explicit buckets.
+
+Labels stay low-cardinality: model (names under models/), endpoint (route template), status
+(HTTP code), provider. Tests pass a fresh ``CollectorRegistry`` to :func:`build_metrics`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+NAMESPACE = "dcgan"
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    requests: Counter
+    request_duration: Histogram
+    inference_duration: Histogram
+    batch_size: Histogram
+    queue_depth: Gauge
+    queue_wait: Histogram
+    images_generated: Counter
+    model_info: Gauge
+    rejected: Counter
+
+
+def build_metrics(registry: CollectorRegistry = REGISTRY) -> Metrics:
+    return Metrics(
+        requests=Counter(
+            "http_requests", "HTTP requests handled.",
+            ["endpoint", "model", "status"], namespace=NAMESPACE, registry=registry,
+        ),
+        request_duration=Histogram(
+            "http_request_duration_seconds", "HTTP request latency.",
+            ["endpoint", "model", "status"], namespace=NAMESPACE, registry=registry,
+            buckets=LATENCY_BUCKETS,
+        ),
+        inference_duration=Histogram(
+            "inference_duration_seconds", "Time of one onnxruntime run (one batch).",
+            ["model"], namespace=NAMESPACE, registry=registry, buckets=LATENCY_BUCKETS,
+        ),
+        batch_size=Histogram(
+            "batch_size_images", "Images per onnxruntime run (after merging requests).",
+            ["model"], namespace=NAMESPACE, registry=registry, buckets=BATCH_BUCKETS,
+        ),
+        queue_depth=Gauge(
+            "queue_depth_requests", "Requests waiting for a batch.",
+            ["model"], namespace=NAMESPACE, registry=registry,
+        ),
+        queue_wait=Histogram(
+            "queue_wait_seconds", "Time a request waited before its batch ran.",
+            ["model"], namespace=NAMESPACE, registry=registry, buckets=LATENCY_BUCKETS,
+        ),
+        images_generated=Counter(
+            "images_generated", "Images produced by generators.",
+            ["model"], namespace=NAMESPACE, registry=registry,
+        ),
+        model_info=Gauge(
+            "model_info", "1 for each loaded model version, with its execution provider.",
+            ["model", "version", "provider"], namespace=NAMESPACE, registry=registry,
+        ),
+        rejected=Counter(
+            "rejected_requests", "Requests refused with 503 (queue full or model unavailable).",
+            ["model", "reason"], namespace=NAMESPACE, registry=registry,
+        ),
+    )
