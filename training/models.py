@@ -68,7 +68,7 @@ class DCGANConfig:
     g_activation: Activation = "relu"
     # discriminator
     d_channels: tuple[int, ...] = (64, 128, 256, 512)
-    d_strides: tuple[int, ...] = (2, 2, 2, 2)
+    d_strides: tuple[int, ...] = ()  # empty: stride 2 for every conv
     d_kernel: int = 4
     d_bias: bool = False
     d_norm: bool = True
@@ -83,6 +83,8 @@ class DCGANConfig:
     def __post_init__(self) -> None:
         if self.channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {self.channels}")
+        if not self.d_strides:
+            object.__setattr__(self, "d_strides", (2,) * len(self.d_channels))
         if len(self.d_strides) != len(self.d_channels):
             raise ValueError("d_strides and d_channels must have the same length")
         # stem_size raises if the resolution does not fit the layer stack
@@ -391,7 +393,6 @@ PRESETS: dict[str, DCGANConfig] = {
         # critic: two 5x5 stride-2 convs (64, 128) with bias, LeakyReLU and dropout 0.3,
         # no BatchNorm, flatten, Linear -> 1 (212,865 parameters).
         d_channels=(64, 128),
-        d_strides=(2, 2),
         d_kernel=5,
         d_bias=True,
         d_norm=False,

@@ -1,0 +1,61 @@
+"""Tiny real models for tests: a few thousand parameters, exported through training.export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from service.manifest import TrainingRecord
+from training.export import export_generator
+from training.models import DCGANConfig, Generator, init_weights
+
+
+def tiny_config(*, channels: int = 3, image_size: int = 16, nz: int = 8) -> DCGANConfig:
+    return DCGANConfig(
+        name="tiny",
+        image_size=image_size,
+        channels=channels,
+        nz=nz,
+        g_stem="dense",
+        g_channels=(16, 8),
+        d_channels=(8, 16),
+        d_head="dense",
+    )
+
+
+def make_tiny_model(
+    models_dir: Path,
+    name: str = "tiny",
+    version: int = 1,
+    *,
+    seed: int = 0,
+    channels: int = 3,
+    image_size: int = 16,
+    nz: int = 8,
+) -> Path:
+    """Export a randomly initialised tiny generator to models_dir/name/version; return that folder."""
+    torch.manual_seed(seed)
+    generator = Generator(tiny_config(channels=channels, image_size=image_size, nz=nz))
+    generator.apply(init_weights)
+    version_dir = models_dir / name / str(version)
+    export_generator(
+        generator,
+        version_dir,
+        name=name,
+        version=version,
+        preset="tiny",
+        training=TrainingRecord(
+            command="tests.helpers.make_tiny_model",
+            dataset="none (random weights)",
+            dataset_size=0,
+            epochs=0,
+            steps=0,
+            batch_size=1,
+            wall_time_s=0.0,
+            device="cpu",
+            machine="test",
+            seed=seed,
+        ),
+    )
+    return version_dir
