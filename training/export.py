@@ -175,6 +175,7 @@ def export_generator(
             created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
         manifest.dump(staging / MANIFEST_FILE)
+        staging.chmod(0o755)  # mkdtemp makes it 0700; a non-root server must read it
         staging.rename(version_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -399,7 +399,7 @@ PRESETS: dict[str, DCGANConfig] = {
         d_head="dense",
         d_dropout=0.3,
         train=TrainDefaults(lr=2e-4, batch_size=256, epochs=50),
-        source="seed 004 (Keras MNIST, Dense->7x7x128, 5x5 ConvT); D documented above",
+        source="seed 004 (Keras MNIST, Dense->7x7x128, 5x5 ConvT); D: Keras MNIST critic",
     ),
 }
 

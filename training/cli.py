@@ -1,0 +1,317 @@
+"""`dcgan`: data / train / export / sample / presets.
+
+Bad input never shows a traceback: it prints ``error: ...`` naming the problem and exits 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+app = typer.Typer(
+    help="Train DCGAN generators on an image folder and export them to ONNX for dcgan-serve.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Prepare data sets (decode once into a uint8 cache).", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+F = TypeVar("F", bound=Callable[..., Any])
+RUNS_DIR = Path("runs")
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+def user_errors(func: F) -> F:
+    """Turn the errors a user can cause into `error: ...` + exit 2 instead of a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as exc:
+            raise fail(str(exc)) from None
+        except RuntimeError as exc:
+            if type(exc).__name__ in {"ExportError", "CartoonFacesError"}:
+                raise fail(str(exc)) from None
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def slug(text: str) -> str:
+    """A model/run name from a data spec: the folder name without Kaggle-style suffixes."""
+    stem = Path(text.rstrip("/")).name.lower()
+    stem = re.sub(r"(_dataset|-dataset|_images|\.gz|-idx3-ubyte)$", "", stem)
+    stem = re.sub(r"^img_align_", "", stem)
+    stem = re.sub(r"[^a-z0-9_-]+", "-", stem).strip("-_")
+    return stem[:64] or "model"
+
+
+# ---- presets ----------------------------------------------------------------------------
+
+
+@app.command()
+def presets() -> None:
+    """List the architecture presets with their parameter counts."""
+    from training.models import PRESETS, Discriminator, Generator, count_parameters
+
+    typer.echo(f"{'preset':<12} {'image':>9} {'G params':>12} {'D params':>11}  source")
+    for name, cfg in PRESETS.items():
+        g, _ = count_parameters(Generator(cfg))
+        d, _ = count_parameters(Discriminator(cfg))
+        size = f"{cfg.image_size}²×{cfg.channels}"
+        typer.echo(f"{name:<12} {size:>9} {g:>12,} {d:>11,}  {cfg.source}")
+
+
+# ---- data -------------------------------------------------------------------------------
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """Built-in data sets that need no download."""
+    from training.data import BUILTIN_DATASETS
+
+    for name, description in BUILTIN_DATASETS.items():
+        typer.echo(f"{name:<20} {description}")
+
+
+@data_app.command("prepare")
+@user_errors
+def data_prepare(
+    spec: Annotated[str, typer.Argument(help="built-in name, image folder or idx file")],
+    image_size: Annotated[int, typer.Option(help="side in pixels")] = 64,
+    channels: Annotated[int, typer.Option(help="1 (gray) or 3 (RGB)")] = 3,
+    cache_dir: Annotated[Path | None, typer.Option(help="default: $DCGAN_CACHE_DIR or ~/.cache/dcgan")] = None,
+) -> None:
+    """Decode a data set once into the uint8 cache that training reads."""
+    from training.data import load_images
+
+    if channels not in (1, 3):
+        raise ValueError(f"--channels must be 1 or 3, got {channels}")
+    data = load_images(spec, image_size, channels, cache_dir=cache_dir)
+    typer.echo(f"{data.description}: {tuple(data.images.shape)} uint8")
+
+
+@data_app.command("cartoon-faces")
+@user_errors
+def data_cartoon_faces(
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("data/cartoon-faces"),
+    count: Annotated[int, typer.Option(min=1, max=1_000_000, help="number of faces")] = 20_000,
+    seed: Annotated[int, typer.Option(min=0, help="same seed, same faces")] = 0,
+    image_size: Annotated[int, typer.Option(min=8, max=512)] = 64,
+    node: Annotated[str, typer.Option(help="Node.js binary")] = "node",
+) -> None:
+    """Draw an offline cartoon-faces set with facesjs (needs Node.js; see README)."""
+    from training.cartoon_faces import build_cartoon_faces
+    from training.data import load_images
+
+    setup_logging(False)
+    info = build_cartoon_faces(out, count, seed=seed, image_size=image_size, node=node)
+    typer.echo(f"{info.count} faces (facesjs {info.facesjs_version}) in {info.out_dir} "
+               f"({info.seconds:.0f} s)")
+    data = load_images(out, image_size, 3)  # warm the decode cache for training
+    typer.echo(f"cached: {data.description}")
+
+
+# ---- train ------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def train(
+    preset: Annotated[str, typer.Option(help="architecture preset (see `dcgan presets`)")] = "dcgan64",
+    data: Annotated[str, typer.Option(help="built-in name (digits, fashion-mnist), image folder or idx file")] = "digits",
+    run_dir: Annotated[Path | None, typer.Option(help="default: runs/<data name>")] = None,
+    width: Annotated[float, typer.Option(help="multiply every hidden width, (0, 4]")] = 1.0,
+    image_size: Annotated[int | None, typer.Option(help="train at preset size × a power of two")] = None,
+    epochs: Annotated[float | None, typer.Option(help="default: the preset's")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="stop after this many steps")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="per process; default: the preset's")] = None,
+    lr: Annotated[float | None, typer.Option(help="default: the preset's")] = None,
+    beta1: Annotated[float | None, typer.Option(help="Adam beta1")] = None,
+    beta2: Annotated[float | None, typer.Option(help="Adam beta2")] = None,
+    optimizer: Annotated[str | None, typer.Option(help="adam | rmsprop")] = None,
+    loss: Annotated[str | None, typer.Option(help="bce (non-saturating) | hinge")] = None,
+    label_smoothing: Annotated[float, typer.Option(help="real label = 1 - this")] = 0.0,
+    ema: Annotated[bool, typer.Option(help="keep an EMA copy of G (exported by default)")] = True,
+    ema_decay: Annotated[float, typer.Option()] = 0.999,
+    seed: Annotated[int, typer.Option()] = 0,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
+    amp: Annotated[str, typer.Option(help="auto | bf16 | fp16 | off (CUDA only)")] = "auto",
+    channels_last: Annotated[bool | None, typer.Option(help="default: on CUDA")] = None,
+    compile: Annotated[bool, typer.Option(help="torch.compile G and D")] = False,
+    checkpoint_every: Annotated[int, typer.Option(help="steps between checkpoints")] = 1000,
+    log_every: Annotated[int, typer.Option(help="steps between loss records")] = 10,
+    resume: Annotated[bool, typer.Option(help="continue the run in --run-dir")] = False,
+    overwrite: Annotated[bool, typer.Option(help="delete an existing --run-dir first")] = False,
+    dry_run: Annotated[bool, typer.Option(help="3 steps on fake data")] = False,
+    limit: Annotated[int | None, typer.Option(help="use only the first N images")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="decode cache folder")] = None,
+    progress: Annotated[bool, typer.Option(help="progress bar")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Train a DCGAN (GPU when available); checkpoints, samples, GIF and loss plot go to --run-dir."""
+    from training.train import Trainer, TrainConfig
+
+    setup_logging(verbose)
+    for name, value, allowed in (
+        ("optimizer", optimizer, ("adam", "rmsprop")),
+        ("loss", loss, ("bce", "hinge")),
+        ("amp", amp, ("auto", "bf16", "fp16", "off")),
+    ):
+        if value is not None and value not in allowed:
+            raise ValueError(f"--{name} must be one of {', '.join(allowed)}, got {value!r}")
+    run = run_dir or RUNS_DIR / ("dry-run" if dry_run else slug(data))
+    if overwrite and not resume and run.exists():
+        shutil.rmtree(run)
+    cfg = TrainConfig(
+        preset=preset, data=data, run_dir=run, width=width, image_size=image_size,
+        epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, beta1=beta1,
+        beta2=beta2, optimizer=_lit(optimizer), loss=_lit(loss),
+        label_smoothing=label_smoothing, ema=ema, ema_decay=ema_decay, seed=seed,
+        device=device, amp=_lit(amp), channels_last=channels_last, compile=compile,
+        checkpoint_every=checkpoint_every, log_every=log_every, resume=resume,
+        dry_run=dry_run, limit=limit, threads=threads, cache_dir=cache_dir, progress=progress,
+    )
+    result = Trainer(cfg).fit()
+    typer.echo(
+        f"{result.steps} steps ({result.epochs:.2f} epochs) in {result.wall_time_s:.0f} s, "
+        f"{result.images_per_s:.0f} images/s, losses {result.final_losses}; run: {result.run_dir}"
+    )
+    if result.interrupted:
+        raise typer.Exit(130)
+    typer.echo(f"next: dcgan export {result.run_dir}")
+
+
+def _lit(value: str | None) -> Any:
+    """Values were checked against their Literal choices above."""
+    return value
+
+
+# ---- export -----------------------------------------------------------------------------
+
+
+def latest_run(runs_dir: Path = RUNS_DIR) -> Path:
+    from training.train import CHECKPOINT_FILE
+
+    checkpoints = sorted(runs_dir.glob(f"*/{CHECKPOINT_FILE}"), key=lambda p: p.stat().st_mtime)
+    if not checkpoints:
+        raise FileNotFoundError(f"no training runs under {runs_dir.resolve()}; run `dcgan train` first")
+    return checkpoints[-1].parent
+
+
+@app.command()
+@user_errors
+def export(
+    run: Annotated[Path | None, typer.Argument(help="run folder or checkpoint.pt (default: latest run)")] = None,
+    name: Annotated[str | None, typer.Option(help="model name (default: the run folder's name)")] = None,
+    version: Annotated[int | None, typer.Option(min=1, help="default: next free version")] = None,
+    models_dir: Annotated[Path, typer.Option(help="where dcgan-serve looks")] = Path("models"),
+    use_ema: Annotated[bool, typer.Option("--ema/--no-ema", help="export the EMA generator when present")] = True,
+    fp16: Annotated[bool, typer.Option(help="store weights as float16 (I/O stays float32)")] = False,
+) -> None:
+    """Export a trained generator to models/<name>/<version>/ (ONNX + manifest + samples)."""
+    from service.manifest import TrainingRecord
+    from training.export import ExportOptions, export_generator, next_version
+    from training.train import CHECKPOINT_FILE, RUN_FILE, load_generator
+
+    setup_logging(False)
+    run_path = run or latest_run()
+    checkpoint = run_path / CHECKPOINT_FILE if run_path.is_dir() else run_path
+    if not checkpoint.exists():
+        raise FileNotFoundError(f"no checkpoint at {checkpoint}")
+    run_folder = checkpoint.parent
+    generator, state = load_generator(checkpoint, ema=use_ema)
+    record_path = run_folder / RUN_FILE
+    if not record_path.exists():
+        raise FileNotFoundError(f"{record_path} is missing: was the run finished?")
+    record = TrainingRecord.model_validate_json(record_path.read_text())
+    record.ema = use_ema and state.get("ema") is not None
+    model_name = name or slug(run_folder.name)
+    ver = version or next_version(models_dir, model_name)
+    manifest = export_generator(
+        generator,
+        models_dir / model_name / str(ver),
+        name=model_name,
+        version=ver,
+        preset=state["train_config"]["preset"],
+        training=record,
+        options=ExportOptions(fp16=fp16),
+        extra_files={"training.gif": run_folder / "training.gif",
+                     "losses.png": run_folder / "losses.png"},
+    )
+    typer.echo(
+        f"exported {manifest.name} v{manifest.version} ({manifest.dtype}, parity max |Δ| "
+        f"{manifest.parity.max_abs_diff:.2g}) to {models_dir / model_name / str(ver)}"
+    )
+
+
+# ---- sample -----------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def sample(
+    source: Annotated[Path, typer.Argument(help="checkpoint.pt, run folder or exported version folder")],
+    out: Annotated[Path, typer.Option(help="PNG to write")] = Path("samples.png"),
+    seeds: Annotated[str, typer.Option(help="e.g. 0-63 or 1,5,9")] = "0-63",
+    nrow: Annotated[int, typer.Option(min=1, max=64)] = 8,
+) -> None:
+    """Write a grid for the given seeds (the same latents the service uses)."""
+    import numpy as np
+
+    from service.imaging import make_grid, to_pil, to_uint8
+    from service.latents import latents_for_seeds
+
+    seed_list = parse_seeds(seeds)
+    if (source / "generator.onnx").exists():
+        import onnxruntime as ort
+
+        from service.manifest import Manifest
+
+        manifest = Manifest.load(source / "manifest.json")
+        session = ort.InferenceSession(str(source / "generator.onnx"), providers=["CPUExecutionProvider"])
+        (images,) = session.run(None, {"z": latents_for_seeds(seed_list, manifest.nz)})
+    else:
+        import torch
+
+        from training.train import CHECKPOINT_FILE, load_generator
+
+        generator, _ = load_generator(source / CHECKPOINT_FILE if source.is_dir() else source)
+        with torch.no_grad():
+            z = torch.from_numpy(latents_for_seeds(seed_list, generator.config.nz))
+            images = generator(z).numpy()
+    to_pil(make_grid(to_uint8(np.asarray(images)), nrow=nrow)).save(out)
+    typer.echo(f"wrote {len(seed_list)} images to {out}")
+
+
+def parse_seeds(text: str) -> list[int]:
+    seeds: list[int] = []
+    for part in text.split(","):
+        a, sep, b = part.strip().partition("-")
+        if not a.isdigit() or (sep and not b.isdigit()):
+            raise ValueError(f"--seeds must look like 0-63 or 1,5,9, got {text!r}")
+        seeds.extend(range(int(a), int(b) + 1) if sep else [int(a)])
+    if not 1 <= len(seeds) <= 1024:
+        raise ValueError(f"--seeds must select 1..1024 seeds, got {len(seeds)}")
+    return seeds
+

@@ -1,0 +1,568 @@
+"""The DCGAN training loop: TrainConfig in, run folder out.
+
+A run folder holds ``checkpoint.pt`` (config + weights + optimizers + EMA + step + RNG), a
+sample grid per epoch from fixed latents (``samples/epoch_0001.png``), ``training.gif``
+made of those grids, ``losses.png`` and ``losses.csv``, and ``run.json`` (the training
+record that ``dcgan export`` copies into the manifest).
+
+Determinism: data order for epoch e is a permutation drawn from ``seed`` and ``e``; noise
+comes from a dedicated generator whose state is checkpointed together with torch's
+global RNG (dropout). Resuming from a checkpoint therefore continues bit-for-bit on CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import json
+import logging
+import os
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from service.latents import latents_for_seeds
+from training.models import DCGANConfig, Discriminator, Generator, build_config, init_weights
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = "checkpoint.pt"
+RUN_FILE = "run.json"
+CHECKPOINT_FORMAT = 1
+SAMPLE_SEEDS = list(range(64))
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a training run; `dcgan train` flags map 1:1 onto these fields.
+
+    ``None`` means "the preset's default" (from its seed document).
+    """
+
+    preset: str = "dcgan64"
+    data: str = "digits"
+    run_dir: Path = Path("runs/default")
+    width: float = 1.0
+    image_size: int | None = None
+    epochs: float | None = None
+    max_steps: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    optimizer: Literal["adam", "rmsprop"] | None = None
+    loss: Literal["bce", "hinge"] | None = None
+    label_smoothing: float = 0.0
+    ema: bool = True
+    ema_decay: float = 0.999
+    seed: int = 0
+    device: str = "auto"
+    amp: Literal["auto", "bf16", "fp16", "off"] = "auto"
+    channels_last: bool | None = None
+    compile: bool = False
+    checkpoint_every: int = 1000
+    log_every: int = 10
+    resume: bool = False
+    dry_run: bool = False
+    limit: int | None = None
+    threads: int | None = None
+    cache_dir: Path | None = None
+    progress: bool = True
+    command: str = field(default_factory=lambda: shlex.join(["dcgan", *sys.argv[1:]]))
+
+    def validate(self) -> None:
+        """Raise ValueError naming the argument and its allowed range."""
+        checks: list[tuple[str, bool, str]] = [
+            ("width", 0 < self.width <= 4, "(0, 4]"),
+            ("epochs", self.epochs is None or self.epochs > 0, "> 0"),
+            ("max_steps", self.max_steps is None or self.max_steps >= 1, ">= 1"),
+            ("batch_size", self.batch_size is None or 1 <= self.batch_size <= 65536, "1..65536"),
+            ("lr", self.lr is None or 0 < self.lr < 1, "(0, 1)"),
+            ("beta1", self.beta1 is None or 0 <= self.beta1 < 1, "[0, 1)"),
+            ("beta2", self.beta2 is None or 0 <= self.beta2 < 1, "[0, 1)"),
+            ("label_smoothing", 0 <= self.label_smoothing < 0.5, "[0, 0.5)"),
+            ("ema_decay", 0 < self.ema_decay < 1, "(0, 1)"),
+            ("checkpoint_every", self.checkpoint_every >= 1, ">= 1"),
+            ("log_every", self.log_every >= 1, ">= 1"),
+            ("limit", self.limit is None or self.limit >= 1, ">= 1"),
+            ("threads", self.threads is None or self.threads >= 1, ">= 1"),
+            ("seed", 0 <= self.seed < 2**63, "[0, 2**63)"),
+        ]
+        for name, ok, allowed in checks:
+            if not ok:
+                raise ValueError(f"--{name.replace('_', '-')} must be {allowed}, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """TrainConfig with the preset defaults filled in."""
+
+    model: DCGANConfig
+    optimizer: str
+    lr: float
+    betas: tuple[float, float]
+    batch_size: int
+    loss: str
+    real_label: float
+    fake_label: float
+
+
+def resolve_recipe(cfg: TrainConfig) -> Recipe:
+    model = build_config(cfg.preset, width=cfg.width, image_size=cfg.image_size)
+    d = model.train
+    return Recipe(
+        model=model,
+        optimizer=cfg.optimizer or d.optimizer,
+        lr=cfg.lr or d.lr,
+        betas=(cfg.beta1 if cfg.beta1 is not None else d.betas[0],
+               cfg.beta2 if cfg.beta2 is not None else d.betas[1]),
+        batch_size=cfg.batch_size or d.batch_size,
+        loss=cfg.loss or d.loss,
+        real_label=d.real_label - cfg.label_smoothing,
+        fake_label=d.fake_label,
+    )
+
+
+# ---- environment ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed() -> Dist:
+    """torchrun sets WORLD_SIZE/RANK/LOCAL_RANK; the same command then trains with DDP."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    import torch.distributed as tdist
+
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    tdist.init_process_group(backend)
+    return Dist(tdist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def pick_device(requested: str, dist: Dist) -> torch.device:
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", dist.local_rank)
+        return torch.device("cpu")
+    device = torch.device(requested)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda requested but CUDA is not available")
+    return device
+
+
+def amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
+    """Mixed precision only on CUDA: bf16 where supported (no loss scaling needed), else fp16."""
+    if setting == "off" or device.type != "cuda":
+        return None
+    if setting == "fp16":
+        return torch.float16
+    if setting == "bf16" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
+def machine_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)}, {platform.node()}"
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+
+
+# ---- data -----------------------------------------------------------------------------
+
+@dataclass
+class TrainData:
+    images: torch.Tensor  # uint8 [N, C, H, W], on CPU (pinned) or on the GPU
+    spec: str
+    description: str
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+def load_train_data(cfg: TrainConfig, model: DCGANConfig, device: torch.device, batch: int) -> TrainData:
+    if cfg.dry_run:
+        gen = torch.Generator().manual_seed(cfg.seed)
+        n = batch * 4
+        shape = (n, model.channels, model.image_size, model.image_size)
+        images = torch.randint(0, 256, shape, generator=gen, dtype=torch.uint8)
+        return TrainData(images, "fake", f"fake data ({n} random images, --dry-run)")
+    from training.data import load_images
+
+    data = load_images(
+        cfg.data, model.image_size, model.channels, cache_dir=cfg.cache_dir,
+        limit=cfg.limit, progress=cfg.progress,
+    )
+    # The decode cache is a memmap; one copy into RAM (uint8, 4x smaller than float) makes
+    # batch gathering a cheap index_select instead of page faults.
+    images = torch.from_numpy(np.ascontiguousarray(data.images))
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        if images.numel() < free // 4:  # whole data set on the GPU when it fits easily
+            images = images.to(device)
+        else:
+            images = images.pin_memory()
+    return TrainData(images, data.spec, data.description)
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled index order of one epoch: a pure function of (seed, epoch)."""
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=gen)
+
+
+def to_model_input(batch: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    x = batch.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+# ---- losses and EMA -------------------------------------------------------------------
+
+def d_loss_fn(kind: str, real: torch.Tensor, fake: torch.Tensor, real_label: float,
+              fake_label: float) -> torch.Tensor:
+    if kind == "hinge":
+        return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+    # The seeds' sigmoid + BCE, fused for stability (and AMP safety).
+    return F.binary_cross_entropy_with_logits(
+        real, torch.full_like(real, real_label)
+    ) + F.binary_cross_entropy_with_logits(fake, torch.full_like(fake, fake_label))
+
+
+def g_loss_fn(kind: str, fake: torch.Tensor) -> torch.Tensor:
+    if kind == "hinge":
+        return -fake.mean()
+    # Non-saturating generator loss: maximise log D(G(z)).
+    return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+        e.lerp_(p.detach(), 1.0 - decay)
+    # BatchNorm statistics are copied: averaging them lags behind the averaged weights.
+    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
+        e.copy_(b)
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    inner = getattr(module, "module", module)  # DDP
+    return getattr(inner, "_orig_mod", inner)  # torch.compile
+
+
+# ---- the trainer ----------------------------------------------------------------------
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    epochs: float
+    wall_time_s: float
+    images_per_s: float
+    final_losses: dict[str, float]
+    interrupted: bool = False
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig) -> None:
+        cfg.validate()
+        self.cfg = cfg
+        self.recipe = resolve_recipe(cfg)
+        self.dist = setup_distributed()
+        self.device = pick_device(cfg.device, self.dist)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.amp = amp_dtype(cfg.amp, self.device)
+        self.channels_last = (
+            cfg.channels_last if cfg.channels_last is not None else self.device.type == "cuda"
+        )
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        torch.manual_seed(cfg.seed + self.dist.rank)
+        model = self.recipe.model
+        self.batch = self.recipe.batch_size
+        self.data = load_train_data(cfg, model, self.device, self.batch * self.dist.world)
+        self.steps_per_epoch = len(self.data) // (self.batch * self.dist.world)
+        if self.steps_per_epoch < 1:
+            raise ValueError(
+                f"--batch-size {self.batch} is larger than the data set "
+                f"({len(self.data)} images); lower it"
+            )
+        self.total_steps = self._total_steps()
+
+        self.g = Generator(model).to(self.device)
+        self.d = Discriminator(model).to(self.device)
+        self.g.apply(init_weights)
+        self.d.apply(init_weights)
+        if self.channels_last:
+            self.g = self.g.to(memory_format=torch.channels_last)
+            self.d = self.d.to(memory_format=torch.channels_last)
+        self.ema = copy.deepcopy(self.g).eval().requires_grad_(False) if cfg.ema else None
+        self.opt_g = self._optimizer(self.g)
+        self.opt_d = self._optimizer(self.d)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
+        self.noise = torch.Generator(self.device).manual_seed(cfg.seed * 7919 + self.dist.rank)
+        self.step = 0
+        self.wall_time = 0.0
+        self.history: list[tuple[int, float, float]] = []
+        self.fixed_z = torch.from_numpy(latents_for_seeds(SAMPLE_SEEDS, model.nz)).to(self.device)
+
+        self.g_train: nn.Module = self.g
+        self.d_train: nn.Module = self.d
+        if self.dist.world > 1:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.g_train, self.d_train = DDP(self.g, device_ids=ids), DDP(self.d, device_ids=ids)
+        if cfg.compile:
+            self.g_train = torch.compile(self.g_train)  # type: ignore[assignment]
+            self.d_train = torch.compile(self.d_train)  # type: ignore[assignment]
+
+    def _total_steps(self) -> int:
+        if self.cfg.max_steps is not None:
+            return self.cfg.max_steps
+        if self.cfg.dry_run:
+            return 3
+        epochs = self.cfg.epochs if self.cfg.epochs is not None else self.recipe.model.train.epochs
+        return max(1, round(epochs * self.steps_per_epoch))
+
+    def _optimizer(self, module: nn.Module) -> torch.optim.Optimizer:
+        r = self.recipe
+        if r.optimizer == "rmsprop":
+            return torch.optim.RMSprop(module.parameters(), lr=r.lr)
+        return torch.optim.Adam(module.parameters(), lr=r.lr, betas=r.betas)
+
+    # ---- checkpoints ----
+    @property
+    def run_dir(self) -> Path:
+        return self.cfg.run_dir
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "model_config": self.recipe.model.to_dict(),
+            "train_config": {k: str(v) if isinstance(v, Path) else v
+                             for k, v in dataclasses.asdict(self.cfg).items()},
+            "generator": self.g.state_dict(),
+            "discriminator": self.d.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "step": self.step,
+            "wall_time_s": self.wall_time,
+            "history": self.history,
+            "rng": {
+                "noise": self.noise.get_state(),
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            },
+        }
+
+    def save_checkpoint(self) -> Path:
+        path = self.run_dir / CHECKPOINT_FILE
+        tmp = path.with_suffix(".tmp")
+        torch.save(self.state_dict(), tmp)
+        os.replace(tmp, path)  # never leave a half-written checkpoint behind
+        return path
+
+    def load_checkpoint(self, path: Path) -> None:
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        saved = DCGANConfig.from_dict(state["model_config"])
+        if saved != self.recipe.model:
+            raise ValueError(
+                f"{path} was trained with a different model config; use the same "
+                "--preset/--width/--image-size to resume"
+            )
+        self.g.load_state_dict(state["generator"])
+        self.d.load_state_dict(state["discriminator"])
+        if self.ema is not None and state["ema"] is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        self.wall_time = float(state["wall_time_s"])
+        self.history = [tuple(h) for h in state["history"]]  # type: ignore[misc]
+        self.noise.set_state(state["rng"]["noise"].cpu())
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        if state["rng"]["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+
+    # ---- one step ----
+    def _batches(self) -> Iterator[tuple[int, torch.Tensor]]:
+        order_epoch, order = -1, torch.empty(0, dtype=torch.long)
+        while self.step < self.total_steps:
+            epoch, it = divmod(self.step, self.steps_per_epoch)
+            if epoch != order_epoch:
+                order_epoch, order = epoch, epoch_order(len(self.data), self.cfg.seed, epoch)
+            start = (it * self.dist.world + self.dist.rank) * self.batch
+            idx = order[start : start + self.batch]
+            yield epoch, self.data.images[idx.to(self.data.images.device)]
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=self.amp)
+
+    def train_step(self, real_u8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r = self.recipe
+        real = to_model_input(real_u8, self.device, self.channels_last)
+        z = torch.randn(real.shape[0], r.model.nz, generator=self.noise, device=self.device)
+        # D step: real vs detached fakes (one G forward is reused for the G step).
+        with self._autocast():
+            fake = self.g_train(z)
+            loss_d = d_loss_fn(r.loss, self.d_train(real), self.d_train(fake.detach()),
+                               r.real_label, r.fake_label)
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler.scale(loss_d).backward()
+        self.scaler.step(self.opt_d)
+        # G step
+        with self._autocast():
+            loss_g = g_loss_fn(r.loss, self.d_train(fake))
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler.scale(loss_g).backward()
+        self.scaler.step(self.opt_g)
+        self.scaler.update()
+        if self.ema is not None:
+            ema_update(self.ema, self.g, self.cfg.ema_decay)
+        return loss_d.detach(), loss_g.detach()
+
+    # ---- outputs ----
+    @torch.no_grad()
+    def sample_grid(self) -> np.ndarray:
+        from service.imaging import make_grid, to_uint8
+
+        net = self.ema if self.ema is not None else self.g
+        was_training = net.training
+        net.eval()
+        images = net(self.fixed_z).float().cpu().numpy()
+        net.train(was_training)
+        return make_grid(to_uint8(images), nrow=8)
+
+    def write_epoch_outputs(self, epoch: int) -> None:
+        from training.report import write_loss_plot, write_sample_grid, write_training_gif
+
+        samples = self.run_dir / "samples"
+        write_sample_grid(self.sample_grid(), samples / f"epoch_{epoch:04d}.png")
+        write_training_gif(sorted(samples.glob("epoch_*.png")), self.run_dir / "training.gif")
+        write_loss_plot(self.history, self.run_dir / "losses.png", self.run_dir / "losses.csv")
+
+    def record(self, final_losses: dict[str, float]) -> dict[str, Any]:
+        return {
+            "command": self.cfg.command,
+            "dataset": self.data.spec,
+            "dataset_description": self.data.description,
+            "dataset_size": len(self.data),
+            "epochs": round(self.step / self.steps_per_epoch, 4),
+            "steps": self.step,
+            "batch_size": self.batch * self.dist.world,
+            "wall_time_s": round(self.wall_time, 2),
+            "device": str(self.device) + (f" x{self.dist.world}" if self.dist.world > 1 else ""),
+            "machine": machine_description(self.device),
+            "seed": self.cfg.seed,
+            "final_losses": final_losses,
+            "ema": self.ema is not None,
+            "torch_version": torch.__version__,
+            "preset": self.cfg.preset,
+            "width": self.cfg.width,
+            "optimizer": self.recipe.optimizer,
+            "lr": self.recipe.lr,
+            "loss": self.recipe.loss,
+            "amp": str(self.amp).replace("torch.", "") if self.amp else "off",
+        }
+
+    # ---- the loop ----
+    def fit(self) -> TrainResult:
+        from tqdm import tqdm
+
+        main = self.dist.main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        ckpt = self.run_dir / CHECKPOINT_FILE
+        if self.cfg.resume:
+            if not ckpt.exists():
+                raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}")
+            self.load_checkpoint(ckpt)
+            log.info("resumed from %s at step %d", ckpt, self.step)
+        elif main and ckpt.exists():
+            raise FileExistsError(
+                f"{ckpt} exists; pass --resume to continue it or choose another --run-dir"
+            )
+        log.info("training %s on %s: %s, batch %d, %d steps (%d a epoch), device %s%s",
+                 self.recipe.model.name, self.data.description, self.recipe.optimizer,
+                 self.batch, self.total_steps, self.steps_per_epoch, self.device,
+                 f", amp {self.amp}" if self.amp else "")
+        start_step, interrupted = self.step, False
+        bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
+                   disable=not (main and self.cfg.progress))
+        losses: tuple[torch.Tensor, torch.Tensor] | None = None
+        t_start, step_time, seen = time.perf_counter(), 0.0, 0
+        try:
+            for epoch, real in self._batches():
+                t_step = time.perf_counter()
+                losses = self.train_step(real)
+                self.step += 1
+                seen += real.shape[0] * self.dist.world
+                if self.step % self.cfg.log_every == 0 or self.step == self.total_steps:
+                    # .item() syncs the GPU: only on logging steps
+                    ld, lg = (float(x) for x in losses)
+                    self.history.append((self.step, ld, lg))
+                    step_time += time.perf_counter() - t_step
+                    bar.set_postfix(d=f"{ld:.3f}", g=f"{lg:.3f}", img_s=f"{seen / step_time:.0f}")
+                else:
+                    step_time += time.perf_counter() - t_step
+                bar.update(1)
+                if main and (self.step % self.steps_per_epoch == 0 or self.step == self.total_steps):
+                    self.write_epoch_outputs(epoch + 1)
+                if main and self.step % self.cfg.checkpoint_every == 0:
+                    self.save_checkpoint()
+        except KeyboardInterrupt:
+            interrupted = True
+            log.warning("interrupted at step %d: saving a checkpoint before exiting", self.step)
+        finally:
+            bar.close()
+        self.wall_time += time.perf_counter() - t_start
+        final = {} if losses is None else {"d": round(float(losses[0]), 5),
+                                           "g": round(float(losses[1]), 5)}
+        if main:
+            self.save_checkpoint()
+            (self.run_dir / RUN_FILE).write_text(json.dumps(self.record(final), indent=2) + "\n")
+        rate = seen / step_time if step_time else 0.0
+        return TrainResult(self.run_dir, self.step, self.step / self.steps_per_epoch,
+                           self.wall_time, rate, final, interrupted)
+
+
+def load_generator(checkpoint: Path, *, ema: bool = True) -> tuple[Generator, dict[str, Any]]:
+    """Rebuild the generator from a checkpoint file alone (EMA weights when present)."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{checkpoint} is not a dcgan checkpoint (format {state.get('format')})")
+    generator = Generator(DCGANConfig.from_dict(state["model_config"]))
+    weights = state["ema"] if ema and state.get("ema") is not None else state["generator"]
+    generator.load_state_dict(weights)
+    return generator.eval(), state
