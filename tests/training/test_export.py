@@ -1,0 +1,87 @@
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from service.latents import latents_for_seeds
+from service.manifest import Manifest
+from tests.helpers import make_tiny_model, tiny_config
+from training.export import ExportError, export_generator, next_version
+from training.models import Generator
+from training.train import CHECKPOINT_FILE, Trainer, TrainConfig, load_generator
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("run")
+    cfg = TrainConfig(preset="mnist28", width=0.125, batch_size=8, dry_run=True, max_steps=4,
+                      run_dir=run, progress=False)
+    Trainer(cfg).fit()
+    return run
+
+
+def test_trained_model_exports_and_matches_pytorch_in_onnxruntime(trained: Path, tmp_path: Path) -> None:
+    from training.cli import export
+
+    export(trained, name="digits", version=None, models_dir=tmp_path, use_ema=True, fp16=False)
+    folder = tmp_path / "digits" / "1"
+    manifest = Manifest.load(folder / "manifest.json")
+    assert manifest.training.steps == 4 and manifest.training.ema
+    assert manifest.onnx_sha256 == hashlib.sha256((folder / "generator.onnx").read_bytes()).hexdigest()
+    assert manifest.parity.max_abs_diff <= 1e-4
+
+    generator, _ = load_generator(trained / CHECKPOINT_FILE)
+    session = ort.InferenceSession(str(folder / "generator.onnx"), providers=["CPUExecutionProvider"])
+    for batch in (1, 7):  # the batch axis is dynamic
+        z = latents_for_seeds(list(range(batch)), manifest.nz)
+        (onnx_out,) = session.run(["images"], {"z": z})
+        with torch.no_grad():
+            torch_out = generator(torch.from_numpy(z)).numpy()
+        assert onnx_out.shape == (batch, 1, 28, 28)
+        assert np.max(np.abs(onnx_out - torch_out)) <= 1e-4
+    for extra in ("samples.png", "training.gif", "losses.png"):
+        assert (folder / extra).exists()
+
+
+def test_fp16_export_keeps_float32_io(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    generator = Generator(tiny_config())
+    record = json.loads((make_tiny_model(tmp_path, "a") / "manifest.json").read_text())["training"]
+    from service.manifest import TrainingRecord
+    from training.export import ExportOptions
+
+    manifest = export_generator(generator, tmp_path / "b" / "1", name="b", version=1, preset="tiny",
+                                training=TrainingRecord(**record), options=ExportOptions(fp16=True))
+    assert manifest.dtype == "float16"
+    session = ort.InferenceSession(str(tmp_path / "b" / "1" / "generator.onnx"))
+    assert session.get_inputs()[0].type == "tensor(float)"
+    assert session.get_outputs()[0].type == "tensor(float)"
+
+
+def test_versions_increment_and_never_overwrite(tmp_path: Path) -> None:
+    assert next_version(tmp_path, "m") == 1
+    make_tiny_model(tmp_path, "m", 1)
+    assert next_version(tmp_path, "m") == 2
+    with pytest.raises(ExportError, match="already exists"):
+        make_tiny_model(tmp_path, "m", 1)
+
+
+@pytest.mark.parametrize("name", ["../evil", "Upper", "a/b", ".hidden", ""])
+def test_model_names_cannot_escape_models_dir(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ExportError, match="invalid model name"):
+        make_tiny_model(tmp_path, name)
+    assert not any(tmp_path.parent.glob("evil"))
+
+
+def test_failed_export_leaves_no_partial_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import training.export as export_module
+
+    monkeypatch.setattr(export_module, "PARITY_TOLERANCE", {"float32": 0.0, "float16": 0.0})
+    monkeypatch.setattr(export_module, "check_parity", lambda *a: 1.0)
+    with pytest.raises(ExportError, match="parity failed"):
+        make_tiny_model(tmp_path, "m")
+    assert list((tmp_path / "m").iterdir()) == []
