@@ -20,14 +20,18 @@ MEDIA_TYPES: dict[str, str] = {
 }
 
 
-def to_uint8(images: npt.NDArray[np.floating], value_range: tuple[float, float] = (-1.0, 1.0)) -> UInt8Array:
+def to_uint8(
+    images: npt.NDArray[np.floating], value_range: tuple[float, float] = (-1.0, 1.0)
+) -> UInt8Array:
     """[N, C, H, W] floats in ``value_range`` -> [N, H, W, C] uint8 (rounded, clipped)."""
     lo, hi = value_range
     scaled = (np.asarray(images, dtype=np.float32) - lo) * (255.0 / (hi - lo))
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
 
 
-def make_grid(images: UInt8Array, nrow: int | None = None, padding: int = 2, pad_value: int = 0) -> UInt8Array:
+def make_grid(
+    images: UInt8Array, nrow: int | None = None, padding: int = 2, pad_value: int = 0
+) -> UInt8Array:
     """Tile [N, H, W, C] into one [H', W', C] image, ``nrow`` images per row (default ~sqrt N)."""
     n, h, w, c = images.shape
     ncol = nrow or max(1, math.ceil(math.sqrt(n)))
@@ -48,7 +52,7 @@ def to_pil(image: UInt8Array) -> Image.Image:
 
 
 def encode(image: Image.Image, fmt: ImageFormat, quality: int = 90) -> bytes:
-    """Encode deterministically: no timestamps or random metadata, so equal pixels -> equal bytes."""
+    """Encode deterministically (no timestamps or metadata): equal pixels, equal bytes."""
     buf = io.BytesIO()
     if fmt == "png":
         image.save(buf, format="PNG", optimize=False)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 MANIFEST_FILE = "manifest.json"
 ONNX_FILE = "generator.onnx"
 SAMPLES_FILE = "samples.png"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 # Model names are path components under models/: keep them boring so they can never
 # escape the folder (no dots, slashes or leading dashes).
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"

@@ -34,7 +34,7 @@ def make_tiny_model(
     image_size: int = 16,
     nz: int = 8,
 ) -> Path:
-    """Export a randomly initialised tiny generator to models_dir/name/version; return that folder."""
+    """Export a random tiny generator to models_dir/name/version; return that folder."""
     torch.manual_seed(seed)
     generator = Generator(tiny_config(channels=channels, image_size=image_size, nz=nz))
     generator.apply(init_weights)

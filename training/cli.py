@@ -20,7 +20,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-data_app = typer.Typer(help="Prepare data sets (decode once into a uint8 cache).", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Prepare data sets (decode once into a uint8 cache).", no_args_is_help=True
+)
 app.add_typer(data_app, name="data")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -99,7 +101,9 @@ def data_prepare(
     spec: Annotated[str, typer.Argument(help="built-in name, image folder or idx file")],
     image_size: Annotated[int, typer.Option(help="side in pixels")] = 64,
     channels: Annotated[int, typer.Option(help="1 (gray) or 3 (RGB)")] = 3,
-    cache_dir: Annotated[Path | None, typer.Option(help="default: $DCGAN_CACHE_DIR or ~/.cache/dcgan")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="default: $DCGAN_CACHE_DIR or ~/.cache/dcgan")
+    ] = None,
 ) -> None:
     """Decode a data set once into the uint8 cache that training reads."""
     from training.data import load_images
@@ -125,8 +129,10 @@ def data_cartoon_faces(
 
     setup_logging(False)
     info = build_cartoon_faces(out, count, seed=seed, image_size=image_size, node=node)
-    typer.echo(f"{info.count} faces (facesjs {info.facesjs_version}) in {info.out_dir} "
-               f"({info.seconds:.0f} s)")
+    typer.echo(
+        f"{info.count} faces (facesjs {info.facesjs_version}) in {info.out_dir} "
+        f"({info.seconds:.0f} s)"
+    )
     data = load_images(out, image_size, 3)  # warm the decode cache for training
     typer.echo(f"cached: {data.description}")
 
@@ -137,14 +143,22 @@ def data_cartoon_faces(
 @app.command()
 @user_errors
 def train(
-    preset: Annotated[str, typer.Option(help="architecture preset (see `dcgan presets`)")] = "dcgan64",
-    data: Annotated[str, typer.Option(help="built-in name (digits, fashion-mnist), image folder or idx file")] = "digits",
+    preset: Annotated[
+        str, typer.Option(help="architecture preset (see `dcgan presets`)")
+    ] = "dcgan64",
+    data: Annotated[
+        str, typer.Option(help="built-in name (digits, fashion-mnist), image folder or idx file")
+    ] = "digits",
     run_dir: Annotated[Path | None, typer.Option(help="default: runs/<data name>")] = None,
     width: Annotated[float, typer.Option(help="multiply every hidden width, (0, 4]")] = 1.0,
-    image_size: Annotated[int | None, typer.Option(help="train at preset size × a power of two")] = None,
+    image_size: Annotated[
+        int | None, typer.Option(help="train at preset size × a power of two")
+    ] = None,
     epochs: Annotated[float | None, typer.Option(help="default: the preset's")] = None,
     max_steps: Annotated[int | None, typer.Option(help="stop after this many steps")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="per process; default: the preset's")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="per process; default: the preset's")
+    ] = None,
     lr: Annotated[float | None, typer.Option(help="default: the preset's")] = None,
     beta1: Annotated[float | None, typer.Option(help="Adam beta1")] = None,
     beta2: Annotated[float | None, typer.Option(help="Adam beta2")] = None,
@@ -169,8 +183,8 @@ def train(
     progress: Annotated[bool, typer.Option(help="progress bar")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Train a DCGAN (GPU when available); checkpoints, samples, GIF and loss plot go to --run-dir."""
-    from training.train import Trainer, TrainConfig
+    """Train a DCGAN (GPU when available); checkpoints, samples, GIF, loss plot in --run-dir."""
+    from training.train import TrainConfig, Trainer
 
     setup_logging(verbose)
     for name, value, allowed in (
@@ -184,13 +198,35 @@ def train(
     if overwrite and not resume and run.exists():
         shutil.rmtree(run)
     cfg = TrainConfig(
-        preset=preset, data=data, run_dir=run, width=width, image_size=image_size,
-        epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, beta1=beta1,
-        beta2=beta2, optimizer=_lit(optimizer), loss=_lit(loss),
-        label_smoothing=label_smoothing, ema=ema, ema_decay=ema_decay, seed=seed,
-        device=device, amp=_lit(amp), channels_last=channels_last, compile=compile,
-        checkpoint_every=checkpoint_every, log_every=log_every, resume=resume,
-        dry_run=dry_run, limit=limit, threads=threads, cache_dir=cache_dir, progress=progress,
+        preset=preset,
+        data=data,
+        run_dir=run,
+        width=width,
+        image_size=image_size,
+        epochs=epochs,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        lr=lr,
+        beta1=beta1,
+        beta2=beta2,
+        optimizer=_lit(optimizer),
+        loss=_lit(loss),
+        label_smoothing=label_smoothing,
+        ema=ema,
+        ema_decay=ema_decay,
+        seed=seed,
+        device=device,
+        amp=_lit(amp),
+        channels_last=channels_last,
+        compile=compile,
+        checkpoint_every=checkpoint_every,
+        log_every=log_every,
+        resume=resume,
+        dry_run=dry_run,
+        limit=limit,
+        threads=threads,
+        cache_dir=cache_dir,
+        progress=progress,
     )
     result = Trainer(cfg).fit()
     typer.echo(
@@ -215,19 +251,29 @@ def latest_run(runs_dir: Path = RUNS_DIR) -> Path:
 
     checkpoints = sorted(runs_dir.glob(f"*/{CHECKPOINT_FILE}"), key=lambda p: p.stat().st_mtime)
     if not checkpoints:
-        raise FileNotFoundError(f"no training runs under {runs_dir.resolve()}; run `dcgan train` first")
+        raise FileNotFoundError(
+            f"no training runs under {runs_dir.resolve()}; run `dcgan train` first"
+        )
     return checkpoints[-1].parent
 
 
 @app.command()
 @user_errors
 def export(
-    run: Annotated[Path | None, typer.Argument(help="run folder or checkpoint.pt (default: latest run)")] = None,
-    name: Annotated[str | None, typer.Option(help="model name (default: the run folder's name)")] = None,
+    run: Annotated[
+        Path | None, typer.Argument(help="run folder or checkpoint.pt (default: latest run)")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="model name (default: the run folder's name)")
+    ] = None,
     version: Annotated[int | None, typer.Option(min=1, help="default: next free version")] = None,
     models_dir: Annotated[Path, typer.Option(help="where dcgan-serve looks")] = Path("models"),
-    use_ema: Annotated[bool, typer.Option("--ema/--no-ema", help="export the EMA generator when present")] = True,
-    fp16: Annotated[bool, typer.Option(help="store weights as float16 (I/O stays float32)")] = False,
+    use_ema: Annotated[
+        bool, typer.Option("--ema/--no-ema", help="export the EMA generator when present")
+    ] = True,
+    fp16: Annotated[
+        bool, typer.Option(help="store weights as float16 (I/O stays float32)")
+    ] = False,
 ) -> None:
     """Export a trained generator to models/<name>/<version>/ (ONNX + manifest + samples)."""
     from service.manifest import TrainingRecord
@@ -256,8 +302,10 @@ def export(
         preset=state["train_config"]["preset"],
         training=record,
         options=ExportOptions(fp16=fp16),
-        extra_files={"training.gif": run_folder / "training.gif",
-                     "losses.png": run_folder / "losses.png"},
+        extra_files={
+            "training.gif": run_folder / "training.gif",
+            "losses.png": run_folder / "losses.png",
+        },
     )
     typer.echo(
         f"exported {manifest.name} v{manifest.version} ({manifest.dtype}, parity max |Δ| "
@@ -271,7 +319,9 @@ def export(
 @app.command()
 @user_errors
 def sample(
-    source: Annotated[Path, typer.Argument(help="checkpoint.pt, run folder or exported version folder")],
+    source: Annotated[
+        Path, typer.Argument(help="checkpoint.pt, run folder or exported version folder")
+    ],
     out: Annotated[Path, typer.Option(help="PNG to write")] = Path("samples.png"),
     seeds: Annotated[str, typer.Option(help="e.g. 0-63 or 1,5,9")] = "0-63",
     nrow: Annotated[int, typer.Option(min=1, max=64)] = 8,
@@ -289,7 +339,9 @@ def sample(
         from service.manifest import Manifest
 
         manifest = Manifest.load(source / "manifest.json")
-        session = ort.InferenceSession(str(source / "generator.onnx"), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            str(source / "generator.onnx"), providers=["CPUExecutionProvider"]
+        )
         (images,) = session.run(None, {"z": latents_for_seeds(seed_list, manifest.nz)})
     else:
         import torch
@@ -314,4 +366,3 @@ def parse_seeds(text: str) -> list[int]:
     if not 1 <= len(seeds) <= 1024:
         raise ValueError(f"--seeds must select 1..1024 seeds, got {len(seeds)}")
     return seeds
-

@@ -14,6 +14,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import onnx
@@ -97,9 +98,7 @@ def _session(path: Path) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
-def check_parity(
-    generator: Generator, session: ort.InferenceSession, latents: np.ndarray
-) -> float:
+def check_parity(generator: Generator, session: ort.InferenceSession, latents: np.ndarray) -> float:
     """max |torch - onnxruntime| over ``latents`` (the generator must be in eval mode)."""
     with torch.no_grad():
         expected = generator(torch.from_numpy(latents)).numpy()
@@ -124,7 +123,7 @@ def export_generator(
     options: ExportOptions | None = None,
     extra_files: dict[str, Path] | None = None,
 ) -> Manifest:
-    """Export ``generator`` into ``version_dir`` (= models/<name>/<version>) and return its manifest.
+    """Export ``generator`` to ``version_dir`` (models/<name>/<version>); return the manifest.
 
     ``extra_files`` maps file names to copy next to the model (training GIF, loss plot).
     """
@@ -147,7 +146,7 @@ def export_generator(
         onnx.checker.check_model(str(onnx_path))
         session = _session(onnx_path)
 
-        dtype = "float16" if options.fp16 else "float32"
+        dtype: Literal["float32", "float16"] = "float16" if options.fp16 else "float32"
         rng = np.random.default_rng(options.parity_seed)
         latents = rng.standard_normal((options.parity_latents, config.nz), dtype=np.float32)
         max_diff = check_parity(generator, session, latents)
@@ -171,9 +170,7 @@ def export_generator(
             dtype=dtype,
             onnx_sha256=sha256_file(onnx_path),
             opset=options.opset,
-            parity=ParityRecord(
-                latents=len(latents), max_abs_diff=max_diff, tolerance=tolerance
-            ),
+            parity=ParityRecord(latents=len(latents), max_abs_diff=max_diff, tolerance=tolerance),
             training=training,
             created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )

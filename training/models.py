@@ -15,9 +15,10 @@ Layout conventions (PyTorch NCHW):
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -177,13 +178,16 @@ class DCGANConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> DCGANConfig:
+    def from_dict(cls, data: dict[str, Any]) -> DCGANConfig:
         raw = dict(data)
-        train = dict(raw.pop("train", {}) or {})  # type: ignore[call-overload]
+        train = dict(raw.pop("train", {}) or {})
         if "betas" in train:
             train["betas"] = tuple(train["betas"])
         tuples = {"g_channels", "g_extra_channels", "d_channels", "d_strides"}
-        kwargs = {k: tuple(v) if k in tuples else v for k, v in raw.items()}  # type: ignore[call-overload]
+        kwargs: dict[str, Any] = {
+            k: tuple(v) if k in tuples else v
+            for k, v in raw.items()
+        }
         return cls(**kwargs, train=TrainDefaults(**train))
 
 
@@ -219,7 +223,7 @@ class Generator(nn.Module):
             layers.append(nn.BatchNorm2d(c[0]))
         layers.append(_activation(act, config.leaky_slope))
         # upsampling blocks: [N, c_i, s*2^i, s*2^i] -> [N, c_{i+1}, s*2^(i+1), ...]
-        for cin, cout in zip(c[:-1], c[1:], strict=True):
+        for cin, cout in itertools.pairwise(c):
             layers += self._block(cin, cout, k, 2, act)
         # stride-1 refinement blocks keep the size (seed 000's extra 64x64x32 layer)
         width = c[-1]
@@ -306,11 +310,11 @@ def count_parameters(module: nn.Module) -> tuple[int, int]:
     The second number is what Keras calls "Non-trainable params" for these nets.
     """
     trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    stats = sum(
-        m.running_mean.numel() + m.running_var.numel()  # type: ignore[union-attr]
-        for m in module.modules()
-        if isinstance(m, nn.BatchNorm2d)
-    )
+    stats = 0
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            assert m.running_mean is not None and m.running_var is not None
+            stats += m.running_mean.numel() + m.running_var.numel()
     return trainable, stats
 
 
@@ -404,9 +408,7 @@ PRESETS: dict[str, DCGANConfig] = {
 }
 
 
-def build_config(
-    preset: str, *, width: float = 1.0, image_size: int | None = None
-) -> DCGANConfig:
+def build_config(preset: str, *, width: float = 1.0, image_size: int | None = None) -> DCGANConfig:
     """A preset, optionally scaled in width and resolution (the CLI's --width/--image-size)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")

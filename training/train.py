@@ -101,7 +101,9 @@ class TrainConfig:
         ]
         for name, ok, allowed in checks:
             if not ok:
-                raise ValueError(f"--{name.replace('_', '-')} must be {allowed}, got {getattr(self, name)}")
+                raise ValueError(
+                    f"--{name.replace('_', '-')} must be {allowed}, got {getattr(self, name)}"
+                )
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,10 @@ def resolve_recipe(cfg: TrainConfig) -> Recipe:
         model=model,
         optimizer=cfg.optimizer or d.optimizer,
         lr=cfg.lr or d.lr,
-        betas=(cfg.beta1 if cfg.beta1 is not None else d.betas[0],
-               cfg.beta2 if cfg.beta2 is not None else d.betas[1]),
+        betas=(
+            cfg.beta1 if cfg.beta1 is not None else d.betas[0],
+            cfg.beta2 if cfg.beta2 is not None else d.betas[1],
+        ),
         batch_size=cfg.batch_size or d.batch_size,
         loss=cfg.loss or d.loss,
         real_label=d.real_label - cfg.label_smoothing,
@@ -135,6 +139,7 @@ def resolve_recipe(cfg: TrainConfig) -> Recipe:
 
 
 # ---- environment ----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Dist:
@@ -195,6 +200,7 @@ def machine_description(device: torch.device) -> str:
 
 # ---- data -----------------------------------------------------------------------------
 
+
 @dataclass
 class TrainData:
     images: torch.Tensor  # uint8 [N, C, H, W], on CPU (pinned) or on the GPU
@@ -205,7 +211,9 @@ class TrainData:
         return int(self.images.shape[0])
 
 
-def load_train_data(cfg: TrainConfig, model: DCGANConfig, device: torch.device, batch: int) -> TrainData:
+def load_train_data(
+    cfg: TrainConfig, model: DCGANConfig, device: torch.device, batch: int
+) -> TrainData:
     if cfg.dry_run:
         gen = torch.Generator().manual_seed(cfg.seed)
         n = batch * 4
@@ -215,18 +223,21 @@ def load_train_data(cfg: TrainConfig, model: DCGANConfig, device: torch.device, 
     from training.data import load_images
 
     data = load_images(
-        cfg.data, model.image_size, model.channels, cache_dir=cfg.cache_dir,
-        limit=cfg.limit, progress=cfg.progress,
+        cfg.data,
+        model.image_size,
+        model.channels,
+        cache_dir=cfg.cache_dir,
+        limit=cfg.limit,
+        progress=cfg.progress,
     )
     # The decode cache is a memmap; one copy into RAM (uint8, 4x smaller than float) makes
     # batch gathering a cheap index_select instead of page faults.
     images = torch.from_numpy(np.ascontiguousarray(data.images))
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
-        if images.numel() < free // 4:  # whole data set on the GPU when it fits easily
-            images = images.to(device)
-        else:
-            images = images.pin_memory()
+        # the whole data set goes on the GPU when it fits easily, else pinned host memory
+        fits = images.numel() < free // 4
+        images = images.to(device) if fits else images.pin_memory()
     return TrainData(images, data.spec, data.description)
 
 
@@ -243,8 +254,10 @@ def to_model_input(batch: torch.Tensor, device: torch.device, channels_last: boo
 
 # ---- losses and EMA -------------------------------------------------------------------
 
-def d_loss_fn(kind: str, real: torch.Tensor, fake: torch.Tensor, real_label: float,
-              fake_label: float) -> torch.Tensor:
+
+def d_loss_fn(
+    kind: str, real: torch.Tensor, fake: torch.Tensor, real_label: float, fake_label: float
+) -> torch.Tensor:
     if kind == "hinge":
         return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
     # The seeds' sigmoid + BCE, fused for stability (and AMP safety).
@@ -265,8 +278,8 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
     for e, p in zip(ema.parameters(), model.parameters(), strict=True):
         e.lerp_(p.detach(), 1.0 - decay)
     # BatchNorm statistics are copied: averaging them lags behind the averaged weights.
-    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
-        e.copy_(b)
+    for eb, b in zip(ema.buffers(), model.buffers(), strict=True):
+        eb.copy_(b)
 
 
 def unwrap(module: nn.Module) -> nn.Module:
@@ -275,6 +288,7 @@ def unwrap(module: nn.Module) -> nn.Module:
 
 
 # ---- the trainer ----------------------------------------------------------------------
+
 
 @dataclass
 class TrainResult:
@@ -319,8 +333,8 @@ class Trainer:
         self.g.apply(init_weights)
         self.d.apply(init_weights)
         if self.channels_last:
-            self.g = self.g.to(memory_format=torch.channels_last)
-            self.d = self.d.to(memory_format=torch.channels_last)
+            self.g.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            self.d.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.ema = copy.deepcopy(self.g).eval().requires_grad_(False) if cfg.ema else None
         self.opt_g = self._optimizer(self.g)
         self.opt_d = self._optimizer(self.d)
@@ -365,8 +379,10 @@ class Trainer:
         return {
             "format": CHECKPOINT_FORMAT,
             "model_config": self.recipe.model.to_dict(),
-            "train_config": {k: str(v) if isinstance(v, Path) else v
-                             for k, v in dataclasses.asdict(self.cfg).items()},
+            "train_config": {
+                k: str(v) if isinstance(v, Path) else v
+                for k, v in dataclasses.asdict(self.cfg).items()
+            },
             "generator": self.g.state_dict(),
             "discriminator": self.d.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
@@ -407,7 +423,7 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
         self.wall_time = float(state["wall_time_s"])
-        self.history = [tuple(h) for h in state["history"]]  # type: ignore[misc]
+        self.history = [(int(s), float(d), float(g)) for s, d, g in state["history"]]
         self.noise.set_state(state["rng"]["noise"].cpu())
         torch.set_rng_state(state["rng"]["torch"].cpu())
         if state["rng"]["cuda"] is not None and torch.cuda.is_available():
@@ -436,8 +452,9 @@ class Trainer:
         # D step: real vs detached fakes (one G forward is reused for the G step).
         with self._autocast():
             fake = self.g_train(z)
-            loss_d = d_loss_fn(r.loss, self.d_train(real), self.d_train(fake.detach()),
-                               r.real_label, r.fake_label)
+            loss_d = d_loss_fn(
+                r.loss, self.d_train(real), self.d_train(fake.detach()), r.real_label, r.fake_label
+            )
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler.scale(loss_d).backward()
         self.scaler.step(self.opt_d)
@@ -513,13 +530,25 @@ class Trainer:
             raise FileExistsError(
                 f"{ckpt} exists; pass --resume to continue it or choose another --run-dir"
             )
-        log.info("training %s on %s: %s, batch %d, %d steps (%d a epoch), device %s%s",
-                 self.recipe.model.name, self.data.description, self.recipe.optimizer,
-                 self.batch, self.total_steps, self.steps_per_epoch, self.device,
-                 f", amp {self.amp}" if self.amp else "")
-        start_step, interrupted = self.step, False
-        bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
-                   disable=not (main and self.cfg.progress))
+        log.info(
+            "training %s on %s: %s, batch %d, %d steps (%d a epoch), device %s%s",
+            self.recipe.model.name,
+            self.data.description,
+            self.recipe.optimizer,
+            self.batch,
+            self.total_steps,
+            self.steps_per_epoch,
+            self.device,
+            f", amp {self.amp}" if self.amp else "",
+        )
+        interrupted = False
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.step,
+            unit="step",
+            dynamic_ncols=True,
+            disable=not (main and self.cfg.progress),
+        )
         losses: tuple[torch.Tensor, torch.Tensor] | None = None
         t_start, step_time, seen = time.perf_counter(), 0.0, 0
         try:
@@ -537,7 +566,9 @@ class Trainer:
                 else:
                     step_time += time.perf_counter() - t_step
                 bar.update(1)
-                if main and (self.step % self.steps_per_epoch == 0 or self.step == self.total_steps):
+                if main and (
+                    self.step % self.steps_per_epoch == 0 or self.step == self.total_steps
+                ):
                     self.write_epoch_outputs(epoch + 1)
                 if main and self.step % self.cfg.checkpoint_every == 0:
                     self.save_checkpoint()
@@ -547,14 +578,24 @@ class Trainer:
         finally:
             bar.close()
         self.wall_time += time.perf_counter() - t_start
-        final = {} if losses is None else {"d": round(float(losses[0]), 5),
-                                           "g": round(float(losses[1]), 5)}
+        final = (
+            {}
+            if losses is None
+            else {"d": round(float(losses[0]), 5), "g": round(float(losses[1]), 5)}
+        )
         if main:
             self.save_checkpoint()
             (self.run_dir / RUN_FILE).write_text(json.dumps(self.record(final), indent=2) + "\n")
         rate = seen / step_time if step_time else 0.0
-        return TrainResult(self.run_dir, self.step, self.step / self.steps_per_epoch,
-                           self.wall_time, rate, final, interrupted)
+        return TrainResult(
+            self.run_dir,
+            self.step,
+            self.step / self.steps_per_epoch,
+            self.wall_time,
+            rate,
+            final,
+            interrupted,
+        )
 
 
 def load_generator(checkpoint: Path, *, ema: bool = True) -> tuple[Generator, dict[str, Any]]:

@@ -12,30 +12,43 @@ from service.manifest import Manifest
 from tests.helpers import make_tiny_model, tiny_config
 from training.export import ExportError, export_generator, next_version
 from training.models import Generator
-from training.train import CHECKPOINT_FILE, Trainer, TrainConfig, load_generator
+from training.train import CHECKPOINT_FILE, TrainConfig, Trainer, load_generator
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("run")
-    cfg = TrainConfig(preset="mnist28", width=0.125, batch_size=8, dry_run=True, max_steps=4,
-                      run_dir=run, progress=False)
+    cfg = TrainConfig(
+        preset="mnist28",
+        width=0.125,
+        batch_size=8,
+        dry_run=True,
+        max_steps=4,
+        run_dir=run,
+        progress=False,
+    )
     Trainer(cfg).fit()
     return run
 
 
-def test_trained_model_exports_and_matches_pytorch_in_onnxruntime(trained: Path, tmp_path: Path) -> None:
+def test_trained_model_exports_and_matches_pytorch_in_onnxruntime(
+    trained: Path, tmp_path: Path
+) -> None:
     from training.cli import export
 
     export(trained, name="digits", version=None, models_dir=tmp_path, use_ema=True, fp16=False)
     folder = tmp_path / "digits" / "1"
     manifest = Manifest.load(folder / "manifest.json")
     assert manifest.training.steps == 4 and manifest.training.ema
-    assert manifest.onnx_sha256 == hashlib.sha256((folder / "generator.onnx").read_bytes()).hexdigest()
+    assert (
+        manifest.onnx_sha256 == hashlib.sha256((folder / "generator.onnx").read_bytes()).hexdigest()
+    )
     assert manifest.parity.max_abs_diff <= 1e-4
 
     generator, _ = load_generator(trained / CHECKPOINT_FILE)
-    session = ort.InferenceSession(str(folder / "generator.onnx"), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(folder / "generator.onnx"), providers=["CPUExecutionProvider"]
+    )
     for batch in (1, 7):  # the batch axis is dynamic
         z = latents_for_seeds(list(range(batch)), manifest.nz)
         (onnx_out,) = session.run(["images"], {"z": z})
@@ -54,8 +67,15 @@ def test_fp16_export_keeps_float32_io(tmp_path: Path) -> None:
     from service.manifest import TrainingRecord
     from training.export import ExportOptions
 
-    manifest = export_generator(generator, tmp_path / "b" / "1", name="b", version=1, preset="tiny",
-                                training=TrainingRecord(**record), options=ExportOptions(fp16=True))
+    manifest = export_generator(
+        generator,
+        tmp_path / "b" / "1",
+        name="b",
+        version=1,
+        preset="tiny",
+        training=TrainingRecord(**record),
+        options=ExportOptions(fp16=True),
+    )
     assert manifest.dtype == "float16"
     session = ort.InferenceSession(str(tmp_path / "b" / "1" / "generator.onnx"))
     assert session.get_inputs()[0].type == "tensor(float)"
@@ -77,7 +97,9 @@ def test_model_names_cannot_escape_models_dir(tmp_path: Path, name: str) -> None
     assert not any(tmp_path.parent.glob("evil"))
 
 
-def test_failed_export_leaves_no_partial_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_export_leaves_no_partial_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import training.export as export_module
 
     monkeypatch.setattr(export_module, "PARITY_TOLERANCE", {"float32": 0.0, "float16": 0.0})

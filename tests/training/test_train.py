@@ -3,13 +3,19 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.train import CHECKPOINT_FILE, RUN_FILE, Trainer, TrainConfig, load_generator
+from training.train import CHECKPOINT_FILE, RUN_FILE, TrainConfig, Trainer, load_generator
 
 
 def tiny_run(run_dir: Path, **overrides: object) -> TrainConfig:
     base: dict[str, object] = {
-        "preset": "mnist28", "width": 0.125, "batch_size": 8, "dry_run": True,
-        "run_dir": run_dir, "seed": 3, "progress": False, "log_every": 1,
+        "preset": "mnist28",
+        "width": 0.125,
+        "batch_size": 8,
+        "dry_run": True,
+        "run_dir": run_dir,
+        "seed": 3,
+        "progress": False,
+        "log_every": 1,
     }
     base.update(overrides)
     return TrainConfig(**base)  # type: ignore[arg-type]
