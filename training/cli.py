@@ -6,6 +6,7 @@ Bad input never shows a traceback: it prints ``error: ...`` naming the problem a
 from __future__ import annotations
 
 import functools
+import os
 import logging
 import re
 import shutil
@@ -195,7 +196,8 @@ def train(
         if value is not None and value not in allowed:
             raise ValueError(f"--{name} must be one of {', '.join(allowed)}, got {value!r}")
     run = run_dir or RUNS_DIR / ("dry-run" if dry_run else slug(data))
-    if overwrite and not resume and run.exists():
+    is_main = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 touches files
+    if overwrite and not resume and run.exists() and is_main:
         shutil.rmtree(run)
     cfg = TrainConfig(
         preset=preset,
@@ -229,6 +231,8 @@ def train(
         progress=progress,
     )
     result = Trainer(cfg).fit()
+    if not is_main:
+        return
     typer.echo(
         f"{result.steps} steps ({result.epochs:.2f} epochs) in {result.wall_time_s:.0f} s, "
         f"{result.images_per_s:.0f} images/s, losses {result.final_losses}; run: {result.run_dir}"

@@ -586,6 +586,10 @@ class Trainer:
         if main:
             self.save_checkpoint()
             (self.run_dir / RUN_FILE).write_text(json.dumps(self.record(final), indent=2) + "\n")
+        if self.dist.world > 1:
+            import torch.distributed as tdist
+
+            tdist.destroy_process_group()
         rate = seen / step_time if step_time else 0.0
         return TrainResult(
             self.run_dir,

@@ -91,3 +91,19 @@ def test_generator_rebuilds_from_checkpoint_alone(tmp_path: Path) -> None:
     assert generator.config.name == "mnist28"
     assert generator(torch.randn(2, 100)).shape == (2, 1, 28, 28)
     assert state["step"] == 3
+
+
+@pytest.mark.slow
+def test_torchrun_ddp_on_cpu_uses_the_same_command(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [str(torchrun), "--nproc_per_node=2", "-m", "training", "train", "--preset", "mnist28",
+           "--width", "0.125", "--batch-size", "8", "--dry-run", "--max-steps", "3",
+           "--run-dir", str(tmp_path / "run"), "--no-progress"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = (tmp_path / "run" / RUN_FILE).read_text()
+    assert '"device": "cpu x2"' in record and '"batch_size": 16' in record
+    assert proc.stdout.count("steps (") == 1  # only rank 0 reports
