@@ -320,23 +320,15 @@ def export(
 # ---- sample -----------------------------------------------------------------------------
 
 
-@app.command()
-@user_errors
-def sample(
-    source: Annotated[
-        Path, typer.Argument(help="checkpoint.pt, run folder or exported version folder")
-    ],
-    out: Annotated[Path, typer.Option(help="PNG to write")] = Path("samples.png"),
-    seeds: Annotated[str, typer.Option(help="e.g. 0-63 or 1,5,9")] = "0-63",
-    nrow: Annotated[int, typer.Option(min=1, max=64)] = 8,
-) -> None:
-    """Write a grid for the given seeds (the same latents the service uses)."""
+def generate_images(source: Path, seed_list: list[int]) -> tuple[Any, int, int]:
+    """Images [N, C, H, W] in [-1, 1] for seeds, from an exported version folder or a checkpoint.
+
+    Returns (images, image_size, channels).
+    """
     import numpy as np
 
-    from service.imaging import make_grid, to_pil, to_uint8
     from service.latents import latents_for_seeds
 
-    seed_list = parse_seeds(seeds)
     if (source / "generator.onnx").exists():
         import onnxruntime as ort
 
@@ -344,20 +336,64 @@ def sample(
 
         manifest = Manifest.load(source / "manifest.json")
         session = ort.InferenceSession(
-            str(source / "generator.onnx"), providers=["CPUExecutionProvider"]
+            str(source / manifest.onnx_file), providers=["CPUExecutionProvider"]
         )
         (images,) = session.run(None, {"z": latents_for_seeds(seed_list, manifest.nz)})
-    else:
-        import torch
+        return np.asarray(images), manifest.image_size, manifest.channels
+    import torch
 
-        from training.train import CHECKPOINT_FILE, load_generator
+    from training.train import CHECKPOINT_FILE, load_generator
 
-        generator, _ = load_generator(source / CHECKPOINT_FILE if source.is_dir() else source)
-        with torch.no_grad():
-            z = torch.from_numpy(latents_for_seeds(seed_list, generator.config.nz))
-            images = generator(z).numpy()
-    to_pil(make_grid(to_uint8(np.asarray(images)), nrow=nrow)).save(out)
-    typer.echo(f"wrote {len(seed_list)} images to {out}")
+    generator, _ = load_generator(source / CHECKPOINT_FILE if source.is_dir() else source)
+    with torch.no_grad():
+        z = torch.from_numpy(latents_for_seeds(seed_list, generator.config.nz))
+        images = generator(z).numpy()
+    return images, generator.config.image_size, generator.config.channels
+
+
+@app.command()
+@user_errors
+def sample(
+    source: Annotated[
+        Path, typer.Argument(help="exported version folder, run folder or checkpoint.pt")
+    ],
+    out: Annotated[Path, typer.Option(help="PNG to write")] = Path("samples.png"),
+    seeds: Annotated[str, typer.Option(help="e.g. 0-63 or 1,5,9")] = "0-63",
+    nrow: Annotated[int, typer.Option(min=1, max=64)] = 8,
+) -> None:
+    """Write a grid for the given seeds (the same latents the service uses)."""
+    from service.imaging import make_grid, to_pil, to_uint8
+
+    images, _, _ = generate_images(source, parse_seeds(seeds))
+    to_pil(make_grid(to_uint8(images), nrow=nrow)).save(out)
+    typer.echo(f"wrote {len(images)} images to {out}")
+
+
+@app.command()
+@user_errors
+def evaluate(
+    source: Annotated[
+        Path, typer.Argument(help="exported version folder, run folder or checkpoint.pt")
+    ],
+    data: Annotated[str, typer.Option(help="the data set it was trained on")],
+    samples: Annotated[int, typer.Option(min=16, max=20_000, help="images from each side")] = 1000,
+    cache_dir: Annotated[Path | None, typer.Option(help="decode cache folder")] = None,
+) -> None:
+    """Offline quality numbers: pixel-space Fréchet distance, diversity, copying (see docs)."""
+    import json
+
+    import numpy as np
+
+    from service.imaging import to_uint8
+    from training.data import load_images
+    from training.evaluate import evaluate as run_evaluation
+
+    images, size, channels = generate_images(source, list(range(samples)))
+    fake = to_uint8(images).transpose(0, 3, 1, 2)
+    real_all = load_images(data, size, channels, cache_dir=cache_dir, progress=False).images
+    pick = np.random.default_rng(0).permutation(len(real_all))[:samples]
+    real = np.asarray(real_all[np.sort(pick)])
+    typer.echo(json.dumps(run_evaluation(real, fake).to_dict(), indent=2))
 
 
 def parse_seeds(text: str) -> list[int]:
