@@ -6,8 +6,8 @@ Bad input never shows a traceback: it prints ``error: ...`` naming the problem a
 from __future__ import annotations
 
 import functools
-import os
 import logging
+import os
 import re
 import shutil
 from collections.abc import Callable
