@@ -62,7 +62,8 @@ def setup_logging(verbose: bool) -> None:
 def slug(text: str) -> str:
     """A model/run name from a data spec: the folder name without Kaggle-style suffixes."""
     stem = Path(text.rstrip("/")).name.lower()
-    stem = re.sub(r"(_dataset|-dataset|_images|\.gz|-idx3-ubyte)$", "", stem)
+    stem = re.sub(r"\.gz$", "", stem)
+    stem = re.sub(r"(_dataset|-dataset|_images|-idx3-ubyte)$", "", stem)
     stem = re.sub(r"^img_align_", "", stem)
     stem = re.sub(r"[^a-z0-9_-]+", "-", stem).strip("-_")
     return stem[:64] or "model"

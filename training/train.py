@@ -20,10 +20,9 @@ import logging
 import os
 import platform
 import shlex
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -79,7 +78,24 @@ class TrainConfig:
     threads: int | None = None
     cache_dir: Path | None = None
     progress: bool = True
-    command: str = field(default_factory=lambda: shlex.join(["dcgan", *sys.argv[1:]]))
+
+    # fields that do not change the weights, left out of the recorded command
+    _NOT_RECORDED = ("resume", "progress", "cache_dir", "run_dir", "log_every", "checkpoint_every")
+
+    def to_command(self) -> str:
+        """The `dcgan train` command that reproduces this run from scratch."""
+        args = ["dcgan", "train"]
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            always = f.name in ("preset", "data")
+            if f.name in self._NOT_RECORDED or (value == f.default and not always):
+                continue
+            flag = "--" + f.name.replace("_", "-")
+            if isinstance(value, bool):
+                args.append(flag if value else "--no-" + flag[2:])
+            else:
+                args += [flag, str(value)]
+        return shlex.join(args)
 
     def validate(self) -> None:
         """Raise ValueError naming the argument and its allowed range."""
@@ -232,7 +248,7 @@ def load_train_data(
     )
     # The decode cache is a memmap; one copy into RAM (uint8, 4x smaller than float) makes
     # batch gathering a cheap index_select instead of page faults.
-    images = torch.from_numpy(np.ascontiguousarray(data.images))
+    images = torch.from_numpy(np.array(data.images))
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         # the whole data set goes on the GPU when it fits easily, else pinned host memory
@@ -491,7 +507,7 @@ class Trainer:
 
     def record(self, final_losses: dict[str, float]) -> dict[str, Any]:
         return {
-            "command": self.cfg.command,
+            "command": self.cfg.to_command(),
             "dataset": self.data.spec,
             "dataset_description": self.data.description,
             "dataset_size": len(self.data),

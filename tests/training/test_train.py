@@ -99,9 +99,25 @@ def test_torchrun_ddp_on_cpu_uses_the_same_command(tmp_path: Path) -> None:
     import sys
 
     torchrun = Path(sys.executable).with_name("torchrun")
-    cmd = [str(torchrun), "--nproc_per_node=2", "-m", "training", "train", "--preset", "mnist28",
-           "--width", "0.125", "--batch-size", "8", "--dry-run", "--max-steps", "3",
-           "--run-dir", str(tmp_path / "run"), "--no-progress"]
+    cmd = [
+        str(torchrun),
+        "--nproc_per_node=2",
+        "-m",
+        "training",
+        "train",
+        "--preset",
+        "mnist28",
+        "--width",
+        "0.125",
+        "--batch-size",
+        "8",
+        "--dry-run",
+        "--max-steps",
+        "3",
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--no-progress",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]
     record = (tmp_path / "run" / RUN_FILE).read_text()

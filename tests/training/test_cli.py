@@ -1,0 +1,126 @@
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from service.manifest import Manifest
+from training.cli import app, parse_seeds, slug
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DCGAN_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def test_train_digits_one_epoch_then_export(workdir: Path) -> None:
+    """The README's demo: dcgan train --preset mnist28 --data digits --epochs 1; dcgan export."""
+    result = runner.invoke(
+        app, ["train", "--preset", "mnist28", "--data", "digits", "--epochs", "1", "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "7 steps (1.00 epochs)" in result.output
+    result = runner.invoke(app, ["export"])
+    assert result.exit_code == 0, result.output
+    manifest = Manifest.load(workdir / "models" / "digits" / "1" / "manifest.json")
+    assert manifest.training.dataset == "digits"
+    assert manifest.training.dataset_size == 1797
+    assert manifest.training.command == "dcgan train --preset mnist28 --data digits --epochs 1.0"
+    assert manifest.training.steps == 7 and manifest.training.final_losses
+    result = runner.invoke(
+        app, ["sample", "models/digits/1", "--out", "grid.png", "--seeds", "0-3"]
+    )
+    assert result.exit_code == 0 and (workdir / "grid.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["train", "--data", "/no/such/folder", "--preset", "mnist28"],
+            "data path does not exist: /no/such/folder",
+        ),
+        (["train", "--preset", "nope"], "unknown preset 'nope'"),
+        (["train", "--width", "0"], "--width must be (0, 4]"),
+        (["train", "--optimizer", "sgd"], "--optimizer must be one of adam, rmsprop"),
+        (["export", "runs/none"], "no checkpoint at runs/none"),
+        (["export"], "no training runs under"),
+        (["sample", "x", "--seeds", "a-b"], "--seeds must look like"),
+        (["data", "prepare", "missing-dir"], "data path does not exist"),
+    ],
+)
+def test_bad_input_is_a_clear_message_and_exit_2(
+    workdir: Path, args: list[str], message: str
+) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_corrupt_images_are_skipped_in_training(workdir: Path) -> None:
+    from PIL import Image
+
+    folder = workdir / "faces"
+    folder.mkdir()
+    for i in range(20):
+        Image.new("RGB", (40, 40), (i * 10, 100, 50)).save(folder / f"{i:02d}.png")
+    (folder / "zz-broken.png").write_bytes(b"\x89PNG broken")
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--preset",
+            "dcgan64",
+            "--width",
+            "0.0625",
+            "--data",
+            str(folder),
+            "--batch-size",
+            "4",
+            "--max-steps",
+            "2",
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    record = json.loads((workdir / "runs" / "faces" / "run.json").read_text())
+    assert record["dataset_size"] == 20
+    assert "1 skipped" in record["dataset_description"]
+
+
+def test_empty_folder_is_a_clear_error(workdir: Path) -> None:
+    (workdir / "empty").mkdir()
+    result = runner.invoke(app, ["train", "--data", "empty"])
+    assert result.exit_code == 2
+    assert "no images found under" in result.output
+
+
+def test_presets_lists_every_preset_with_counts() -> None:
+    result = runner.invoke(app, ["presets"])
+    assert result.exit_code == 0
+    assert "19,118,371" in result.output and "mnist28" in result.output
+
+
+@pytest.mark.parametrize(
+    ("spec", "name"),
+    [
+        ("~/kaggle/simpsons_dataset/", "simpsons"),
+        ("/data/img_align_celeba", "celeba"),
+        ("digits", "digits"),
+        ("/x/train-images-idx3-ubyte.gz", "train-images"),
+        ("My Faces!", "my-faces"),
+    ],
+)
+def test_run_and_model_names_come_from_the_data(spec: str, name: str) -> None:
+    assert slug(spec) == name
+
+
+def test_parse_seeds() -> None:
+    assert parse_seeds("0-3,9") == [0, 1, 2, 3, 9]
+    with pytest.raises(ValueError):
+        parse_seeds("1-")
