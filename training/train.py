@@ -289,6 +289,12 @@ def g_loss_fn(kind: str, fake: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
 
 
+def ema_decay_at(step: int, decay: float) -> float:
+    """Warm-up: early on the average follows the weights closely, else it would sit near
+    the random init for ~1/(1-decay) steps (TensorFlow's num_updates rule)."""
+    return min(decay, (1.0 + step) / (10.0 + step))
+
+
 @torch.no_grad()
 def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
     for e, p in zip(ema.parameters(), model.parameters(), strict=True):
@@ -482,7 +488,7 @@ class Trainer:
         self.scaler.step(self.opt_g)
         self.scaler.update()
         if self.ema is not None:
-            ema_update(self.ema, self.g, self.cfg.ema_decay)
+            ema_update(self.ema, self.g, ema_decay_at(self.step, self.cfg.ema_decay))
         return loss_d.detach(), loss_g.detach()
 
     # ---- outputs ----

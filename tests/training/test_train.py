@@ -123,3 +123,22 @@ def test_torchrun_ddp_on_cpu_uses_the_same_command(tmp_path: Path) -> None:
     record = (tmp_path / "run" / RUN_FILE).read_text()
     assert '"device": "cpu x2"' in record and '"batch_size": 16' in record
     assert proc.stdout.count("steps (") == 1  # only rank 0 reports
+
+
+def test_ema_warms_up_then_holds_its_decay() -> None:
+    from training.train import ema_decay_at
+
+    assert ema_decay_at(0, 0.999) == pytest.approx(0.1)
+    assert ema_decay_at(100, 0.999) == pytest.approx(101 / 110)
+    assert ema_decay_at(100_000, 0.999) == 0.999
+
+
+def test_ema_follows_the_generator_early(tmp_path: Path) -> None:
+    trainer = Trainer(tiny_run(tmp_path / "run", max_steps=3))
+    init = {k: v.clone() for k, v in trainer.g.state_dict().items()}
+    trainer.fit()
+    assert trainer.ema is not None
+    ema, gen = trainer.ema.state_dict(), trainer.g.state_dict()
+    key = "body.0.weight" if "body.0.weight" in gen else next(k for k in gen if k.endswith("weight"))
+    moved = (ema[key] - init[key]).norm() / (gen[key] - init[key]).norm()
+    assert moved > 0.5  # without warm-up it would be ~0.003 after 3 steps
