@@ -8,15 +8,19 @@ size and mtime, so a changed folder is decoded again and an unchanged one never 
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
+import io
 import logging
 import os
 import warnings
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -33,6 +37,9 @@ BUILTIN_DATASETS: dict[str, str] = {
     "fashion-mnist": "Fashion-MNIST train, 60,000 28x28 (Debian package dataset-fashion-mnist)",
     "fashion-mnist-test": "Fashion-MNIST test, 10,000 28x28 (Debian package dataset-fashion-mnist)",
 }
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class DatasetError(ValueError):
@@ -57,10 +64,21 @@ def default_cache_dir() -> Path:
 # ---- single images ------------------------------------------------------------------------
 
 
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """16/32-bit integer images -> L; Pillow's own convert would clip them to white."""
+    if img.mode.startswith("I;16") or img.mode == "I":
+        arr = np.asarray(img).astype(np.int64) >> 8  # 16-bit range -> 8-bit
+        return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L")
+    if img.mode == "F":
+        return Image.fromarray(np.clip(np.asarray(img), 0, 255).astype(np.uint8), "L")
+    return img
+
+
 def square_resize(img: Image.Image, size: int, channels: int) -> np.ndarray:
     """Center-crop to a square, resize, return uint8 [C, size, size]."""
-    img = ImageOps.exif_transpose(img)
-    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+    img = _to_8bit(ImageOps.exif_transpose(img))
+    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+        # transparent pixels would otherwise come out as whatever colour they hide: use white
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
@@ -84,10 +102,12 @@ def decode_file(path: Path, size: int, channels: int) -> np.ndarray | None:
     try:
         with Image.open(path) as img:
             if img.format == "JPEG":
+                # libjpeg scales by 1/2..1/8 while decoding: big photos decode several times faster
                 img.draft("RGB" if channels == 3 else "L", (size * 2, size * 2))
             img.load()  # forces a full decode: truncated files fail here
             return square_resize(img, size, channels)
-    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError):
+    except Exception as exc:  # any decoder failure on one file is a skip, never a crash
+        log.debug("cannot decode %s: %s", path, exc)
         return None
 
 
@@ -115,28 +135,94 @@ def cache_key(parts: Iterable[object]) -> str:
     return digest.hexdigest()[:32]
 
 
+def _reserve(fd: int, nbytes: int, cache_dir: Path) -> None:
+    """Allocate the cache file's blocks now: a full disk is a clear error, not a SIGBUS later."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    try:
+        os.posix_fallocate(fd, 0, nbytes)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DatasetError(
+                f"not enough disk space in {cache_dir} for the decode cache ({nbytes:,} bytes); "
+                "set DCGAN_CACHE_DIR or --cache-dir to a larger disk"
+            ) from None
+        # other errors (a file system without fallocate): the sparse file still works
+
+
+def _shrink_npy(path: Path, n: int) -> None:
+    """Keep the first n rows of a .npy file: rewrite its header in place and cut the tail."""
+    if not _shrink_npy_in_place(path, n):
+        # header size changed (an old numpy without spare header room): copy instead
+        smaller = path.with_name(path.name + ".npy")
+        np.save(smaller, np.load(path, mmap_mode="r")[:n])
+        os.replace(smaller, path)
+
+
+def _shrink_npy_in_place(path: Path, n: int) -> bool:
+    fmt = np.lib.format
+    with open(path, "r+b") as fh:
+        version = fmt.read_magic(fh)
+        read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, fortran, dtype = read(fh)
+        offset = fh.tell()
+        header = io.BytesIO()
+        write = fmt.write_array_header_1_0 if version == (1, 0) else fmt.write_array_header_2_0
+        new_shape = (n, *shape[1:])
+        write(
+            header,
+            {"descr": fmt.dtype_to_descr(dtype), "fortran_order": fortran, "shape": new_shape},
+        )
+        # numpy pads the header so that the first axis can change without moving the data
+        if len(header.getvalue()) != offset:
+            return False
+        fh.seek(0)
+        fh.write(header.getvalue())
+        fh.truncate(offset + int(np.prod(new_shape)) * dtype.itemsize)
+    return True
+
+
 def _write_cache(path: Path, arrays: Iterable[np.ndarray | None], shape: tuple[int, ...]) -> int:
     """Stream decoded images into a new .npy file; returns how many were written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+    except OSError as exc:
+        raise DatasetError(
+            f"cannot write the decode cache in {path.parent}: {exc}; "
+            "set DCGAN_CACHE_DIR or --cache-dir"
+        ) from None
     n = 0
     try:
+        with open(tmp, "r+b") as fh:
+            _reserve(fh.fileno(), os.fstat(fh.fileno()).st_size, path.parent)
         for arr in arrays:
             if arr is not None:
                 out[n] = arr
                 n += 1
         out.flush()
         del out
-        if n < shape[0]:  # some files were skipped: rewrite with the exact length
-            full = np.load(tmp, mmap_mode="r")[:n]
-            np.save(tmp.with_suffix(".npy"), full)
-            del full
-            os.replace(tmp.with_suffix(".npy"), tmp)
+        if n < shape[0]:  # some files were skipped
+            _shrink_npy(tmp, n)
         os.replace(tmp, path)  # atomic: an interrupted decode never leaves a half cache
     finally:
         tmp.unlink(missing_ok=True)
     return n
+
+
+def _open_cache(path: Path) -> np.ndarray | None:
+    """The cached array, or None (and the file removed) when it is missing or unreadable."""
+    if not path.exists():
+        return None
+    try:
+        images: np.ndarray = np.load(path, mmap_mode="r")
+    except (OSError, ValueError) as exc:
+        log.warning("decode cache %s is unreadable (%s); decoding again", path, exc)
+        path.unlink(missing_ok=True)
+        return None
+    log.info("using decode cache %s", path)
+    return images
 
 
 def load_folder(
@@ -152,29 +238,34 @@ def load_folder(
     stats = [(str(f.relative_to(folder)), *_size_mtime(f)) for f in files]
     key = cache_key([CACHE_FORMAT, "folder", str(folder), size, channels, limit, stats])
     path = cache_dir / f"{folder.name}-{size}x{channels}-{key}.npy"
-    if not path.exists():
-        log.info("decoding %d images from %s into %s", len(files), folder, path)
-        decoded = _decode_all(files, size, channels, progress)
-        skipped_files: list[Path] = []
-        n = _write_cache(
-            path, _track_failures(decoded, files, skipped_files), (len(files), channels, size, size)
-        )
-        if skipped_files:
-            examples = ", ".join(str(p) for p in skipped_files[:3])
-            warnings.warn(
-                f"skipped {len(skipped_files)} unreadable or truncated image(s) under "
-                f"{folder}, e.g. {examples}",
-                stacklevel=3,
-            )
-        if n == 0:
-            path.unlink(missing_ok=True)
-            raise DatasetError(f"none of the {len(files)} image files under {folder} could be read")
-    images = np.load(path, mmap_mode="r")
+    images = _open_cache(path)
+    if images is None:
+        _decode_folder(folder, files, path, size, channels, progress)
+        images = np.load(path, mmap_mode="r")
     skipped = len(files) - len(images)
     desc = f"image folder {folder} ({len(images):,} images" + (
-        f", {skipped} skipped)" if skipped else ")"
+        f", {skipped:,} skipped)" if skipped else ")"
     )
     return ImageData(images, str(folder), desc, skipped)
+
+
+def _decode_folder(
+    folder: Path, files: Sequence[Path], path: Path, size: int, channels: int, progress: bool
+) -> None:
+    log.info("decoding %d images from %s into %s", len(files), folder, path)
+    failed: list[Path] = []
+    decoded = _track_failures(_decode_all(files, size, channels, progress), files, failed)
+    n = _write_cache(path, decoded, (len(files), channels, size, size))
+    if failed:
+        examples = ", ".join(str(p) for p in failed[:3])
+        warnings.warn(
+            f"skipped {len(failed)} unreadable or truncated image(s) under {folder}, "
+            f"e.g. {examples}",
+            stacklevel=4,  # points at the caller of load_images
+        )
+    if n == 0:
+        path.unlink(missing_ok=True)
+        raise DatasetError(f"none of the {len(files)} image files under {folder} could be read")
 
 
 def _size_mtime(path: Path) -> tuple[int, int]:
@@ -182,22 +273,39 @@ def _size_mtime(path: Path) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int, window: int) -> Iterator[R]:
+    """Like pool.map, in input order, but with at most `window` tasks queued: memory stays
+    bounded on 200k-file folders and Ctrl-C does not wait for every queued file."""
+    pending: deque[Future[R]] = deque()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        try:
+            for item in items:
+                pending.append(pool.submit(fn, item))
+                if len(pending) >= window:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
 def _decode_all(
     files: Sequence[Path], size: int, channels: int, progress: bool
-) -> Iterable[np.ndarray | None]:
-    """Decode in a thread pool (Pillow releases the GIL while decoding), in file order."""
+) -> Iterator[np.ndarray | None]:
+    """Decode in threads (Pillow releases the GIL while decoding), in file order."""
+    workers = min(8, os.cpu_count() or 2)
+    results = ordered_map(lambda f: decode_file(f, size, channels), files, workers, workers * 16)
+    if not progress:
+        return results
     from tqdm import tqdm
 
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2))) as pool:
-        results = pool.map(lambda f: decode_file(f, size, channels), files, chunksize=64)
-        yield from tqdm(
-            results, total=len(files), desc="decoding", unit="img", disable=not progress
-        )
+    return iter(tqdm(results, total=len(files), desc="decoding", unit="img"))
 
 
 def _track_failures(
     arrays: Iterable[np.ndarray | None], files: Sequence[Path], failed: list[Path]
-) -> Iterable[np.ndarray | None]:
+) -> Iterator[np.ndarray | None]:
     for path, arr in zip(files, arrays, strict=True):
         if arr is None:
             failed.append(path)
@@ -209,10 +317,11 @@ def _track_failures(
 
 def read_idx_images(path: Path) -> np.ndarray:
     """An idx3 images file (gzipped or not) -> uint8 [N, H, W]."""
-    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rb") as fh:
+        with open(path, "rb") as fh:
             raw = fh.read()
+        if raw[:2] == b"\x1f\x8b":  # gzip magic: the name need not end in .gz
+            raw = gzip.decompress(raw)
     except (OSError, EOFError) as exc:
         raise DatasetError(f"cannot read idx file {path}: {exc}") from None
     if len(raw) < 16 or int.from_bytes(raw[:4], "big") != IDX_IMAGES_MAGIC:
@@ -273,6 +382,8 @@ def load_images(
     """Load a data set as uint8 [N, channels, image_size, image_size]."""
     if channels not in (1, 3):
         raise DatasetError(f"channels must be 1 or 3, got {channels}")
+    if image_size < 1:
+        raise DatasetError(f"image_size must be >= 1, got {image_size}")
     if limit is not None and limit < 1:
         raise DatasetError(f"limit must be >= 1, got {limit}")
     name = str(spec)
@@ -288,6 +399,10 @@ def load_images(
         known = ", ".join(BUILTIN_DATASETS)
         raise DatasetError(f"data path does not exist: {path} (built-in data sets: {known})")
     if path.is_file():
+        if path.name.lower().endswith(IMAGE_EXTENSIONS):
+            raise DatasetError(
+                f"{path} is a single image: pass the folder that holds the training images"
+            )
         images = from_gray_array(read_idx_images(path), image_size, channels, limit)
         return ImageData(images, name, f"idx file {path} ({len(images):,} images)")
     return load_folder(
