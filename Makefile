@@ -5,28 +5,17 @@ BIN    := $(VENV)/bin
 # The CPU build of torch (pip takes it from a local wheel where one is cached). On a CUDA
 # host use e.g. `make test TORCH=torch==2.13.0 --index-url ...` or install torch yourself.
 TORCH  ?= torch==2.13.0
-HOST   ?= 127.0.0.1
-PORT   ?= 8000
-
-.PHONY: serve test test-slow lint demo clean
+.PHONY: demo test test-slow lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# Serving set only: no torch.
-$(VENV)/.serve-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
-	touch $@
-
 # Training + development set (torch first, so the range in pyproject is already met).
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "$(TORCH)"
 	$(BIN)/pip install -q -e '.[train,dev]'
-	touch $@ $(VENV)/.serve-installed
-
-serve: $(VENV)/.serve-installed
-	$(BIN)/dcgan-serve --host $(HOST) --port $(PORT)
+	touch $@
 
 test: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
@@ -41,10 +30,11 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# A short training + export on the built-in digits data set (about a minute on 2 cores).
+# A short training + export on the built-in digits data set (under a minute on 2 cores).
 demo: $(VENV)/.dev-installed
-	$(BIN)/dcgan train --preset mnist28 --data digits --epochs 1 --run-dir runs/demo
-	$(BIN)/dcgan export runs/demo --name digits-demo --models-dir models
+	$(BIN)/dcgan train --preset mnist28 --data digits --epochs 1 --run-dir runs/digits --overwrite
+	$(BIN)/dcgan export runs/digits --name digits --models-dir runs/models
+	@echo "demo model: runs/models/digits/ (samples.png shows seeds 0..63)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
