@@ -25,8 +25,8 @@ import torch
 from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from training.data import load_images
 
+from training.data import load_images
 from training.models import Discriminator, Generator, build_config, init_weights
 from training.train import TrainConfig, Trainer
 
