@@ -1,0 +1,45 @@
+"""`dcgan-serve` (= `python -m service`): serve models/ with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import uvicorn
+
+from service.app import create_app
+from service.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="dcgan-serve", description=__doc__)
+    parser.add_argument("--host", help="default: DCGAN_HOST or 127.0.0.1")
+    parser.add_argument("--port", type=int, help="default: DCGAN_PORT or 8000")
+    parser.add_argument("--models-dir", type=Path, help="default: DCGAN_MODELS_DIR or models")
+    args = parser.parse_args(argv)
+    overrides = {k: v for k, v in vars(args).items() if v is not None}
+    settings = Settings(**overrides)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    url = f"http://{settings.host}:{settings.port}"
+    logging.getLogger("service").info(
+        "serving %s on %s; try: curl -s -X POST '%s/generate?model=%s' -H "
+        "'Content-Type: application/json' -d '{\"seed\": 42}' -o image.png",
+        settings.models_dir,
+        url,
+        url,
+        settings.default_model,
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""create_app(settings): the FastAPI app; its lifespan owns the model registry."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CollectorRegistry
+
+from service.api import generate, operations
+from service.errors import install_error_handlers
+from service.metrics import build_metrics
+from service.registry import discover
+from service.settings import Settings
+
+access_log = logging.getLogger("service.access")
+
+
+def create_app(
+    settings: Settings | None = None, *, prom_registry: CollectorRegistry | None = None
+) -> FastAPI:
+    settings = settings or Settings()
+    prom = prom_registry or CollectorRegistry()
+    metrics = build_metrics(prom)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        registry = discover(settings)
+        for name, versions in registry.models.items():
+            for v in versions.values():
+                if v.status == "ready":
+                    metrics.model_info.labels(name, str(v.version), v.provider).set(1)
+        app.state.registry = registry
+        yield
+
+    app = FastAPI(
+        title="dcgan-serve",
+        description="DCGAN generators served with onnxruntime. A seed's latent is "
+        "numpy.random.Generator(numpy.random.PCG64(seed)).standard_normal(nz, dtype=float32).",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings, app.state.metrics, app.state.prom_registry = settings, metrics, prom
+    install_error_handlers(app)
+    app.include_router(operations.router)
+    app.include_router(generate.router)
+
+    @app.middleware("http")
+    async def observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        rid = request.headers.get("x-request-id", "")
+        if not (0 < len(rid) <= 64 and rid.replace("-", "").isalnum()):
+            rid = uuid.uuid4().hex
+        start = time.perf_counter()
+        response = await call_next(request)
+        elapsed = time.perf_counter() - start
+        route = request.scope.get("route")
+        endpoint = getattr(route, "path", "unmatched")  # the template, never the raw URL
+        model = getattr(request.state, "model", "")  # set only once a model resolved
+        labels = (endpoint, model, str(response.status_code))
+        if endpoint != "/metrics":
+            metrics.requests.labels(*labels).inc()
+            metrics.request_duration.labels(*labels).observe(elapsed)
+        response.headers["X-Request-ID"] = rid
+        access_log.info(
+            json.dumps(
+                {
+                    "request_id": rid,
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": response.status_code,
+                    "duration_s": round(elapsed, 5),
+                    "model": model,
+                }
+            )
+        )
+        return response
+
+    return app

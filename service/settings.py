@@ -1,0 +1,28 @@
+"""Every serving knob in one place: environment variables with the DCGAN_ prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DCGAN_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    models_dir: Path = Path("models")
+    default_model: str = "cartoon-faces"
+    max_count: int = Field(default=64, ge=1, le=1024, description="images per /generate request")
+    providers: list[str] = Field(
+        default_factory=list, description="onnxruntime providers in order; empty: CUDA then CPU"
+    )
+    require_cuda: bool = Field(
+        default=False, description="fail at start-up when CUDA is not available"
+    )
+    intra_op_threads: int = Field(default=0, ge=0, description="0: onnxruntime's default")
+    graph_optimization_level: Literal["disable", "basic", "extended", "all"] = "all"
+    log_level: str = "info"

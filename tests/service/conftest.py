@@ -1,0 +1,45 @@
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.settings import Settings
+from tests.helpers import make_tiny_model
+
+
+@pytest.fixture(scope="session")
+def prepared_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tiny v1 + v2 (good), gray v1 (1 channel), and three broken models."""
+    root = tmp_path_factory.mktemp("models")
+    make_tiny_model(root, "tiny", 1, seed=1)
+    make_tiny_model(root, "tiny", 2, seed=2)
+    make_tiny_model(root, "gray", 1, channels=1)
+    corrupt = make_tiny_model(root, "corrupt", 1)
+    (corrupt / "generator.onnx").write_bytes(b"not onnx")
+    manifest = corrupt / "manifest.json"
+    import hashlib
+    import json
+
+    data = json.loads(manifest.read_text())
+    data["onnx_sha256"] = hashlib.sha256(b"not onnx").hexdigest()
+    manifest.write_text(json.dumps(data))
+    tampered = make_tiny_model(root, "tampered", 1)
+    (tampered / "generator.onnx").write_bytes((tampered / "generator.onnx").read_bytes() + b"x")
+    (root / "nomanifest" / "1").mkdir(parents=True)
+    (root / "Bad Name" / "1").mkdir(parents=True)
+    return root
+
+
+@pytest.fixture
+def models_dir(prepared_models: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(prepared_models, tmp_path / "models"))
+
+
+@pytest.fixture
+def client(models_dir: Path) -> Iterator[TestClient]:
+    app = create_app(Settings(models_dir=models_dir, default_model="tiny"))
+    with TestClient(app) as c:
+        yield c

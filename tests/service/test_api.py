@@ -1,0 +1,151 @@
+import io
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from service.registry import Registry
+
+
+def png(response) -> np.ndarray:  # type: ignore[no-untyped-def]
+    return np.asarray(Image.open(io.BytesIO(response.content)))
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["models"] == ["gray", "tiny"]
+
+
+def test_seeded_generate_is_deterministic_with_etag_and_304(client: TestClient) -> None:
+    first = client.post("/generate?model=tiny", json={"seed": 5})
+    assert first.status_code == 200 and first.headers["content-type"] == "image/png"
+    assert png(first).shape == (16, 16, 3)
+    assert first.headers["x-model-version"] == "2" and first.headers["x-seeds"] == "5"
+    again = client.post("/generate?model=tiny", json={"seed": 5})
+    assert again.content == first.content and again.headers["etag"] == first.headers["etag"]
+    cached = client.post(
+        "/generate?model=tiny", json={"seed": 5}, headers={"If-None-Match": first.headers["etag"]}
+    )
+    assert cached.status_code == 304 and cached.content == b""
+    other = client.post("/generate?model=tiny&version=1", json={"seed": 5})
+    assert other.headers["x-model-version"] == "1" and other.content != first.content
+
+
+def test_unseeded_requests_report_their_seeds(client: TestClient) -> None:
+    r = client.post("/generate")  # default model, no body
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    seed = int(r.headers["x-seeds"])
+    assert client.post("/generate", json={"seed": seed}).content == r.content
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "webp"])
+def test_image_formats(client: TestClient, fmt: str) -> None:
+    r = client.post("/generate", json={"seed": 1, "format": fmt})
+    assert r.headers["content-type"] == f"image/{fmt}"
+    assert Image.open(io.BytesIO(r.content)).format == fmt.upper()
+
+
+def test_grid_and_json(client: TestClient) -> None:
+    grid = client.post("/generate", json={"seeds": [1, 2, 3, 4], "grid": True})
+    assert png(grid).shape == (38, 38, 3)
+    body = client.post("/generate", json={"seed": 10, "count": 3, "format": "json"}).json()
+    assert [i["seed"] for i in body["images"]] == [10, 11, 12]
+    single = client.post("/generate", json={"seed": 11})
+    import base64
+
+    assert base64.b64decode(body["images"][1]["png"]) == single.content
+
+
+def test_gray_model(client: TestClient) -> None:
+    assert png(client.post("/generate?model=gray", json={"seed": 1})).shape == (16, 16)
+
+
+def test_unknown_model_is_404_naming_the_available_ones(client: TestClient) -> None:
+    r = client.post("/generate?model=simpsons")
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "model_not_found"
+    assert r.json()["error"]["details"]["available"] == ["gray", "tiny"]
+    assert client.post("/generate?model=../models").status_code == 404
+
+
+@pytest.mark.parametrize("name", ["corrupt", "tampered", "nomanifest"])
+def test_broken_models_are_unavailable_with_a_reason(client: TestClient, name: str) -> None:
+    r = client.post(f"/generate?model={name}")
+    assert r.status_code == 503 and "retry-after" in r.headers
+    info = client.get(f"/models/{name}").json()
+    assert info["versions"][0]["status"] == "unavailable" and info["versions"][0]["reason"]
+
+
+def test_models_listing(client: TestClient) -> None:
+    models = client.get("/models").json()["models"]
+    assert "Bad Name" not in models
+    tiny = models["tiny"]
+    assert tiny["default_version"] == 2
+    v2 = tiny["versions"][1]
+    assert v2["provider"] == "CPUExecutionProvider"
+    assert v2["output"]["shape"] == ["N", 3, 16, 16]
+    assert "sha256 of generator.onnx does not match" in models["tampered"]["versions"][0]["reason"]
+    assert client.get("/models/nope").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "query", "parameter"),
+    [
+        ({"count": 0}, "", "count"),
+        ({"count": 65, "grid": True}, "", "count"),
+        ({"seed": -1}, "", "seed"),
+        ({"seed": 2**64}, "", "seed"),
+        ({"seed": "x"}, "", "seed"),
+        ({"format": "bmp"}, "", "format"),
+        ({"count": 2}, "", "grid"),
+        ({"seed": 1, "seeds": [2]}, "", "both"),
+        ({}, "&version=0", "version"),
+        ({"seeds": []}, "", "seeds"),
+    ],
+)
+def test_bad_parameters_are_422_naming_them(
+    client: TestClient, body: dict[str, object], query: str, parameter: str
+) -> None:
+    r = client.post(f"/generate?model=tiny{query}", json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "invalid_parameter"
+    assert parameter in r.text
+
+
+def test_malformed_json_body_is_422(client: TestClient) -> None:
+    r = client.post("/generate", content=b"{nope", headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_parameter"
+
+
+def test_metrics_count_requests_and_images(client: TestClient) -> None:
+    client.post("/generate?model=tiny", json={"seeds": [1, 2], "grid": True})
+    client.post("/generate?model=nope")
+    text = client.get("/metrics").text
+    assert 'dcgan_http_requests_total{endpoint="/generate",model="tiny",status="200"}' in text
+    assert 'dcgan_http_requests_total{endpoint="/generate",model="",status="404"}' in text
+    assert 'dcgan_images_generated_total{model="tiny"} 2.0' in text
+    assert 'dcgan_model_info{model="tiny",provider="CPUExecutionProvider",version="2"} 1.0' in text
+    assert "dcgan_http_request_duration_seconds_bucket" in text
+
+
+def test_request_id_is_echoed_or_made(client: TestClient) -> None:
+    assert (
+        client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"]
+        == "abc-123"
+    )
+    assert (
+        len(client.get("/healthz", headers={"X-Request-ID": "bad id!"}).headers["x-request-id"])
+        == 32
+    )
+
+
+def test_empty_models_dir_is_not_ready(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from service.app import create_app
+    from service.settings import Settings
+
+    with TestClient(create_app(Settings(models_dir=tmp_path))) as c:
+        assert c.get("/readyz").status_code == 503
+        assert c.post("/generate?model=x").status_code == 404
+    assert isinstance(Registry(), Registry)
