@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import time
@@ -10,15 +11,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 
 from service.api import generate, operations
-from service.errors import install_error_handlers
+from service.batching import MicroBatcher
+from service.errors import error_body, install_error_handlers
 from service.metrics import build_metrics
-from service.registry import discover
+from service.registry import ModelVersion, Registry, discover
 from service.settings import Settings
 
 access_log = logging.getLogger("service.access")
+OPEN_PATHS = {"/healthz", "/readyz", "/metrics"}
+
+
+def ready_versions(registry: Registry) -> list[ModelVersion]:
+    return [v for vs in registry.models.values() for v in vs.values() if v.status == "ready"]
 
 
 def create_app(
@@ -35,8 +43,22 @@ def create_app(
             for v in versions.values():
                 if v.status == "ready":
                     metrics.model_info.labels(name, str(v.version), v.provider).set(1)
+        if settings.batching:
+            for v in ready_versions(registry):
+                v.batcher = MicroBatcher(
+                    v.run,
+                    v.name,
+                    metrics,
+                    settings.max_batch_size,
+                    settings.max_wait_ms / 1000,
+                    settings.queue_size,
+                )
+                v.batcher.start()
         app.state.registry = registry
         yield
+        for v in ready_versions(registry):
+            if v.batcher is not None:
+                await v.batcher.close()
 
     app = FastAPI(
         title="dcgan-serve",
@@ -58,7 +80,15 @@ def create_app(
         if not (0 < len(rid) <= 64 and rid.replace("-", "").isalnum()):
             rid = uuid.uuid4().hex
         start = time.perf_counter()
-        response = await call_next(request)
+        key = settings.api_key
+        if key and request.url.path not in OPEN_PATHS and not _authorised(request, key):
+            response: Response = JSONResponse(
+                error_body("unauthorized", "missing or wrong API key (X-API-Key header)"),
+                401,
+                {"WWW-Authenticate": "Bearer"},
+            )
+        else:
+            response = await call_next(request)
         elapsed = time.perf_counter() - start
         route = request.scope.get("route")
         endpoint = getattr(route, "path", "unmatched")  # the template, never the raw URL
@@ -83,3 +113,10 @@ def create_app(
         return response
 
     return app
+
+
+def _authorised(request: Request, key: str) -> bool:
+    given = request.headers.get("x-api-key") or request.headers.get(
+        "authorization", ""
+    ).removeprefix("Bearer ")
+    return hmac.compare_digest(given.encode(), key.encode())

@@ -48,6 +48,7 @@ class ModelVersion:
     manifest: Manifest | None = None
     session: ort.InferenceSession | None = None
     provider: str = ""
+    batcher: Any = None  # service.batching.MicroBatcher, started by the app's lifespan
 
     def run(self, latents: np.ndarray) -> np.ndarray:
         assert self.session is not None and self.manifest is not None

@@ -15,7 +15,17 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     models_dir: Path = Path("models")
-    default_model: str = "cartoon-faces"
+    default_model: str = Field(
+        default="cartoon-faces",
+        description="model for requests without ?model=; when absent, the first ready model",
+    )
+    batching: bool = Field(default=True, description="merge concurrent requests into one run")
+    max_batch_size: int = Field(default=32, ge=1, le=1024, description="images per run")
+    max_wait_ms: float = Field(default=5.0, ge=0, le=1000, description="wait to fill a batch")
+    queue_size: int = Field(default=256, ge=1, description="waiting requests before 503")
+    api_key: str | None = Field(
+        default=None, description="when set, all routes but health/metrics need X-API-Key"
+    )
     max_count: int = Field(default=64, ge=1, le=1024, description="images per /generate request")
     providers: list[str] = Field(
         default_factory=list, description="onnxruntime providers in order; empty: CUDA then CPU"

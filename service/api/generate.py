@@ -8,13 +8,17 @@ import hashlib
 import json
 from typing import Annotated, Literal
 
+import numpy as np
 from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel, Field, model_validator
 
 from service.api.deps import MetricsDep, RegistryDep, SettingsDep, resolve_model
+from service.batching import Overloaded
 from service.errors import ApiError
 from service.imaging import MEDIA_TYPES, encode, make_grid, to_pil, to_uint8
 from service.latents import SEED_MAX, latents_for_seeds, random_seeds
+from service.metrics import Metrics
+from service.registry import ModelVersion
 
 router = APIRouter(tags=["generate"])
 Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
@@ -38,6 +42,35 @@ class GenerateRequest(BaseModel):
         if self.seed is not None and self.seed + self.count - 1 > SEED_MAX:
             raise ValueError(f"seed + count - 1 must be <= {SEED_MAX}")
         return self
+
+
+def default_model(registry: RegistryDep, configured: str) -> str:
+    if configured in registry.models or not registry.ready_names():
+        return configured
+    return registry.ready_names()[0]
+
+
+async def run_model(
+    entry: ModelVersion, latents: np.ndarray, request: Request, metrics: Metrics
+) -> np.ndarray:
+    """Through the model's micro-batcher, or alone (batching off); 503 when overloaded."""
+    if entry.batcher is None:
+        # onnxruntime releases the GIL: run it off the event loop
+        with metrics.inference_duration.labels(entry.name).time():
+            images = await asyncio.to_thread(entry.run, latents)
+        metrics.batch_size.labels(entry.name).observe(len(latents))
+        return images
+    try:
+        return await entry.batcher.submit(latents, request.is_disconnected)
+    except Overloaded:
+        metrics.rejected.labels(entry.name, "queue_full").inc()
+        raise ApiError(
+            503,
+            "overloaded",
+            "too many requests waiting; retry shortly",
+            {"queue_size": entry.batcher.queue_size},
+            {"Retry-After": "1"},
+        ) from None
 
 
 @router.post(
@@ -64,7 +97,7 @@ async def generate(
     body: Annotated[GenerateRequest | None, Body()] = None,
 ) -> Response:
     req = body or GenerateRequest()
-    name = model or settings.default_model
+    name = model or default_model(registry, settings.default_model)
     entry = resolve_model(registry, name, version)
     request.state.model = name
     if req.count > settings.max_count:
@@ -104,9 +137,7 @@ async def generate(
     else:
         headers["Cache-Control"] = "no-store"
     latents = latents_for_seeds(seeds, entry.manifest.nz)
-    # onnxruntime releases the GIL: run it off the event loop
-    with metrics.inference_duration.labels(name).time():
-        images = await asyncio.to_thread(entry.run, latents)
+    images = await run_model(entry, latents, request, metrics)
     metrics.images_generated.labels(name).inc(len(seeds))
     pixels = to_uint8(images, entry.manifest.value_range)
     if req.format == "json":

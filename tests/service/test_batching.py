@@ -1,0 +1,112 @@
+import asyncio
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+
+from service.batching import MicroBatcher, Overloaded
+from service.metrics import build_metrics
+
+
+class FakeModel:
+    """Doubles its input; records each run's batch size."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.runs: list[int] = []
+        self.delay = delay
+
+    def __call__(self, latents: np.ndarray) -> np.ndarray:
+        import time
+
+        time.sleep(self.delay)
+        self.runs.append(len(latents))
+        return latents * 2
+
+
+def batcher(model: FakeModel, **kw: float) -> MicroBatcher:
+    return MicroBatcher(model, "m", build_metrics(CollectorRegistry()), **kw)  # type: ignore[arg-type]
+
+
+def rows(n: int, start: float) -> np.ndarray:
+    return np.arange(start, start + n, dtype=np.float32).reshape(n, 1)
+
+
+def test_concurrent_requests_share_runs_and_get_their_own_rows() -> None:
+    async def scenario() -> tuple[FakeModel, list[np.ndarray]]:
+        model = FakeModel()
+        b = batcher(model, max_batch=8, max_wait_s=0.05)
+        b.start()
+        results = await asyncio.gather(*(b.submit(rows(2, 10 * i)) for i in range(8)))
+        await b.close()
+        return model, results
+
+    model, results = asyncio.run(scenario())
+    assert sum(model.runs) == 16 and len(model.runs) < 8 and max(model.runs) <= 8
+    for i, out in enumerate(results):
+        assert np.array_equal(out, rows(2, 10 * i) * 2)
+
+
+def test_oversized_request_runs_alone_in_chunks() -> None:
+    async def scenario() -> tuple[FakeModel, np.ndarray]:
+        model = FakeModel()
+        b = batcher(model, max_batch=4, max_wait_s=0.0)
+        b.start()
+        out = await b.submit(rows(10, 0))
+        await b.close()
+        return model, out
+
+    model, out = asyncio.run(scenario())
+    assert model.runs == [4, 4, 2] and np.array_equal(out, rows(10, 0) * 2)
+
+
+def test_full_queue_refuses_at_once() -> None:
+    async def scenario() -> None:
+        b = batcher(FakeModel(), max_batch=1, queue_size=2)  # worker not started: nothing drains
+        waiting = [asyncio.ensure_future(b.submit(rows(1, i))) for i in range(2)]
+        await asyncio.sleep(0)
+        with pytest.raises(Overloaded):
+            await b.submit(rows(1, 9))
+        for w in waiting:
+            w.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_cancelled_and_disconnected_requests_are_dropped_before_running() -> None:
+    async def gone() -> bool:
+        return True
+
+    async def scenario() -> FakeModel:
+        model = FakeModel()
+        b = batcher(model, max_batch=8, max_wait_s=0.05)
+        cancelled = asyncio.ensure_future(b.submit(rows(3, 0)))
+        disconnected = asyncio.ensure_future(b.submit(rows(2, 0), gone))
+        kept = asyncio.ensure_future(b.submit(rows(1, 0)))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        b.start()
+        await kept
+        await b.close()
+        assert disconnected.cancelled()
+        return model
+
+    assert asyncio.run(scenario()).runs == [1]
+
+
+def test_a_failing_run_fails_its_requests_not_the_worker() -> None:
+    class Flaky(FakeModel):
+        def __call__(self, latents: np.ndarray) -> np.ndarray:
+            if not self.runs:
+                self.runs.append(0)
+                raise RuntimeError("boom")
+            return super().__call__(latents)
+
+    async def scenario() -> None:
+        b = batcher(Flaky(), max_wait_s=0.0)
+        b.start()
+        with pytest.raises(RuntimeError, match="boom"):
+            await b.submit(rows(1, 0))
+        assert np.array_equal(await b.submit(rows(1, 5)), rows(1, 5) * 2)
+        await b.close()
+
+    asyncio.run(scenario())
