@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 
-from service.api import generate, operations
+from service.api import generate, interpolate, operations
 from service.batching import MicroBatcher
 from service.errors import error_body, install_error_handlers
 from service.metrics import build_metrics
@@ -71,6 +71,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(operations.router)
     app.include_router(generate.router)
+    app.include_router(interpolate.router)
 
     @app.middleware("http")
     async def observe(

@@ -61,3 +61,34 @@ def encode(image: Image.Image, fmt: ImageFormat, quality: int = 90) -> bytes:
     else:
         image.save(buf, format="WEBP", quality=quality, method=4)
     return buf.getvalue()
+
+
+def encode_animation(
+    frames: list[Image.Image], fmt: Literal["gif", "webp"], frame_ms: int
+) -> bytes:
+    """A looping animation, ping-ponging so the morph plays back and forth smoothly."""
+    sequence = frames + frames[-2:0:-1]
+    buf = io.BytesIO()
+    if fmt == "gif":
+        sequence = [f.convert("RGB") for f in sequence]
+        sequence[0].save(
+            buf,
+            format="GIF",
+            save_all=True,
+            append_images=sequence[1:],
+            duration=frame_ms,
+            loop=0,
+            optimize=False,
+        )
+    else:
+        sequence[0].save(
+            buf,
+            format="WEBP",
+            save_all=True,
+            append_images=sequence[1:],
+            duration=frame_ms,
+            loop=0,
+            quality=90,
+            method=4,
+        )
+    return buf.getvalue()
