@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -14,7 +15,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 
-from service.api import generate, interpolate, operations
+from service.api import admin, generate, interpolate, operations
 from service.batching import MicroBatcher
 from service.errors import error_body, install_error_handlers
 from service.metrics import build_metrics
@@ -36,15 +37,12 @@ def create_app(
     prom = prom_registry or CollectorRegistry()
     metrics = build_metrics(prom)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        registry = discover(settings)
-        for name, versions in registry.models.items():
-            for v in versions.values():
-                if v.status == "ready":
-                    metrics.model_info.labels(name, str(v.version), v.provider).set(1)
-        if settings.batching:
-            for v in ready_versions(registry):
+    def activate(registry: Registry) -> None:
+        """Start batchers for newly loaded versions and publish model_info."""
+        metrics.model_info.clear()
+        for v in ready_versions(registry):
+            metrics.model_info.labels(v.name, str(v.version), v.provider).set(1)
+            if settings.batching and v.batcher is None:
                 v.batcher = MicroBatcher(
                     v.run,
                     v.name,
@@ -54,9 +52,30 @@ def create_app(
                     settings.queue_size,
                 )
                 v.batcher.start()
+
+    reload_lock = asyncio.Lock()
+
+    async def reload() -> dict[str, object]:
+        async with reload_lock:
+            old: Registry = app.state.registry
+            new = await asyncio.to_thread(discover, settings, old)
+            activate(new)
+            app.state.registry = new  # one assignment: requests see old or new, never a mix
+            kept = {id(v) for v in ready_versions(new)}
+            for v in ready_versions(old):
+                if id(v) not in kept and v.batcher is not None:
+                    # requests holding the old version finish on it first
+                    asyncio.get_running_loop().create_task(v.batcher.drain_and_close())
+            return admin.diff(old, new)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        registry = await asyncio.to_thread(discover, settings)
+        activate(registry)
         app.state.registry = registry
+        app.state.reload = reload
         yield
-        for v in ready_versions(registry):
+        for v in ready_versions(app.state.registry):
             if v.batcher is not None:
                 await v.batcher.close()
 
@@ -72,6 +91,7 @@ def create_app(
     app.include_router(operations.router)
     app.include_router(generate.router)
     app.include_router(interpolate.router)
+    app.include_router(admin.router)
 
     @app.middleware("http")
     async def observe(

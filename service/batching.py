@@ -46,6 +46,7 @@ class MicroBatcher:
     _queue: asyncio.Queue[_Item] = field(init=False)
     _carry: _Item | None = field(default=None, init=False)
     _worker: asyncio.Task[None] | None = field(default=None, init=False)
+    _busy: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self._queue = asyncio.Queue(maxsize=self.queue_size)
@@ -58,6 +59,13 @@ class MicroBatcher:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
+
+    async def drain_and_close(self, timeout_s: float = 30.0) -> None:
+        """Let queued and running requests finish, then stop (used after a reload)."""
+        deadline = time.perf_counter() + timeout_s
+        while (self._queue.qsize() or self._carry or self._busy) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.01)
+        await self.close()
 
     @property
     def depth(self) -> int:
@@ -107,7 +115,10 @@ class MicroBatcher:
 
     async def _loop(self) -> None:
         while True:
-            items = await self._live(await self._next_batch())
+            self._busy = False
+            batch = await self._next_batch()
+            self._busy = True
+            items = await self._live(batch)
             self.metrics.queue_depth.labels(self.model).set(self._queue.qsize())
             if not items:
                 continue

@@ -189,7 +189,20 @@ def check_signature(session: ort.InferenceSession, manifest: Manifest) -> str:
     return ""
 
 
-def discover(settings: Settings) -> Registry:
+def unchanged(previous: ModelVersion | None, folder: Path) -> bool:
+    """Same manifest and same ONNX bytes as an already loaded, ready version."""
+    if previous is None or previous.status != "ready" or previous.manifest is None:
+        return False
+    try:
+        manifest = Manifest.load(folder / MANIFEST_FILE)
+        return manifest == previous.manifest and (
+            sha256_file(folder / manifest.onnx_file) == manifest.onnx_sha256
+        )
+    except (OSError, ValueError):
+        return False
+
+
+def discover(settings: Settings, previous: Registry | None = None) -> Registry:
     providers = choose_providers(settings, ort.get_available_providers())
     log.info("onnxruntime %s, providers in order: %s", ort.__version__, ", ".join(providers))
     registry = Registry()
@@ -203,6 +216,13 @@ def discover(settings: Settings) -> Registry:
                 log.warning("ignoring %s: not a valid model name", model_dir)
             continue
         for folder in sorted(p for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()):
+            old = (
+                previous.models.get(model_dir.name, {}).get(int(folder.name)) if previous else None
+            )
+            if unchanged(old, folder):
+                assert old is not None
+                registry.models.setdefault(model_dir.name, {})[old.version] = old
+                continue
             entry = load_version(model_dir.name, folder, settings, providers)
             if entry.status != "ready":
                 log.warning("model %s v%s unavailable: %s", entry.name, entry.version, entry.reason)

@@ -1,0 +1,62 @@
+import asyncio
+import shutil
+from pathlib import Path
+
+import httpx
+
+from service.app import create_app
+from service.settings import Settings
+from tests.helpers import make_tiny_model
+
+
+def test_reload_adds_changes_and_removes_models(models_dir: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(Settings(models_dir=models_dir))) as client:
+        before = client.post("/generate?model=tiny", json={"seed": 3})
+        assert before.headers["x-model-version"] == "2"
+        make_tiny_model(models_dir, "tiny", 3, seed=7)
+        make_tiny_model(models_dir, "fresh", 1)
+        shutil.rmtree(models_dir / "gray")
+        report = client.post("/admin/reload").json()
+        assert report["added"] == ["fresh/1", "tiny/3"]
+        assert report["removed"] == ["gray/1"]
+        assert {f["model"] for f in report["failed"]} == {"corrupt", "tampered", "nomanifest"}
+        after = client.post("/generate?model=tiny", json={"seed": 3})
+        assert after.headers["x-model-version"] == "3" and after.content != before.content
+        assert client.post("/generate?model=fresh").status_code == 200
+        assert client.post("/generate?model=gray").status_code == 404
+        again = client.post("/admin/reload").json()
+        assert again["added"] == again["removed"] == again["reloaded"] == []  # sessions reused
+
+
+def test_reload_under_concurrent_requests_fails_no_request(models_dir: Path) -> None:
+    app = create_app(Settings(models_dir=models_dir, max_wait_ms=2))
+
+    async def scenario() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://test") as client,
+        ):
+            statuses: list[int] = []
+
+            async def load() -> None:
+                for i in range(30):
+                    r = await client.post("/generate?model=tiny", json={"seed": i})
+                    statuses.append(r.status_code)
+
+            async def reloads() -> None:
+                for version in (3, 4, 5):
+                    await asyncio.to_thread(
+                        make_tiny_model, models_dir, "tiny", version, seed=version
+                    )
+                    assert (await client.post("/admin/reload")).status_code == 200
+
+            await asyncio.gather(load(), load(), load(), reloads())
+            final = await client.post("/generate?model=tiny", json={"seed": 1})
+            assert final.headers["x-model-version"] == "5"
+            return statuses
+
+    statuses = asyncio.run(scenario())
+    assert len(statuses) == 90 and set(statuses) == {200}
