@@ -5,17 +5,28 @@ BIN    := $(VENV)/bin
 # The CPU build of torch (pip takes it from a local wheel where one is cached). On a CUDA
 # host use e.g. `make test TORCH=torch==2.13.0 --index-url ...` or install torch yourself.
 TORCH  ?= torch==2.13.0
-.PHONY: demo test test-slow lint clean
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: serve demo test test-slow lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# Serving set only: no torch.
+$(VENV)/.serve-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+serve: $(VENV)/.serve-installed
+	$(BIN)/dcgan-serve --host $(HOST) --port $(PORT)
+
 # Training + development set (torch first, so the range in pyproject is already met).
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "$(TORCH)"
 	$(BIN)/pip install -q -e '.[train,dev]'
-	touch $@
+	touch $@ $(VENV)/.serve-installed
 
 test: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

@@ -1,10 +1,11 @@
 """Micro-batching: concurrent requests for one model version become one onnxruntime run.
 
-A request's latents wait in a bounded queue; a worker task takes the first waiting request,
-then keeps adding requests until the batch holds ``max_batch`` images or ``max_wait``
-has passed, and runs the batch in a thread (onnxruntime releases the GIL). A request whose
-caller went away (its future was cancelled, or its client disconnected) is dropped before
-its batch runs. A full queue refuses new work at once (the route answers 503).
+A request's latents wait in a bounded queue. A worker task takes the first waiting request,
+adds every request already queued (they pile up while the previous batch runs) up to
+``max_batch`` images, optionally waits up to ``max_wait`` for more, and runs the batch in a
+thread (onnxruntime releases the GIL). A request whose caller went away (its future was
+cancelled, or its client disconnected) is dropped before its batch runs. A full queue
+refuses new work at once (the route answers 503).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class MicroBatcher:
     model: str
     metrics: Metrics
     max_batch: int = 32
-    max_wait_s: float = 0.005
+    max_wait_s: float = 0.0
     queue_size: int = 256
     _queue: asyncio.Queue[_Item] = field(init=False)
     _carry: _Item | None = field(default=None, init=False)
@@ -88,13 +89,17 @@ class MicroBatcher:
         items, size = [first], len(first.latents)
         deadline = time.perf_counter() + self.max_wait_s
         while size < self.max_batch:
-            timeout = deadline - time.perf_counter()
-            if timeout <= 0:
-                break
-            try:
-                item = await asyncio.wait_for(self._queue.get(), timeout)
-            except TimeoutError:
-                break
+            # take what queued up while the previous batch ran; wait only if max_wait > 0
+            if self._queue.empty():
+                timeout = deadline - time.perf_counter()
+                if timeout <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), timeout)
+                except TimeoutError:
+                    break
+            else:
+                item = self._queue.get_nowait()
             if size + len(item.latents) > self.max_batch:
                 self._carry = item  # starts the next batch
                 break

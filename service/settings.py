@@ -21,7 +21,12 @@ class Settings(BaseSettings):
     )
     batching: bool = Field(default=True, description="merge concurrent requests into one run")
     max_batch_size: int = Field(default=32, ge=1, le=1024, description="images per run")
-    max_wait_ms: float = Field(default=5.0, ge=0, le=1000, description="wait to fill a batch")
+    max_wait_ms: float = Field(
+        default=0.0,
+        ge=0,
+        le=1000,
+        description="extra wait to fill a batch (0: take what is queued)",
+    )
     queue_size: int = Field(default=256, ge=1, description="waiting requests before 503")
     api_key: str | None = Field(
         default=None, description="when set, all routes but health/metrics need X-API-Key"
