@@ -9,7 +9,17 @@ from pathlib import Path
 import uvicorn
 
 from service.app import create_app
+from service.manifest import is_valid_model_name
 from service.settings import Settings
+
+
+def example_model(settings: Settings) -> str:
+    """The model the start-up curl line names: the default one if present, else the first."""
+    root = settings.models_dir
+    if (root / settings.default_model).is_dir() or not root.is_dir():
+        return settings.default_model
+    names = sorted(p.name for p in root.iterdir() if p.is_dir() and is_valid_model_name(p.name))
+    return names[0] if names else settings.default_model
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     url = f"http://{settings.host}:{settings.port}"
+    example = example_model(settings)
     logging.getLogger("service").info(
         "serving %s on %s; try: curl -s -X POST '%s/generate?model=%s' -H "
         "'Content-Type: application/json' -d '{\"seed\": 42}' -o image.png",

@@ -46,6 +46,18 @@ def make_grid(
     return grid
 
 
+def upscale(images: UInt8Array, factor: int, method: Literal["nearest", "lanczos"]) -> UInt8Array:
+    """[N, H, W, C] -> [N, H*factor, W*factor, C]; nearest keeps pixels crisp."""
+    if factor == 1:
+        return images
+    resample = Image.Resampling.NEAREST if method == "nearest" else Image.Resampling.LANCZOS
+    out = [
+        np.asarray(to_pil(img).resize((img.shape[1] * factor, img.shape[0] * factor), resample))
+        for img in images
+    ]
+    return np.stack([o[:, :, None] if o.ndim == 2 else o for o in out])
+
+
 def to_pil(image: UInt8Array) -> Image.Image:
     """[H, W, C] uint8 -> a Pillow image (mode L for one channel, RGB for three)."""
     return Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image)

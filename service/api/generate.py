@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, model_validator
 from service.api.deps import MetricsDep, RegistryDep, SettingsDep, resolve_model
 from service.batching import Overloaded
 from service.errors import ApiError
-from service.imaging import MEDIA_TYPES, encode, make_grid, to_pil, to_uint8
+from service.imaging import MEDIA_TYPES, encode, make_grid, to_pil, to_uint8, upscale
 from service.latents import SEED_MAX, latents_for_seeds, random_seeds
 from service.metrics import Metrics
 from service.registry import ModelVersion
@@ -32,6 +32,8 @@ class GenerateRequest(BaseModel):
     seeds: list[Seed] | None = Field(default=None, min_length=1, description="one seed per image")
     format: Literal["png", "jpeg", "webp", "json"] = "png"
     grid: bool = Field(default=False, description="tile several images into one picture")
+    upscale: int = Field(default=1, ge=1, le=8, description="enlarge each image by this factor")
+    upscale_filter: Literal["nearest", "lanczos"] = "nearest"
 
     @model_validator(mode="after")
     def _one_seed_source(self) -> GenerateRequest:
@@ -129,7 +131,17 @@ async def generate(
         "X-Seeds": ",".join(map(str, seeds)),
     }
     if seeded:
-        key = f"{name}|{entry.version}|{entry.manifest.onnx_sha256}|{seeds}|{req.format}|{req.grid}"
+        parts = (
+            name,
+            entry.version,
+            entry.manifest.onnx_sha256,
+            seeds,
+            req.format,
+            req.grid,
+            req.upscale,
+            req.upscale_filter,
+        )
+        key = "|".join(map(str, parts))
         headers["ETag"] = '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
         headers["Cache-Control"] = "public, max-age=31536000, immutable"
         if request.headers.get("if-none-match") == headers["ETag"]:
@@ -139,7 +151,7 @@ async def generate(
     latents = latents_for_seeds(seeds, entry.manifest.nz)
     images = await run_model(entry, latents, request, metrics)
     metrics.images_generated.labels(name).inc(len(seeds))
-    pixels = to_uint8(images, entry.manifest.value_range)
+    pixels = upscale(to_uint8(images, entry.manifest.value_range), req.upscale, req.upscale_filter)
     if req.format == "json":
         items = [
             {"seed": s, "png": base64.b64encode(encode(to_pil(p), "png")).decode()}

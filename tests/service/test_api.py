@@ -149,3 +149,18 @@ def test_empty_models_dir_is_not_ready(tmp_path) -> None:  # type: ignore[no-unt
         assert c.get("/readyz").status_code == 503
         assert c.post("/generate?model=x").status_code == 404
     assert isinstance(Registry(), Registry)
+
+
+@pytest.mark.parametrize("method", ["nearest", "lanczos"])
+def test_upscaling(client: TestClient, method: str) -> None:
+    small = png(client.post("/generate?model=tiny", json={"seed": 4}))
+    r = client.post(
+        "/generate?model=tiny", json={"seed": 4, "upscale": 4, "upscale_filter": method}
+    )
+    big = png(r)
+    assert big.shape == (64, 64, 3)
+    if method == "nearest":
+        assert np.array_equal(big[::4, ::4], small)
+    plain = client.post("/generate?model=tiny", json={"seed": 4})
+    assert r.headers["etag"] != plain.headers["etag"]
+    assert client.post("/generate?model=tiny", json={"upscale": 9}).status_code == 422
