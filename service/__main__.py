@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         settings.models_dir,
         url,
         url,
-        settings.default_model,
+        example,
     )
     uvicorn.run(
         create_app(settings),
