@@ -68,13 +68,28 @@ def create_app(
                     asyncio.get_running_loop().create_task(v.batcher.drain_and_close())
             return admin.diff(old, new)
 
+    async def watch_models() -> None:
+        from watchfiles import awatch
+
+        settings.models_dir.mkdir(parents=True, exist_ok=True)
+        # exports are renamed into place, so one change set means a whole new version
+        async for changes in awatch(settings.models_dir, debounce=500):
+            access_log.info(json.dumps({"event": "reload", "changes": len(changes)}))
+            try:
+                await reload()
+            except Exception:  # a bad reload must not stop the watcher
+                logging.getLogger(__name__).exception("reload after file change failed")
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         registry = await asyncio.to_thread(discover, settings)
         activate(registry)
         app.state.registry = registry
         app.state.reload = reload
+        watcher = asyncio.get_running_loop().create_task(watch_models()) if settings.watch else None
         yield
+        if watcher is not None:
+            watcher.cancel()
         for v in ready_versions(app.state.registry):
             if v.batcher is not None:
                 await v.batcher.close()

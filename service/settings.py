@@ -28,6 +28,7 @@ class Settings(BaseSettings):
         description="extra wait to fill a batch (0: take what is queued)",
     )
     queue_size: int = Field(default=256, ge=1, description="waiting requests before 503")
+    watch: bool = Field(default=False, description="reload when files under models_dir change")
     api_key: str | None = Field(
         default=None, description="when set, all routes but health/metrics need X-API-Key"
     )

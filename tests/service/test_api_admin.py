@@ -60,3 +60,20 @@ def test_reload_under_concurrent_requests_fails_no_request(models_dir: Path) -> 
 
     statuses = asyncio.run(scenario())
     assert len(statuses) == 90 and set(statuses) == {200}
+
+
+def test_watch_serves_a_new_export_without_a_reload_call(models_dir: Path) -> None:
+    import time
+
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(Settings(models_dir=models_dir, watch=True))) as client:
+        assert client.post("/generate?model=late").status_code == 404
+        make_tiny_model(models_dir, "late", 1)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if client.post("/generate?model=late").status_code == 200:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("new model was not picked up by the file watcher")
