@@ -164,3 +164,19 @@ def test_upscaling(client: TestClient, method: str) -> None:
     plain = client.post("/generate?model=tiny", json={"seed": 4})
     assert r.headers["etag"] != plain.headers["etag"]
     assert client.post("/generate?model=tiny", json={"upscale": 9}).status_code == 422
+
+
+def test_openapi_documents_parameters_and_image_media_types(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    generate = spec["paths"]["/generate"]["post"]
+    assert {"image/png", "image/jpeg", "image/webp"} <= set(generate["responses"]["200"]["content"])
+    interp = spec["paths"]["/interpolate"]["get"]
+    assert {p["name"] for p in interp["parameters"]} >= {
+        "seed_a",
+        "seed_b",
+        "steps",
+        "method",
+        "format",
+    }
+    assert "image/gif" in interp["responses"]["200"]["content"]
+    assert "PCG64" in spec["info"]["description"]
