@@ -123,6 +123,7 @@ def sha256_file(path: Path) -> str:
 def session_options(settings: Settings) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.graph_optimization_level = _OPT_LEVELS[settings.graph_optimization_level]
+    options.enable_cpu_mem_arena = settings.enable_cpu_mem_arena
     if settings.intra_op_threads:
         options.intra_op_num_threads = settings.intra_op_threads
     return options

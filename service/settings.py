@@ -40,5 +40,6 @@ class Settings(BaseSettings):
         default=False, description="fail at start-up when CUDA is not available"
     )
     intra_op_threads: int = Field(default=0, ge=0, description="0: onnxruntime's default")
+    enable_cpu_mem_arena: bool = Field(default=True, description="onnxruntime's CPU arena")
     graph_optimization_level: Literal["disable", "basic", "extended", "all"] = "all"
     log_level: str = "info"
