@@ -124,6 +124,7 @@ def data_cartoon_faces(
     seed: Annotated[int, typer.Option(min=0, help="same seed, same faces")] = 0,
     image_size: Annotated[int, typer.Option(min=8, max=512)] = 64,
     node: Annotated[str, typer.Option(help="Node.js binary")] = "node",
+    cache_dir: Annotated[Path | None, typer.Option(help="decode cache folder")] = None,
 ) -> None:
     """Draw an offline cartoon-faces set with facesjs (needs Node.js; see README)."""
     from training.cartoon_faces import build_cartoon_faces
@@ -135,7 +136,7 @@ def data_cartoon_faces(
         f"{info.count} faces (facesjs {info.facesjs_version}) in {info.out_dir} "
         f"({info.seconds:.0f} s)"
     )
-    data = load_images(out, image_size, 3)  # warm the decode cache for training
+    data = load_images(out / "faces", image_size, 3, cache_dir=cache_dir)  # warm the cache
     typer.echo(f"cached: {data.description}")
 
 
