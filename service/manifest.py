@@ -6,6 +6,7 @@ This module is the contract between ``training.export`` (which writes it) and
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +21,15 @@ SCHEMA_VERSION: Literal[1] = 1
 # escape the folder (no dots, slashes or leading dashes).
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _NAME_RE = re.compile(NAME_PATTERN)
+
+
+def sha256_file(path: Path) -> str:
+    """The checksum recorded as ``onnx_sha256`` (hex), read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def is_valid_model_name(name: str) -> bool:

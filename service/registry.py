@@ -8,7 +8,6 @@ so a request can never resolve a path outside the models folder.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 from pydantic import ValidationError
 
-from service.manifest import MANIFEST_FILE, Manifest, is_valid_model_name
+from service.manifest import MANIFEST_FILE, Manifest, is_valid_model_name, sha256_file
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -110,14 +109,6 @@ def choose_providers(settings: Settings, available: list[str]) -> list[str]:
             f"(available: {', '.join(available)}); install the gpu extra with its CUDA libraries"
         )
     return chosen or [CPU]
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def session_options(settings: Settings) -> ort.SessionOptions:

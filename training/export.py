@@ -7,7 +7,6 @@ so a service watching ``models/`` never sees a half-written model.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import shutil
 import tempfile
@@ -31,6 +30,7 @@ from service.manifest import (
     ParityRecord,
     TrainingRecord,
     is_valid_model_name,
+    sha256_file,
 )
 from training.models import Generator
 
@@ -51,14 +51,6 @@ class ExportOptions:
     opset: int = OPSET
     parity_latents: int = 16
     parity_seed: int = 1234
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def next_version(models_dir: Path, name: str) -> int:
