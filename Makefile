@@ -8,7 +8,7 @@ TORCH  ?= torch==2.13.0
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: serve demo test test-slow lint clean
+.PHONY: serve demo test test-slow lint lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(BIN)/python:
 
 # Serving set only: no torch.
 $(VENV)/.serve-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[cpu]'
 	touch $@
 
 serve: $(VENV)/.serve-installed
@@ -25,7 +25,7 @@ serve: $(VENV)/.serve-installed
 # Training + development set (torch first, so the range in pyproject is already met).
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e '.[train,dev]'
+	$(BIN)/pip install -q -e '.[cpu,train,dev]'
 	touch $@ $(VENV)/.serve-installed
 
 test: $(VENV)/.dev-installed
@@ -46,6 +46,17 @@ demo: $(VENV)/.dev-installed
 	$(BIN)/dcgan train --preset mnist28 --data digits --epochs 1 --run-dir runs/digits --overwrite
 	$(BIN)/dcgan export runs/digits --name digits --models-dir runs/models
 	@echo "demo model: runs/models/digits/ (samples.png shows seeds 0..63)"
+
+# Hash-locked dependencies for the Docker images, resolved against PyPI only (the machine's
+# local wheel folders and pip caps are ignored so that torch is PyPI's Linux build).
+LOCK := env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null $(BIN)/pip-compile -q --strip-extras \
+	--generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links
+lock: | $(BIN)/python
+	$(BIN)/pip install -q pip-tools
+	$(LOCK) --extra cpu -o requirements/serve-cpu.lock pyproject.toml
+	$(LOCK) --extra gpu -o requirements/serve-gpu.lock pyproject.toml
+	echo "$(TORCH)" > requirements/torch.txt
+	$(LOCK) --extra cpu --extra train -c requirements/torch.txt -o requirements/train.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
+import sys
 from pathlib import Path
 
 import uvicorn
 
-from service.app import create_app
 from service.manifest import is_valid_model_name
 from service.settings import Settings
 
@@ -28,6 +29,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, help="default: DCGAN_PORT or 8000")
     parser.add_argument("--models-dir", type=Path, help="default: DCGAN_MODELS_DIR or models")
     args = parser.parse_args(argv)
+    if importlib.util.find_spec("onnxruntime") is None:
+        # the runtime is an extra (CPU and GPU wheels must not be installed together)
+        print(
+            "error: onnxruntime is not installed: pip install 'dcgan-serve[cpu]' "
+            "(or 'dcgan-serve[gpu]' on a CUDA host)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    from service.app import create_app  # imports onnxruntime
+
     overrides = {k: v for k, v in vars(args).items() if v is not None}
     settings = Settings(**overrides)
     logging.basicConfig(

@@ -40,8 +40,11 @@ def create_app(
     def activate(registry: Registry) -> None:
         """Start batchers for newly loaded versions and publish model_info."""
         metrics.model_info.clear()
+        metrics.queue_capacity.clear()
         for v in ready_versions(registry):
             metrics.model_info.labels(v.name, str(v.version), v.provider).set(1)
+            if settings.batching:
+                metrics.queue_capacity.labels(v.name).set(settings.queue_size)
             if settings.batching and v.batcher is None:
                 v.batcher = MicroBatcher(
                     v.run,

@@ -22,6 +22,7 @@ class Metrics:
     inference_duration: Histogram
     batch_size: Histogram
     queue_depth: Gauge
+    queue_capacity: Gauge
     queue_wait: Histogram
     images_generated: Counter
     model_info: Gauge
@@ -64,6 +65,13 @@ def build_metrics(registry: CollectorRegistry = REGISTRY) -> Metrics:
         queue_depth=Gauge(
             "queue_depth_requests",
             "Requests waiting for a batch.",
+            ["model"],
+            namespace=NAMESPACE,
+            registry=registry,
+        ),
+        queue_capacity=Gauge(
+            "queue_capacity_requests",
+            "Requests a model's queue holds before answering 503 (DCGAN_QUEUE_SIZE).",
             ["model"],
             namespace=NAMESPACE,
             registry=registry,

@@ -111,6 +111,25 @@ def choose_providers(settings: Settings, available: list[str]) -> list[str]:
     return chosen or [CPU]
 
 
+_preloaded: list[bool] = []
+
+
+def preload_cuda_libraries(providers: list[str]) -> None:
+    """Load the CUDA/cuDNN libraries of the nvidia-* pip wheels (the `gpu` extra) once.
+
+    Without this, the CUDA provider finds them only through LD_LIBRARY_PATH; onnxruntime's
+    own preload_dlls() knows where the wheels put them. A failure is logged, and the CUDA
+    provider's own load error (then the CPU fallback) follows.
+    """
+    if CUDA not in providers or _preloaded or not hasattr(ort, "preload_dlls"):
+        return
+    _preloaded.append(True)
+    try:
+        ort.preload_dlls()
+    except Exception as exc:  # a missing library is reported, not fatal: CPU still serves
+        log.warning("could not preload CUDA libraries from the nvidia pip wheels: %s", exc)
+
+
 def session_options(settings: Settings) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.graph_optimization_level = _OPT_LEVELS[settings.graph_optimization_level]
@@ -197,6 +216,7 @@ def unchanged(previous: ModelVersion | None, folder: Path) -> bool:
 def discover(settings: Settings, previous: Registry | None = None) -> Registry:
     providers = choose_providers(settings, ort.get_available_providers())
     log.info("onnxruntime %s, providers in order: %s", ort.__version__, ", ".join(providers))
+    preload_cuda_libraries(providers)
     registry = Registry()
     root = settings.models_dir
     if not root.is_dir():

@@ -184,10 +184,7 @@ class DCGANConfig:
         if "betas" in train:
             train["betas"] = tuple(train["betas"])
         tuples = {"g_channels", "g_extra_channels", "d_channels", "d_strides"}
-        kwargs: dict[str, Any] = {
-            k: tuple(v) if k in tuples else v
-            for k, v in raw.items()
-        }
+        kwargs: dict[str, Any] = {k: tuple(v) if k in tuples else v for k, v in raw.items()}
         return cls(**kwargs, train=TrainDefaults(**train))
 
 

@@ -1,0 +1,185 @@
+"""deploy/prometheus: promtool checks, rule unit tests, a real Prometheus scraping the service."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from tests.deploy.conftest import DEPLOY, tool
+from tests.deploy.promql import exported_series_names, used_metric_names
+from tests.servers import free_port, stop
+
+PROMETHEUS_DIR = DEPLOY / "prometheus"
+CONFIG = PROMETHEUS_DIR / "prometheus.yml"
+RULES = PROMETHEUS_DIR / "alerts.yml"
+RULE_TESTS = PROMETHEUS_DIR / "alerts_test.yml"
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [tool("promtool"), *args], capture_output=True, text=True, timeout=60, cwd=PROMETHEUS_DIR
+    )
+
+
+def test_promtool_accepts_the_config_and_its_rule_file() -> None:
+    result = promtool("check", "config", str(CONFIG))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 rule files found" in result.stdout + result.stderr
+
+
+def test_promtool_accepts_the_alerting_rules() -> None:
+    result = promtool("check", "rules", str(RULES))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_alert_rule_unit_tests_pass() -> None:
+    result = promtool("test", "rules", str(RULE_TESTS))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_issue_s_four_alerts_exist() -> None:
+    rules = yaml.safe_load(RULES.read_text())["groups"][0]["rules"]
+    names = {rule["alert"] for rule in rules}
+    assert {
+        "DCGANServiceDown",
+        "DCGANHigh5xxRatio",
+        "DCGANHighP99Latency",
+        "DCGANQueueSaturated",
+    } <= names
+    assert all(rule.get("for") and rule["labels"].get("severity") for rule in rules)
+
+
+def test_compose_config_scrapes_the_service_every_5_s() -> None:
+    config = yaml.safe_load(CONFIG.read_text())
+    assert config["global"]["scrape_interval"] == "5s"
+    (job,) = config["scrape_configs"]
+    assert job["job_name"] == "dcgan"
+    assert job["static_configs"] == [{"targets": ["service:8000"]}]
+
+
+def test_alerts_use_only_metrics_the_service_exports(service_url: str) -> None:
+    exported = exported_series_names(httpx.get(f"{service_url}/metrics").text)
+    for rule in yaml.safe_load(RULES.read_text())["groups"][0]["rules"]:
+        unknown = used_metric_names(rule["expr"]) - exported
+        assert not unknown, f"{rule['alert']} uses {unknown}, not exported"
+
+
+# ---- a real Prometheus ------------------------------------------------------------------
+
+
+@contextmanager
+def prometheus(config: dict[str, Any], workdir: Path) -> Iterator[str]:
+    """Run the prometheus binary with `config` on a loopback port until the block ends."""
+    binary = tool("prometheus")
+    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    log = (workdir / "prometheus.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _ready(url), 30, lambda: (workdir / "prometheus.log").read_text())
+        yield url
+    finally:
+        stop(proc)
+        log.close()
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_for(check: Any, seconds: float, describe: Any = lambda: "") -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.5)
+    raise TimeoutError(f"gave up after {seconds} s: {describe()}")
+
+
+def query(prom: str, promql: str) -> list[dict[str, Any]]:
+    response = httpx.get(f"{prom}/api/v1/query", params={"query": promql}, timeout=5)
+    response.raise_for_status()
+    return list(response.json()["data"]["result"])
+
+
+def test_real_prometheus_scrapes_counter_and_histogram_with_labels(
+    service_url: str, tmp_path: Path
+) -> None:
+    """The repo's config with only the target and interval changed, against a live service."""
+    config = yaml.safe_load(CONFIG.read_text())
+    config["global"].update(scrape_interval="1s", evaluation_interval="1s")
+    config["scrape_configs"][0]["static_configs"] = [
+        {"targets": [service_url.removeprefix("http://")]}
+    ]
+    config["rule_files"] = [str(RULES)]
+    with prometheus(config, tmp_path) as prom:
+        for seed in range(5):
+            httpx.post(f"{service_url}/generate?model=tiny", json={"seed": seed}).raise_for_status()
+        assert httpx.post(f"{service_url}/generate?model=nope").status_code == 404
+        ok = 'dcgan_http_requests_total{job="dcgan", endpoint="/generate", status="200"}'
+        series = wait_for(
+            lambda: query(prom, f"{ok} >= 8"),  # 3 from the fixture + 5 here
+            30,
+            lambda: query(prom, "dcgan_http_requests_total"),
+        )
+        assert series[0]["metric"]["model"] == "tiny"
+        assert series[0]["metric"]["instance"] == service_url.removeprefix("http://")
+
+        not_found = wait_for(lambda: query(prom, 'dcgan_http_requests_total{status="404"}'), 15)
+        assert not_found[0]["metric"]["endpoint"] == "/generate"
+
+        buckets = query(
+            prom, 'dcgan_http_request_duration_seconds_bucket{endpoint="/generate", status="200"}'
+        )
+        bounds = {b["metric"]["le"] for b in buckets}
+        assert {"0.001", "0.1", "1.0", "+Inf"} <= bounds
+        assert {b["metric"]["model"] for b in buckets} == {"tiny"}
+        p99 = query(
+            prom,
+            "histogram_quantile(0.99, sum by (le) "
+            '(dcgan_http_request_duration_seconds_bucket{endpoint="/generate"}))',
+        )
+        assert 0 < float(p99[0]["value"][1]) < 10
+
+        assert float(query(prom, 'up{job="dcgan"}')[0]["value"][1]) == 1
+
+        def evaluated_rules() -> list[dict[str, Any]] | None:
+            groups = httpx.get(f"{prom}/api/v1/rules").json()["data"]["groups"]
+            rules = [r for g in groups for r in g["rules"]]
+            return rules if rules and all(r["health"] != "unknown" for r in rules) else None
+
+        rules = wait_for(evaluated_rules, 15)
+        assert len(rules) == len(yaml.safe_load(RULES.read_text())["groups"][0]["rules"])
+        assert all(r["health"] == "ok" for r in rules), rules
+
+
+def test_service_down_alert_goes_pending_when_the_target_is_gone(tmp_path: Path) -> None:
+    """Nothing listens on the target: `up` is 0 and the alert waits out its `for: 1m`."""
+    config = yaml.safe_load(CONFIG.read_text())
+    config["global"].update(scrape_interval="1s", evaluation_interval="1s")
+    config["scrape_configs"][0]["static_configs"] = [{"targets": [f"127.0.0.1:{free_port()}"]}]
+    config["rule_files"] = [str(RULES)]
+    with prometheus(config, tmp_path) as prom:
+        alerts = wait_for(lambda: httpx.get(f"{prom}/api/v1/alerts").json()["data"]["alerts"], 30)
+        assert [a["labels"]["alertname"] for a in alerts] == ["DCGANServiceDown"]
+        assert alerts[0]["state"] == "pending"
