@@ -24,16 +24,19 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH
 WORKDIR /app
 
-# ---- dependency stages: wheels only (--only-binary), so no compiler is ever needed ------
+# ---- dependency stages: wheels only (--only-binary), so no compiler is ever needed, and
+# a venv without pip: the base image's pip installs into it and stays out of the copy ----
 FROM python-base AS deps-cpu
 COPY requirements/serve-cpu.lock /tmp/serve.lock
-RUN python -m venv /opt/venv \
-    && pip install --require-hashes --no-deps --only-binary=:all: -r /tmp/serve.lock
+RUN python -m venv --without-pip /opt/venv \
+    && pip --python /opt/venv/bin/python install \
+        --require-hashes --no-deps --only-binary=:all: -r /tmp/serve.lock
 
 FROM python-base AS deps-cuda
 COPY requirements/serve-gpu.lock /tmp/serve.lock
-RUN python -m venv /opt/venv \
-    && pip install --require-hashes --no-deps --only-binary=:all: -r /tmp/serve.lock
+RUN python -m venv --without-pip /opt/venv \
+    && pip --python /opt/venv/bin/python install \
+        --require-hashes --no-deps --only-binary=:all: -r /tmp/serve.lock
 
 # ---- what both serving images share --------------------------------------------------------
 FROM python-base AS serve-base

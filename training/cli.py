@@ -309,7 +309,7 @@ def export(
         training=record,
         options=ExportOptions(fp16=fp16),
         extra_files={
-            "training.gif": run_folder / "training.gif",
+            "training.gif": preview_gif(run_folder, generator.config.image_size),
             "losses.png": run_folder / "losses.png",
         },
     )
@@ -317,6 +317,18 @@ def export(
         f"exported {manifest.name} v{manifest.version} ({manifest.dtype}, parity max |Δ| "
         f"{manifest.parity.max_abs_diff:.2g}) to {models_dir / model_name / str(ver)}"
     )
+
+
+def preview_gif(run_folder: Path, image_size: int) -> Path:
+    """A compact training GIF to ship with the model (the run keeps its full one)."""
+    from training.report import preview_crop, write_training_gif
+
+    frames = sorted((run_folder / "samples").glob("epoch_*.png"))
+    if not frames:
+        return run_folder / "training.gif"
+    preview = run_folder / "training-preview.gif"
+    write_training_gif(frames, preview, crop=preview_crop(image_size))
+    return preview
 
 
 # ---- sample -----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from service.errors import ApiError
+from service.manifest import is_valid_model_name
 from service.metrics import Metrics
 from service.registry import ModelVersion, Registry
 from service.settings import Settings
@@ -33,9 +34,13 @@ def resolve_model(registry: Registry, name: str, version: int | None) -> ModelVe
     """404 naming the available models; 503 with the reason for an unavailable version."""
     versions = registry.models.get(name)
     if not versions:
-        raise ApiError(
-            404, "model_not_found", f"unknown model {name!r}", {"available": registry.ready_names()}
-        )
+        details: dict[str, object] = {"available": registry.ready_names()}
+        if is_valid_model_name(name):  # a name that could be exported: say how
+            details["hint"] = (
+                f"train and export it: dcgan train --data IMAGE_FOLDER --run-dir runs/{name} "
+                f"&& dcgan export runs/{name} (then POST /admin/reload); see README, Training"
+            )
+        raise ApiError(404, "model_not_found", f"unknown model {name!r}", details)
     entry = versions.get(version) if version is not None else registry.default_version(name)
     if entry is None:
         raise ApiError(

@@ -67,7 +67,12 @@ def test_unknown_model_is_404_naming_the_available_ones(client: TestClient) -> N
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "model_not_found"
     assert r.json()["error"]["details"]["available"] == ["gray", "tiny"]
-    assert client.post("/generate?model=../models").status_code == 404
+    hint = r.json()["error"]["details"]["hint"]
+    assert "dcgan train --data IMAGE_FOLDER --run-dir runs/simpsons" in hint
+    assert "dcgan export runs/simpsons" in hint
+    bad = client.post("/generate?model=../models")
+    assert bad.status_code == 404
+    assert "hint" not in bad.json()["error"]["details"]  # never echo a path into a command
 
 
 @pytest.mark.parametrize("name", ["corrupt", "tampered", "nomanifest"])
