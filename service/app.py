@@ -19,7 +19,7 @@ from service.api import admin, generate, interpolate, operations
 from service.batching import MicroBatcher
 from service.errors import error_body, install_error_handlers
 from service.metrics import build_metrics
-from service.registry import ModelVersion, Registry, discover
+from service.registry import ModelVersion, Registry, check_required_cuda, discover
 from service.settings import Settings
 
 access_log = logging.getLogger("service.access")
@@ -86,6 +86,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         registry = await asyncio.to_thread(discover, settings)
+        check_required_cuda(settings, registry)
         activate(registry)
         app.state.registry = registry
         app.state.reload = reload

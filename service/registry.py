@@ -31,6 +31,7 @@ _OPT_LEVELS = {
     "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
 }
 WARMUP_BATCHES = (1, 8)
+NOT_ON_CUDA = "DCGAN_REQUIRE_CUDA is set but the CUDA provider could not be used"
 
 
 class ProviderError(RuntimeError):
@@ -173,6 +174,10 @@ def load_version(name: str, folder: Path, settings: Settings, providers: list[st
         entry.reason = problem
         return entry
     entry.session, entry.provider = session, session.get_providers()[0]
+    if settings.require_cuda and entry.provider != CUDA:
+        # onnxruntime-gpu falls back to the CPU when the GPU or its libraries are missing
+        entry.session, entry.reason = None, f"{NOT_ON_CUDA} (it fell back to {entry.provider})"
+        return entry
     try:
         for batch in WARMUP_BATCHES:  # first runs allocate and tune: pay that before serving
             entry.run(np.zeros((batch, manifest.nz), np.float32))
@@ -211,6 +216,19 @@ def unchanged(previous: ModelVersion | None, folder: Path) -> bool:
         )
     except (OSError, ValueError):
         return False
+
+
+def check_required_cuda(settings: Settings, registry: Registry) -> None:
+    """At start-up, DCGAN_REQUIRE_CUDA turns a CPU fallback into an error, not a CPU service."""
+    if not settings.require_cuda:
+        return
+    for versions in registry.models.values():
+        for entry in versions.values():
+            if entry.reason.startswith(NOT_ON_CUDA):
+                raise ProviderError(
+                    f"model {entry.name} v{entry.version}: {entry.reason}; is the GPU visible "
+                    "to this process, and are the gpu extra's CUDA libraries installed?"
+                )
 
 
 def discover(settings: Settings, previous: Registry | None = None) -> Registry:

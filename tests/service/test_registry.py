@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from service.registry import CPU, CUDA, ProviderError, choose_providers
@@ -58,3 +60,28 @@ def test_a_failed_cuda_preload_is_logged_not_raised(
     monkeypatch.setattr(registry.ort, "preload_dlls", missing, raising=False)
     registry.preload_cuda_libraries([CUDA, CPU])
     assert "libcudart.so.13" in caplog.text
+
+
+def test_require_cuda_refuses_a_silent_cpu_fallback(
+    monkeypatch: pytest.MonkeyPatch, models_dir: Path
+) -> None:
+    """onnxruntime-gpu lists CUDA yet runs on the CPU when the GPU is missing: start-up fails."""
+    from fastapi.testclient import TestClient
+
+    from service import registry
+    from service.app import create_app
+
+    # the CPU wheel plays onnxruntime-gpu on a host without a GPU: CUDA listed, CPU used
+    monkeypatch.setattr(registry.ort, "get_available_providers", lambda: [CUDA, CPU])
+    monkeypatch.setattr(registry, "_preloaded", [True])
+    settings = Settings(models_dir=models_dir, require_cuda=True)
+    found = registry.discover(settings)
+    tiny = found.models["tiny"][1]
+    assert tiny.status == "unavailable" and tiny.reason.startswith(registry.NOT_ON_CUDA)
+    with pytest.raises(ProviderError, match=r"model \w+ v1: .* is the GPU visible"):
+        registry.check_required_cuda(settings, found)
+    with pytest.raises(ProviderError), TestClient(create_app(settings)):
+        pass
+    # without the setting the same host serves on the CPU and says so
+    relaxed = registry.discover(Settings(models_dir=models_dir))
+    assert relaxed.models["tiny"][1].provider == CPU
