@@ -284,6 +284,7 @@ def export(
     """Export a trained generator to models/<name>/<version>/ (ONNX + manifest + samples)."""
     from service.manifest import TrainingRecord
     from training.export import ExportOptions, export_generator, next_version
+    from training.provenance import dataset_provenance, portable_spec
     from training.train import CHECKPOINT_FILE, RUN_FILE, load_generator
 
     setup_logging(False)
@@ -298,6 +299,12 @@ def export(
         raise FileNotFoundError(f"{record_path} is missing: was the run finished?")
     record = TrainingRecord.model_validate_json(record_path.read_text())
     record.ema = use_ema and state.get("ema") is not None
+    # runs recorded before these fields existed: add them now (the run folder is still here)
+    record.dataset = portable_spec(record.dataset)
+    extra = record.model_extra
+    build = dataset_provenance(record.dataset)
+    if extra is not None and "dataset_build" not in extra and build is not None:
+        extra["dataset_build"] = build
     model_name = name or slug(run_folder.name)
     ver = version or next_version(models_dir, model_name)
     manifest = export_generator(

@@ -33,6 +33,7 @@ from torch import nn
 
 from service.latents import latents_for_seeds
 from training.models import DCGANConfig, Discriminator, Generator, build_config, init_weights
+from training.provenance import dataset_provenance, portable_spec
 
 log = logging.getLogger(__name__)
 
@@ -514,8 +515,9 @@ class Trainer:
     def record(self, final_losses: dict[str, float]) -> dict[str, Any]:
         return {
             "command": self.cfg.to_command(),
-            "dataset": self.data.spec,
+            "dataset": portable_spec(self.data.spec),
             "dataset_description": self.data.description,
+            **({"dataset_build": build} if (build := dataset_provenance(self.cfg.data)) else {}),
             "dataset_size": len(self.data),
             "epochs": round(self.step / self.steps_per_epoch, 4),
             "steps": self.step,
