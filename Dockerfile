@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # Targets (see README "Run with Docker"):
 #   cpu   (default) serving image: onnxruntime on the CPU, no torch, no compilers
 #   cuda  serving image: onnxruntime-gpu + the CUDA 13 / cuDNN 9 runtime as pip wheels
@@ -40,9 +38,10 @@ RUN python -m venv --without-pip /opt/venv \
 
 # ---- what both serving images share --------------------------------------------------------
 FROM python-base AS serve-base
-# a fixed uid so a read-only models mount only needs to be world-readable
+# a fixed uid so a read-only models mount only needs to be world-readable; a home, because
+# onnxruntime keeps a small state file there
 RUN groupadd --system --gid 10001 dcgan \
-    && useradd --system --uid 10001 --gid dcgan --no-create-home --shell /usr/sbin/nologin dcgan
+    && useradd --system --uid 10001 --gid dcgan --create-home --shell /usr/sbin/nologin dcgan
 ENV DCGAN_HOST=0.0.0.0 \
     DCGAN_PORT=8000 \
     DCGAN_MODELS_DIR=/app/models
