@@ -613,6 +613,9 @@ class Trainer:
         if self.dist.world > 1:
             import torch.distributed as tdist
 
+            # every rank waits for rank 0's files: a rank that tears gloo down while its
+            # peer is still connected can abort ("terminate called without an active exception")
+            tdist.barrier()
             tdist.destroy_process_group()
         rate = seen / step_time if step_time else 0.0
         return TrainResult(
