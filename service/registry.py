@@ -8,6 +8,7 @@ so a request can never resolve a path outside the models folder.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,9 +113,6 @@ def choose_providers(settings: Settings, available: list[str]) -> list[str]:
     return chosen or [CPU]
 
 
-_preloaded: list[bool] = []
-
-
 def preload_cuda_libraries(providers: list[str]) -> None:
     """Load the CUDA/cuDNN libraries of the nvidia-* pip wheels (the `gpu` extra) once.
 
@@ -122,9 +120,12 @@ def preload_cuda_libraries(providers: list[str]) -> None:
     own preload_dlls() knows where the wheels put them. A failure is logged, and the CUDA
     provider's own load error (then the CPU fallback) follows.
     """
-    if CUDA not in providers or _preloaded or not hasattr(ort, "preload_dlls"):
-        return
-    _preloaded.append(True)
+    if CUDA in providers and hasattr(ort, "preload_dlls"):
+        _preload_once()
+
+
+@functools.cache
+def _preload_once() -> None:
     try:
         ort.preload_dlls()
     except Exception as exc:  # a missing library is reported, not fatal: CPU still serves

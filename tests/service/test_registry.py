@@ -39,7 +39,7 @@ def test_cuda_libraries_are_preloaded_once_and_only_for_cuda(
     from service import registry
 
     calls: list[int] = []
-    monkeypatch.setattr(registry, "_preloaded", [])
+    registry._preload_once.cache_clear()
     monkeypatch.setattr(registry.ort, "preload_dlls", lambda: calls.append(1), raising=False)
     registry.preload_cuda_libraries([CPU])
     assert calls == []
@@ -56,7 +56,7 @@ def test_a_failed_cuda_preload_is_logged_not_raised(
     def missing() -> None:
         raise OSError("libcudart.so.13: cannot open shared object file")
 
-    monkeypatch.setattr(registry, "_preloaded", [])
+    registry._preload_once.cache_clear()
     monkeypatch.setattr(registry.ort, "preload_dlls", missing, raising=False)
     registry.preload_cuda_libraries([CUDA, CPU])
     assert "libcudart.so.13" in caplog.text
@@ -73,7 +73,7 @@ def test_require_cuda_refuses_a_silent_cpu_fallback(
 
     # the CPU wheel plays onnxruntime-gpu on a host without a GPU: CUDA listed, CPU used
     monkeypatch.setattr(registry.ort, "get_available_providers", lambda: [CUDA, CPU])
-    monkeypatch.setattr(registry, "_preloaded", [True])
+    monkeypatch.setattr(registry.ort, "preload_dlls", lambda: None, raising=False)
     settings = Settings(models_dir=models_dir, require_cuda=True)
     found = registry.discover(settings)
     tiny = found.models["tiny"][1]
