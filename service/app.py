@@ -43,9 +43,10 @@ def create_app(
         metrics.queue_capacity.clear()
         for v in ready_versions(registry):
             metrics.model_info.labels(v.name, str(v.version), v.provider).set(1)
-            if settings.batching:
-                metrics.queue_capacity.labels(v.name).set(settings.queue_size)
-            if settings.batching and v.batcher is None:
+            if not settings.batching:
+                continue
+            metrics.queue_capacity.labels(v.name).set(settings.queue_size)
+            if v.batcher is None:
                 v.batcher = MicroBatcher(
                     v.run,
                     v.name,

@@ -22,6 +22,19 @@ RULES = PROMETHEUS_DIR / "alerts.yml"
 RULE_TESTS = PROMETHEUS_DIR / "alerts_test.yml"
 
 
+def alert_rules() -> list[dict[str, Any]]:
+    return list(yaml.safe_load(RULES.read_text())["groups"][0]["rules"])
+
+
+def local_config(target: str) -> dict[str, Any]:
+    """The repo's config with only the target changed and 1 s intervals, for a test run."""
+    config = yaml.safe_load(CONFIG.read_text())
+    config["global"].update(scrape_interval="1s", evaluation_interval="1s")
+    config["scrape_configs"][0]["static_configs"] = [{"targets": [target]}]
+    config["rule_files"] = [str(RULES)]
+    return dict(config)
+
+
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [tool("promtool"), *args], capture_output=True, text=True, timeout=60, cwd=PROMETHEUS_DIR
@@ -45,7 +58,7 @@ def test_alert_rule_unit_tests_pass() -> None:
 
 
 def test_the_issue_s_four_alerts_exist() -> None:
-    rules = yaml.safe_load(RULES.read_text())["groups"][0]["rules"]
+    rules = alert_rules()
     names = {rule["alert"] for rule in rules}
     assert {
         "DCGANServiceDown",
@@ -66,7 +79,7 @@ def test_compose_config_scrapes_the_service_every_5_s() -> None:
 
 def test_alerts_use_only_metrics_the_service_exports(service_url: str) -> None:
     exported = exported_series_names(httpx.get(f"{service_url}/metrics").text)
-    for rule in yaml.safe_load(RULES.read_text())["groups"][0]["rules"]:
+    for rule in alert_rules():
         unknown = used_metric_names(rule["expr"]) - exported
         assert not unknown, f"{rule['alert']} uses {unknown}, not exported"
 
@@ -126,13 +139,7 @@ def test_real_prometheus_scrapes_counter_and_histogram_with_labels(
     service_url: str, tmp_path: Path
 ) -> None:
     """The repo's config with only the target and interval changed, against a live service."""
-    config = yaml.safe_load(CONFIG.read_text())
-    config["global"].update(scrape_interval="1s", evaluation_interval="1s")
-    config["scrape_configs"][0]["static_configs"] = [
-        {"targets": [service_url.removeprefix("http://")]}
-    ]
-    config["rule_files"] = [str(RULES)]
-    with prometheus(config, tmp_path) as prom:
+    with prometheus(local_config(service_url.removeprefix("http://")), tmp_path) as prom:
         for seed in range(5):
             httpx.post(f"{service_url}/generate?model=tiny", json={"seed": seed}).raise_for_status()
         assert httpx.post(f"{service_url}/generate?model=nope").status_code == 404
@@ -169,17 +176,13 @@ def test_real_prometheus_scrapes_counter_and_histogram_with_labels(
             return rules if rules and all(r["health"] != "unknown" for r in rules) else None
 
         rules = wait_for(evaluated_rules, 15)
-        assert len(rules) == len(yaml.safe_load(RULES.read_text())["groups"][0]["rules"])
+        assert len(rules) == len(alert_rules())
         assert all(r["health"] == "ok" for r in rules), rules
 
 
 def test_service_down_alert_goes_pending_when_the_target_is_gone(tmp_path: Path) -> None:
     """Nothing listens on the target: `up` is 0 and the alert waits out its `for: 1m`."""
-    config = yaml.safe_load(CONFIG.read_text())
-    config["global"].update(scrape_interval="1s", evaluation_interval="1s")
-    config["scrape_configs"][0]["static_configs"] = [{"targets": [f"127.0.0.1:{free_port()}"]}]
-    config["rule_files"] = [str(RULES)]
-    with prometheus(config, tmp_path) as prom:
+    with prometheus(local_config(f"127.0.0.1:{free_port()}"), tmp_path) as prom:
         alerts = wait_for(lambda: httpx.get(f"{prom}/api/v1/alerts").json()["data"]["alerts"], 30)
         assert [a["labels"]["alertname"] for a in alerts] == ["DCGANServiceDown"]
         assert alerts[0]["state"] == "pending"
