@@ -1,20 +1,29 @@
 """Micro-batching: concurrent requests for one model version become one onnxruntime run.
 
-A request's latents wait in a bounded queue. A worker task takes the first waiting request,
-adds every request already queued (they pile up while the previous batch runs) up to
-``max_batch`` images, optionally waits up to ``max_wait`` for more, and runs the batch in a
-thread (onnxruntime releases the GIL). A request whose caller went away (its future was
-cancelled, or its client disconnected) is dropped before its batch runs. A full queue
-refuses new work at once (the route answers 503).
+A request is a :class:`Job`: how to make its latents, how many images it wants, and how to
+turn its images into a response body. Jobs wait in a bounded queue. A worker task takes the
+first waiting job, adds every job already queued (they pile up while the previous batch
+runs) up to ``max_batch`` images, optionally waits up to ``max_wait`` for more, and hands
+the batch to the batcher's own thread: latents, one onnxruntime run (it releases the GIL),
+then the light jobs' rendering, all off the event loop. Heavy rendering (large or many
+images) goes to the default thread pool instead, so it never holds up the next batch.
+
+A job whose caller went away (its future was cancelled, its client disconnected, or its
+deadline passed) is dropped before its batch runs. A full queue refuses new work at once,
+with a Retry-After estimated from the queue and the measured batch time. ``close`` fails
+every job it has not finished with :class:`Closed`: no caller ever waits forever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -25,15 +34,66 @@ DisconnectCheck = Callable[[], Awaitable[bool]]
 
 
 class Overloaded(Exception):
-    """The queue is full."""
+    """The queue is full; ``retry_after_s`` is when it is likely to have room."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"queue full, retry after {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+class Closed(Exception):
+    """The batcher stopped (shutdown) before this job ran."""
+
+
+class DeadlineExceeded(Exception):
+    """The job's deadline passed while it waited in the queue."""
+
+
+class ClientDisconnected(Exception):
+    """The client closed its connection while the job waited: it was not run."""
+
+
+@dataclass
+class Job:
+    """One request's work. ``latents`` and ``finish`` run in a worker thread, never the loop."""
+
+    latents: Callable[[], np.ndarray]
+    size: int  # images (rows of latents)
+    finish: Callable[[np.ndarray], Any]  # generator output [N, C, H, W] -> response body
+    heavy: bool = False  # render in the shared pool, not the batch's thread
+    deadline: float | None = None  # time.monotonic() after which the job is dropped
+    disconnected: DisconnectCheck | None = None
 
 
 @dataclass
 class _Item:
-    latents: np.ndarray
-    future: asyncio.Future[np.ndarray]
+    job: Job
+    future: asyncio.Future[Any]
     enqueued: float
-    disconnected: DisconnectCheck | None = None
+
+
+@dataclass
+class _Failed:
+    error: Exception
+
+
+def infer(
+    run: RunFn, latents: np.ndarray, max_batch: int, model: str, metrics: Metrics
+) -> np.ndarray:
+    """Run the generator in chunks of ``max_batch`` (one oversized request runs alone)."""
+    chunks = []
+    for start in range(0, len(latents), max_batch):
+        chunk = latents[start : start + max_batch]
+        t0 = time.perf_counter()
+        chunks.append(run(chunk))
+        metrics.inference_duration.labels(model).observe(time.perf_counter() - t0)
+        metrics.batch_size.labels(model).observe(len(chunk))
+    return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+
+
+def execute(job: Job, run: RunFn, max_batch: int, model: str, metrics: Metrics) -> Any:
+    """A job on its own, start to finish (batching off): call it in a worker thread."""
+    return job.finish(infer(run, job.latents(), max_batch, model, metrics))
 
 
 @dataclass
@@ -46,47 +106,73 @@ class MicroBatcher:
     queue_size: int = 256
     _queue: asyncio.Queue[_Item] = field(init=False)
     _carry: _Item | None = field(default=None, init=False)
+    _inflight: list[_Item] = field(default_factory=list, init=False)
     _worker: asyncio.Task[None] | None = field(default=None, init=False)
-    _busy: bool = field(default=False, init=False)
+    _renders: set[asyncio.Future[Any]] = field(default_factory=set, init=False)
+    _thread: ThreadPoolExecutor = field(init=False)
+    _queued_images: int = field(default=0, init=False)
+    _batch_s: float = field(default=0.0, init=False)  # moving average of one batch's time
+    _closed: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self._queue = asyncio.Queue(maxsize=self.queue_size)
+        # one thread per batcher: batches of a model run one after another anyway, and
+        # heavy renders in the shared pool can never starve inference of a thread
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"batch-{self.model}")
 
     def start(self) -> None:
         self._worker = asyncio.get_running_loop().create_task(self._loop())
 
     async def close(self) -> None:
+        """Stop the worker; every job not finished yet fails with :class:`Closed`."""
+        self._closed = True
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
-
-    async def drain_and_close(self, timeout_s: float = 30.0) -> None:
-        """Let queued and running requests finish, then stop (used after a reload)."""
-        deadline = time.perf_counter() + timeout_s
-        while (self._queue.qsize() or self._carry or self._busy) and time.perf_counter() < deadline:
-            await asyncio.sleep(0.01)
-        await self.close()
+        pending = [*self._inflight, *([self._carry] if self._carry else [])]
+        while not self._queue.empty():
+            pending.append(self._queue.get_nowait())
+        for item in pending:
+            if not item.future.done():
+                item.future.set_exception(Closed(f"{self.model}: the server is shutting down"))
+        self._inflight, self._carry, self._queued_images = [], None, 0
+        self.metrics.queue_depth.labels(self.model).set(0)
+        self._thread.shutdown(wait=False, cancel_futures=True)
 
     @property
     def depth(self) -> int:
         return self._queue.qsize()
 
-    async def submit(
-        self, latents: np.ndarray, disconnected: DisconnectCheck | None = None
-    ) -> np.ndarray:
-        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+    @property
+    def full(self) -> bool:
+        return self._queue.full()
+
+    @property
+    def idle(self) -> bool:
+        return not (self._queue.qsize() or self._carry or self._inflight or self._renders)
+
+    def retry_after_s(self) -> int:
+        """Seconds until the queued images have likely run: batches to go x batch time."""
+        batches = math.ceil(self._queued_images / self.max_batch) + 1
+        return max(1, math.ceil(batches * self._batch_s))
+
+    async def submit(self, job: Job) -> Any:
+        if self._closed:
+            raise Closed(f"{self.model}: the server is shutting down")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         try:
-            self._queue.put_nowait(_Item(latents, future, time.perf_counter(), disconnected))
+            self._queue.put_nowait(_Item(job, future, time.perf_counter()))
         except asyncio.QueueFull:
-            raise Overloaded from None
+            raise Overloaded(self.retry_after_s()) from None
+        self._queued_images += job.size
         self.metrics.queue_depth.labels(self.model).set(self._queue.qsize())
         return await future
 
     async def _next_batch(self) -> list[_Item]:
         first = self._carry or await self._queue.get()
         self._carry = None
-        items, size = [first], len(first.latents)
+        items, size = [first], first.job.size
         deadline = time.perf_counter() + self.max_wait_s
         while size < self.max_batch:
             # take what queued up while the previous batch ran; wait only if max_wait > 0
@@ -100,57 +186,106 @@ class MicroBatcher:
                     break
             else:
                 item = self._queue.get_nowait()
-            if size + len(item.latents) > self.max_batch:
+            if size + item.job.size > self.max_batch:
                 self._carry = item  # starts the next batch
                 break
             items.append(item)
-            size += len(item.latents)
+            size += item.job.size
         return items
 
     async def _live(self, items: list[_Item]) -> list[_Item]:
-        live = []
+        live, now = [], time.monotonic()
         for item in items:
+            self._queued_images -= item.job.size
+            job = item.job
             if item.future.done():  # cancelled by its caller
                 continue
-            if item.disconnected is not None and await item.disconnected():
-                item.future.cancel()
+            if job.deadline is not None and now > job.deadline:
+                self.metrics.rejected.labels(self.model, "deadline").inc()
+                item.future.set_exception(DeadlineExceeded("waited past X-Request-Timeout-Ms"))
+                continue
+            if job.disconnected is not None and await job.disconnected():
+                self.metrics.rejected.labels(self.model, "client_disconnected").inc()
+                item.future.set_exception(ClientDisconnected())
                 continue
             live.append(item)
         return live
 
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            self._busy = False
             batch = await self._next_batch()
-            self._busy = True
+            self._inflight = batch  # close() fails these if it interrupts the batch
             items = await self._live(batch)
             self.metrics.queue_depth.labels(self.model).set(self._queue.qsize())
-            if not items:
-                continue
-            now = time.perf_counter()
-            for item in items:
-                self.metrics.queue_wait.labels(self.model).observe(now - item.enqueued)
-            try:
-                outputs = await asyncio.to_thread(self._run_batch, [i.latents for i in items])
-            except Exception as exc:  # a failed run fails its requests, not the worker
+            if items:
+                now = time.perf_counter()
                 for item in items:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
-                continue
-            for item, out in zip(items, outputs, strict=True):
-                if not item.future.done():
-                    item.future.set_result(out)
+                    self.metrics.queue_wait.labels(self.model).observe(now - item.enqueued)
+                start = time.perf_counter()
+                try:
+                    results = await loop.run_in_executor(
+                        self._thread, self._run_batch, [i.job for i in items]
+                    )
+                except Exception as exc:  # a failed run fails its requests, not the worker
+                    results = [_Failed(exc)] * len(items)
+                elapsed = time.perf_counter() - start
+                # moving average: Retry-After follows the recent batch time
+                self._batch_s = 0.8 * self._batch_s + 0.2 * elapsed if self._batch_s else elapsed
+                for item, result in zip(items, results, strict=True):
+                    self._settle(item, result)
+            self._inflight = []
 
-    def _run_batch(self, parts: list[np.ndarray]) -> list[np.ndarray]:
-        latents = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        # one oversized request runs alone, in chunks of max_batch
-        chunks = []
-        for start in range(0, len(latents), self.max_batch):
-            chunk = latents[start : start + self.max_batch]
-            t0 = time.perf_counter()
-            chunks.append(self.run(chunk))
-            self.metrics.inference_duration.labels(self.model).observe(time.perf_counter() - t0)
-            self.metrics.batch_size.labels(self.model).observe(len(chunk))
-        images = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
-        bounds = np.cumsum([len(p) for p in parts])[:-1]
-        return np.split(images, bounds)
+    def _settle(self, item: _Item, result: Any) -> None:
+        if item.future.done():
+            return
+        if isinstance(result, _Failed):
+            item.future.set_exception(result.error)
+        elif item.job.heavy:  # raw images: render in the shared pool, then answer
+            render = asyncio.get_running_loop().run_in_executor(None, item.job.finish, result)
+            self._renders.add(render)
+            render.add_done_callback(lambda done: self._rendered(item, done))
+        else:
+            item.future.set_result(result)
+
+    def _rendered(self, item: _Item, render: asyncio.Future[Any]) -> None:
+        self._renders.discard(render)
+        if item.future.done() or render.cancelled():
+            return
+        error = render.exception()
+        if error is not None:
+            item.future.set_exception(error)
+        else:
+            item.future.set_result(render.result())
+
+    def _run_batch(self, jobs: list[Job]) -> list[Any]:
+        """In the batch's thread: latents, inference in chunks of max_batch, light renders."""
+        parts: list[np.ndarray | _Failed] = []
+        for job in jobs:
+            try:
+                parts.append(job.latents())
+            except Exception as exc:  # one job's bad latents fail that job alone
+                parts.append(_Failed(exc))
+        ok = [p for p in parts if isinstance(p, np.ndarray)]
+        if not ok:
+            return parts
+        images = iter(
+            np.split(
+                infer(self.run, np.concatenate(ok), self.max_batch, self.model, self.metrics),
+                np.cumsum([len(p) for p in ok])[:-1],
+            )
+        )
+        results: list[Any] = []
+        for job, part in zip(jobs, parts, strict=True):
+            if isinstance(part, _Failed):
+                results.append(part)
+                continue
+            out = next(images)
+            if job.heavy:
+                results.append(out)
+                continue
+            try:
+                results.append(job.finish(out))
+            except Exception as exc:
+                results.append(_Failed(exc))
+        return results

@@ -1,15 +1,26 @@
 """Discovers models/<name>/<version>/, validates them and opens onnxruntime sessions.
 
-A bad version folder (missing or invalid manifest, sha256 mismatch, corrupt ONNX, shapes
-that disagree with the manifest) becomes an *unavailable* entry with its reason; the other
-models still serve. Only names matching ``service.manifest.NAME_PATTERN`` are looked at,
-so a request can never resolve a path outside the models folder.
+A bad version folder (missing, unreadable or invalid manifest, sha256 mismatch, corrupt ONNX,
+shapes that disagree with the manifest, a file that is not a regular file, a symlink out of
+the models folder) becomes an *unavailable* entry with its reason; the other models still
+serve, and discovery never raises. Reasons are shown by the API: they name files as in their
+version folder (``manifest.json``) and carry no host path.
+
+A request can never resolve a path outside the models folder: it only names a model and a
+version, looked up in the registry built here. Discovery looks only at model names matching
+``service.manifest.NAME_PATTERN`` and version folders named by canonical decimal integers
+(``1``, ``10``; never ``01`` or ``²``), resolves every folder and file it uses (symlinks
+followed) and refuses any that lands outside the resolved models folder. It opens regular
+files only, so a FIFO or a device cannot block start-up.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +29,7 @@ import numpy as np
 import onnxruntime as ort
 from pydantic import ValidationError
 
+from service.batching import MicroBatcher
 from service.manifest import MANIFEST_FILE, Manifest, is_valid_model_name, sha256_file
 from service.settings import Settings
 
@@ -49,7 +61,10 @@ class ModelVersion:
     manifest: Manifest | None = None
     session: ort.InferenceSession | None = None
     provider: str = ""
-    batcher: Any = None  # service.batching.MicroBatcher, started by the app's lifespan
+    # lifecycle, owned by service.lifecycle.ModelManager
+    batcher: MicroBatcher | None = None
+    leases: int = 0  # requests holding this version right now
+    retired: bool = False  # replaced or removed by a reload: closed when leases reach 0
 
     def run(self, latents: np.ndarray) -> np.ndarray:
         assert self.session is not None and self.manifest is not None
@@ -141,15 +156,30 @@ def session_options(settings: Settings) -> ort.SessionOptions:
     return options
 
 
-def load_version(name: str, folder: Path, settings: Settings, providers: list[str]) -> ModelVersion:
-    version = int(folder.name)
-    try:
-        manifest = Manifest.load(folder / MANIFEST_FILE)
-    except FileNotFoundError:
-        return ModelVersion(name, version, folder, "unavailable", f"{MANIFEST_FILE} is missing")
-    except (ValidationError, ValueError) as exc:
-        first = str(exc).splitlines()[0]
-        return ModelVersion(name, version, folder, "unavailable", f"invalid manifest: {first}")
+def load_version(
+    name: str,
+    folder: Path,
+    settings: Settings,
+    providers: list[str],
+    *,
+    root: Path | None = None,
+) -> ModelVersion:
+    """Load ``folder`` (models/<name>/<version>/), or an unavailable entry saying why not.
+
+    ``root`` is the models folder (default: two levels above ``folder``). Nothing that
+    resolves outside it is opened, and nothing that is not a regular file. The folder's name
+    must be a canonical version number (discover only passes those).
+    """
+    version = _version_number(folder.name)
+    if version is None:
+        raise ValueError(f"not a version folder name: {folder.name!r}")
+    real_root = Path(os.path.realpath(folder.parent.parent if root is None else root))
+    problem = _folder_inside(real_root, folder, "the version folder")
+    if problem:
+        return ModelVersion(name, version, folder, "unavailable", problem)
+    manifest = _read_manifest(real_root, folder)
+    if isinstance(manifest, str):
+        return ModelVersion(name, version, folder, "unavailable", manifest)
     entry = ModelVersion(name, version, folder, "unavailable", manifest=manifest)
     if manifest.name != name or manifest.version != version:
         entry.reason = (
@@ -157,18 +187,18 @@ def load_version(name: str, folder: Path, settings: Settings, providers: list[st
         )
         return entry
     onnx_path = folder / manifest.onnx_file
-    if not onnx_path.is_file():
-        entry.reason = f"{manifest.onnx_file} is missing"
-        return entry
-    if sha256_file(onnx_path) != manifest.onnx_sha256:
-        entry.reason = f"sha256 of {manifest.onnx_file} does not match the manifest"
+    entry.reason = _regular_file_inside(real_root, onnx_path) or _checksum_problem(
+        onnx_path, manifest
+    )
+    if entry.reason:
         return entry
     try:
         session = ort.InferenceSession(
             str(onnx_path), session_options(settings), providers=providers
         )
     except Exception as exc:  # onnxruntime raises several private types for bad files
-        entry.reason = f"onnxruntime cannot load {manifest.onnx_file}: {str(exc).splitlines()[0]}"
+        detail = _sanitize(str(exc), folder, real_root)
+        entry.reason = f"onnxruntime cannot load {manifest.onnx_file}: {detail}"
         return entry
     problem = check_signature(session, manifest)
     if problem:
@@ -183,7 +213,8 @@ def load_version(name: str, folder: Path, settings: Settings, providers: list[st
         for batch in WARMUP_BATCHES:  # first runs allocate and tune: pay that before serving
             entry.run(np.zeros((batch, manifest.nz), np.float32))
     except Exception as exc:
-        entry.session, entry.reason = None, f"warm-up failed: {str(exc).splitlines()[0]}"
+        detail = _sanitize(str(exc), folder, real_root)
+        entry.session, entry.reason = None, f"warm-up failed: {detail}"
         return entry
     entry.status = "ready"
     fallback = "" if entry.provider == providers[0] else f" ({providers[0]} requested, not usable)"
@@ -206,16 +237,27 @@ def check_signature(session: ort.InferenceSession, manifest: Manifest) -> str:
     return ""
 
 
-def unchanged(previous: ModelVersion | None, folder: Path) -> bool:
-    """Same manifest and same ONNX bytes as an already loaded, ready version."""
+def unchanged(previous: ModelVersion | None, folder: Path, *, root: Path | None = None) -> bool:
+    """Same manifest and same ONNX bytes as an already loaded, ready version.
+
+    The same rules as load_version (``root`` likewise), and it never raises: in any doubt
+    the answer is False, and load_version then says what is wrong.
+    """
     if previous is None or previous.status != "ready" or previous.manifest is None:
         return False
     try:
-        manifest = Manifest.load(folder / MANIFEST_FILE)
-        return manifest == previous.manifest and (
-            sha256_file(folder / manifest.onnx_file) == manifest.onnx_sha256
+        real_root = Path(os.path.realpath(folder.parent.parent if root is None else root))
+        if _folder_inside(real_root, folder, "the version folder"):
+            return False
+        manifest = _read_manifest(real_root, folder)
+        if isinstance(manifest, str) or manifest != previous.manifest:
+            return False
+        onnx_path = folder / manifest.onnx_file
+        return not (
+            _regular_file_inside(real_root, onnx_path) or _checksum_problem(onnx_path, manifest)
         )
-    except (OSError, ValueError):
+    except Exception:
+        log.debug("cannot compare %s with the loaded version", folder, exc_info=True)
         return False
 
 
@@ -233,29 +275,239 @@ def check_required_cuda(settings: Settings, registry: Registry) -> None:
 
 
 def discover(settings: Settings, previous: Registry | None = None) -> Registry:
+    """Every models/<name>/<version>/ as a ready or unavailable entry; never raises.
+
+    ``previous`` entries whose files are unchanged are kept as they are (no reload).
+    """
     providers = choose_providers(settings, ort.get_available_providers())
     log.info("onnxruntime %s, providers in order: %s", ort.__version__, ", ".join(providers))
     preload_cuda_libraries(providers)
     registry = Registry()
     root = settings.models_dir
-    if not root.is_dir():
-        log.warning("models folder %s does not exist: serving no models", root.resolve())
+    real_root = _existing_folder(root)
+    if real_root is None:
+        log.warning(
+            "models folder %s does not exist or cannot be read: serving no models",
+            os.path.abspath(root),
+        )
         return registry
-    for model_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        if not is_valid_model_name(model_dir.name):
-            if not model_dir.name.startswith("."):
-                log.warning("ignoring %s: not a valid model name", model_dir)
+    for model_dir in _subfolders(root, "the models folder"):
+        name = model_dir.name
+        if not is_valid_model_name(name):
+            if not name.startswith("."):
+                log.warning("ignoring %r in the models folder: not a valid model name", name)
             continue
-        for folder in sorted(p for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()):
-            old = (
-                previous.models.get(model_dir.name, {}).get(int(folder.name)) if previous else None
-            )
-            if unchanged(old, folder):
-                assert old is not None
-                registry.models.setdefault(model_dir.name, {})[old.version] = old
+        problem = _folder_inside(real_root, model_dir, "its folder")
+        if problem:
+            log.warning("ignoring model %s: %s", name, problem)
+            continue
+        for folder in _subfolders(model_dir, f"the folder of model {name}"):
+            version = _version_number(folder.name)
+            if version is None:
+                if not folder.name.startswith("."):  # exports are staged in hidden folders
+                    log.warning(
+                        "ignoring %r in the folder of model %s: version folders are canonical "
+                        "decimal integers (1, 2, ...)",
+                        folder.name,
+                        name,
+                    )
                 continue
-            entry = load_version(model_dir.name, folder, settings, providers)
+            old = previous.models.get(name, {}).get(version) if previous else None
+            entry = _discover_version(name, version, folder, real_root, settings, providers, old)
             if entry.status != "ready":
                 log.warning("model %s v%s unavailable: %s", entry.name, entry.version, entry.reason)
-            registry.models.setdefault(model_dir.name, {})[entry.version] = entry
+            registry.models.setdefault(name, {})[version] = entry
     return registry
+
+
+# ---- discovery helpers: every check of a path under the models folder is made here ----
+
+# ASCII digits only, no leading zero, at least 1: str.isdigit() also takes "²" (int() then
+# fails) and Arabic-Indic digits (int() reads them), and "01" would silently merge with "1"
+_VERSION_RE = re.compile(r"[1-9][0-9]{0,8}")
+_MAX_ERRORS = 3  # of a manifest's validation errors, in its reason
+_MAX_DETAIL = 200  # characters of an exception's text, in a reason
+# an absolute path in an exception's text: "/" after a space, quote, colon, ... or at the start
+_ABSOLUTE_PATH_RE = re.compile(r"(?<![\w.~/-])/[^\s'\"`<>]*")
+
+
+def _version_number(name: str) -> int | None:
+    """The version a folder name stands for, or None when it is not a canonical number."""
+    return int(name) if _VERSION_RE.fullmatch(name) else None
+
+
+def _discover_version(
+    name: str,
+    version: int,
+    folder: Path,
+    root: Path,
+    settings: Settings,
+    providers: list[str],
+    old: ModelVersion | None,
+) -> ModelVersion:
+    """``old`` if its files are unchanged, else a fresh load; never raises."""
+    try:
+        if old is not None and unchanged(old, folder, root=root):
+            return old
+        return load_version(name, folder, settings, providers, root=root)
+    except Exception as exc:  # a bug or an odd file must not abort the scan of the others
+        log.exception("model %s v%d: unexpected error", name, version)
+        detail = _sanitize(str(exc), folder, root)
+        reason = f"unexpected error: {type(exc).__name__}: {detail}"
+        return ModelVersion(name, version, folder, "unavailable", reason)
+
+
+def _existing_folder(path: Path) -> Path | None:
+    """``path`` resolved when it is a folder, else None."""
+    try:
+        real = path.resolve(strict=True)
+        return real if stat.S_ISDIR(os.stat(real).st_mode) else None
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop, before Python 3.13
+        return None
+
+
+def _subfolders(folder: Path, label: str) -> list[Path]:
+    """Folders and symlinks in ``folder``, sorted; files are left out quietly.
+
+    Symlinks are kept whatever they point to so that the checks of a loop or an escape
+    report them. A folder that cannot be listed is logged and counts as empty.
+    """
+    found = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                try:
+                    if entry.is_symlink() or entry.is_dir(follow_symlinks=False):
+                        found.append(folder / entry.name)
+                except OSError:  # cannot tell what it is: let the checks say why
+                    found.append(folder / entry.name)
+    except OSError as exc:
+        log.warning("cannot list %s: %s", label, _os_problem(exc))
+    return sorted(found)
+
+
+def _resolve_inside(root: Path, path: Path, label: str) -> tuple[Path, str]:
+    """``path`` with its symlinks resolved, and "" when it stays inside ``root`` (resolved);
+    else the problem. The problem never names a symlink's target (it may be a host path).
+    """
+    try:
+        real = path.resolve(strict=True)
+    except FileNotFoundError:
+        broken = os.path.islink(path)
+        return path, f"{label} is a broken symlink" if broken else f"{label} is missing"
+    except RuntimeError:  # before Python 3.13, with the path in its message
+        return path, f"cannot read {label}: symlink loop"
+    except OSError as exc:
+        return path, f"cannot read {label}: {_os_problem(exc)}"
+    if not real.is_relative_to(root):
+        return path, f"{label} points outside the models folder"
+    return real, ""
+
+
+def _folder_inside(root: Path, folder: Path, label: str) -> str:
+    """Why ``folder`` is not a folder inside ``root`` (symlinks followed); "" when it is."""
+    real, problem = _resolve_inside(root, folder, label)
+    if problem:
+        return problem
+    try:
+        mode = os.stat(real).st_mode
+    except OSError as exc:
+        return f"cannot read {label}: {_os_problem(exc)}"
+    return "" if stat.S_ISDIR(mode) else f"{label} is not a folder ({_kind(mode)})"
+
+
+def _regular_file_inside(root: Path, path: Path) -> str:
+    """Why ``path`` is not a regular file inside ``root`` (symlinks followed); "" when it is.
+
+    Only then may it be opened: opening a FIFO blocks until a writer comes, forever at
+    start-up, and a device file has no end. Files are named as in their version folder.
+    (Checked by path just before opening: whoever could swap a file in between can write
+    to the models folder anyway.)
+    """
+    real, problem = _resolve_inside(root, path, path.name)
+    if problem:
+        return problem
+    try:
+        mode = os.stat(real).st_mode
+    except OSError as exc:
+        return f"cannot read {path.name}: {_os_problem(exc)}"
+    return "" if stat.S_ISREG(mode) else f"{path.name} is not a regular file ({_kind(mode)})"
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISREG(mode):
+        return "a file"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
+
+
+def _read_manifest(root: Path, folder: Path) -> Manifest | str:
+    """The version's manifest, or what is wrong with it."""
+    path = folder / MANIFEST_FILE
+    problem = _regular_file_inside(root, path)
+    if problem:
+        return problem
+    try:
+        return Manifest.load(path)
+    except ValidationError as exc:
+        return f"invalid manifest: {_validation_problem(exc)}"
+    except UnicodeDecodeError as exc:
+        return f"invalid manifest: not UTF-8 text (byte {exc.start})"
+    except OSError as exc:
+        return f"cannot read {MANIFEST_FILE}: {_os_problem(exc)}"
+
+
+def _checksum_problem(onnx_path: Path, manifest: Manifest) -> str:
+    """Why the (checked, regular) ONNX file does not match the manifest's sha256, or ""."""
+    try:
+        matches = sha256_file(onnx_path) == manifest.onnx_sha256
+    except OSError as exc:
+        return f"cannot read {manifest.onnx_file}: {_os_problem(exc)}"
+    return "" if matches else f"sha256 of {manifest.onnx_file} does not match the manifest"
+
+
+def _validation_problem(exc: ValidationError) -> str:
+    """The fields at fault and what is wrong, e.g. "nz: Input should be greater than ..."."""
+    errors = exc.errors(include_url=False, include_input=False)
+    if errors and errors[0]["type"] == "json_invalid":
+        detail = errors[0]["msg"].removeprefix("Invalid JSON: ")
+        return _one_line(f"not valid JSON ({detail})")
+    parts = [
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+        if error["loc"]
+        else error["msg"]
+        for error in errors[:_MAX_ERRORS]
+    ]
+    if len(errors) > _MAX_ERRORS:
+        parts.append(f"and {len(errors) - _MAX_ERRORS} more")
+    # field names can come from the file (extra keys): the text gets the same cleaning
+    return _one_line("; ".join(parts))
+
+
+def _os_problem(exc: OSError) -> str:
+    """The error without its file names, which are host paths: "permission denied"."""
+    return (exc.strerror or type(exc).__name__).lower()
+
+
+def _sanitize(text: str, folder: Path, root: Path) -> str:
+    """An exception's text fit for a reason: files named relative to the version folder,
+    no other host path, one line.
+    """
+    places = {str(p) for base in (folder, root) for p in (base, os.path.realpath(base))}
+    for place in sorted(places, key=len, reverse=True):  # the version folder before its root
+        text = text.replace(place + os.sep, "")
+    return _one_line(text)
+
+
+def _one_line(text: str) -> str:
+    """The first line of ``text``, short, with any absolute path replaced by <path>."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    line = _ABSOLUTE_PATH_RE.sub("<path>", line)
+    return line if len(line) <= _MAX_DETAIL else line[: _MAX_DETAIL - 3] + "..."

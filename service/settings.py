@@ -1,20 +1,39 @@
-"""Every serving knob in one place: environment variables with the DCGAN_ prefix."""
+"""Every serving knob in one place: environment variables with the DCGAN_ prefix.
+
+Values are checked here, at start-up, so a bad one is an error naming its variable rather
+than a surprise under load.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.manifest import NAME_PATTERN, is_valid_model_name
+
+ENV_PREFIX = "DCGAN_"
+CUDA_PROVIDER = "CUDAExecutionProvider"
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets a field: port -> DCGAN_PORT."""
+    return f"{ENV_PREFIX}{field.upper()}"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DCGAN_", extra="ignore")
+    # unknown DCGAN_ variables are ignored: other tools (training) share the prefix
+    # hide_input_in_errors: an error must never print an API key
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", hide_input_in_errors=True
+    )
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
-    models_dir: Path = Path("models")
+    host: str = Field(default="127.0.0.1", description="address to listen on")
+    port: int = Field(default=8000, ge=1, le=65535, description="port to listen on")
+    models_dir: Path = Field(default=Path("models"), description="models/<name>/<version>/")
     default_model: str = Field(
         default="cartoon-faces",
         description="model for requests without ?model=; when absent, the first ready model",
@@ -32,7 +51,24 @@ class Settings(BaseSettings):
     api_key: str | None = Field(
         default=None, description="when set, all routes but health/metrics need X-API-Key"
     )
+    admin_api_key: str | None = Field(
+        default=None,
+        description="when set, /admin/* needs this key (not api_key); unset: api_key guards it",
+    )
     max_count: int = Field(default=64, ge=1, le=1024, description="images per /generate request")
+    max_body_bytes: int = Field(
+        default=65536,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="larger request bodies get 413 before they are parsed",
+    )
+    max_output_pixels: int = Field(
+        default=16_777_216,
+        ge=4096,
+        le=2**27,
+        description="pixels one request may produce, images x (size x upscale)^2, checked "
+        "before any work; the default allows 64 images of 64x64 upscaled 8x",
+    )
     providers: list[str] = Field(
         default_factory=list, description="onnxruntime providers in order; empty: CUDA then CPU"
     )
@@ -41,5 +77,69 @@ class Settings(BaseSettings):
     )
     intra_op_threads: int = Field(default=0, ge=0, description="0: onnxruntime's default")
     enable_cpu_mem_arena: bool = Field(default=True, description="onnxruntime's CPU arena")
-    graph_optimization_level: Literal["disable", "basic", "extended", "all"] = "all"
-    log_level: str = "info"
+    graph_optimization_level: Literal["disable", "basic", "extended", "all"] = Field(
+        default="all", description="onnxruntime's graph optimizations"
+    )
+    log_level: LogLevel = Field(default="info", description="any case; uvicorn's levels")
+    shutdown_grace_s: float = Field(
+        default=20.0,
+        ge=0,
+        le=3600,
+        description="on SIGTERM, how long in-flight requests get before the process exits",
+    )
+    limit_concurrency: int = Field(
+        default=1024,
+        ge=1,
+        description="uvicorn's limit on concurrent connections + tasks; more get 503",
+    )
+    timeout_keep_alive_s: float = Field(
+        default=5.0, gt=0, le=600, description="idle keep-alive connections close after this"
+    )
+    backlog: int = Field(default=2048, ge=1, le=65535, description="listen backlog")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_log_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("default_model")
+    @classmethod
+    def _model_name(cls, value: str) -> str:
+        if not is_valid_model_name(value):
+            raise ValueError(f"{value!r} is not a valid model name (pattern {NAME_PATTERN})")
+        return value
+
+    @field_validator("api_key", "admin_api_key")
+    @classmethod
+    def _key(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        name = env_name(info.field_name or "")
+        if not value.strip():
+            # an empty variable used to switch auth off without a word
+            unset = (
+                "to serve without a key"
+                if name == env_name("api_key")
+                else f"to guard /admin/* with {env_name('api_key')}"
+            )
+            raise ValueError(f"is empty: unset {name} {unset}, or set a key")
+        # keys travel in HTTP headers, which carry visible ASCII only; never echo the key
+        if not all("!" <= ch <= "~" for ch in value):
+            raise ValueError(
+                "may contain only visible ASCII characters (no whitespace or control characters)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _combinations(self) -> Self:
+        if self.require_cuda and self.providers and CUDA_PROVIDER not in self.providers:
+            raise ValueError(
+                f"{env_name('require_cuda')} is set but {env_name('providers')} "
+                f"does not list {CUDA_PROVIDER}"
+            )
+        if self.admin_api_key is not None and self.admin_api_key == self.api_key:
+            raise ValueError(
+                f"{env_name('admin_api_key')} equals {env_name('api_key')}: use a different "
+                "key, or unset it to guard /admin/* with the API key"
+            )
+        return self

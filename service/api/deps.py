@@ -1,60 +1,69 @@
-"""Shared route dependencies: settings, registry, metrics (owned by the app's lifespan)."""
+"""Shared route dependencies, all `async def` (no threadpool hop per request).
+
+The model a request works on is resolved once, on the event loop, and leased until the
+request's response body is made (see service.lifecycle.ModelManager.lease).
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Query, Request
 
-from service.errors import ApiError
-from service.manifest import is_valid_model_name
+from service.lifecycle import ModelManager
 from service.metrics import Metrics
-from service.registry import ModelVersion, Registry
+from service.registry import ModelVersion
 from service.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_registry(request: Request) -> Registry:
-    return request.app.state.registry
+async def get_manager(request: Request) -> ModelManager:
+    return request.app.state.manager
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-RegistryDep = Annotated[Registry, Depends(get_registry)]
+ManagerDep = Annotated[ModelManager, Depends(get_manager)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
-def resolve_model(registry: Registry, name: str, version: int | None) -> ModelVersion:
-    """404 naming the available models; 503 with the reason for an unavailable version."""
-    versions = registry.models.get(name)
-    if not versions:
-        details: dict[str, object] = {"available": registry.ready_names()}
-        if is_valid_model_name(name):  # a name that could be exported: say how
-            details["hint"] = (
-                f"train and export it: dcgan train --data IMAGE_FOLDER --run-dir runs/{name} "
-                f"&& dcgan export runs/{name} (then POST /admin/reload); see README, Training"
-            )
-        raise ApiError(404, "model_not_found", f"unknown model {name!r}", details)
-    entry = versions.get(version) if version is not None else registry.default_version(name)
-    if entry is None:
-        raise ApiError(
-            404,
-            "version_not_found",
-            f"model {name!r} has no version {version}",
-            {"versions": sorted(versions)},
-        )
-    if entry.status != "ready":
-        raise ApiError(
-            503,
-            "model_unavailable",
-            f"{name} v{entry.version} is unavailable: {entry.reason}",
-            {"reason": entry.reason},
-            {"Retry-After": "30"},
-        )
-    return entry
+async def leased_model(
+    request: Request,
+    manager: ManagerDep,
+    model: Annotated[
+        str | None, Query(description="model name; default DCGAN_DEFAULT_MODEL")
+    ] = None,
+    version: Annotated[int | None, Query(ge=1, description="default: the highest version")] = None,
+) -> AsyncIterator[ModelVersion]:
+    entry = manager.resolve(model, version)
+    request.state.model = entry.name  # the access log and metrics label it
+    async with manager.lease(entry):
+        yield entry
+
+
+async def request_deadline(
+    x_request_timeout_ms: Annotated[
+        int | None,
+        Header(
+            ge=1,
+            le=3_600_000,
+            description="drop the request with 503 if it has not started running by then",
+        ),
+    ] = None,
+) -> float | None:
+    """The monotonic time after which a queued request is dropped, if the client set one."""
+    if x_request_timeout_ms is None:
+        return None
+    return time.monotonic() + x_request_timeout_ms / 1000
+
+
+ModelDep = Annotated[ModelVersion, Depends(leased_model)]
+DeadlineDep = Annotated[float | None, Depends(request_deadline)]

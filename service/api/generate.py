@@ -3,33 +3,46 @@
 from __future__ import annotations
 
 import asyncio
-import base64
+import functools
 import hashlib
-import json
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-import numpy as np
-from fastapi import APIRouter, Body, Query, Request, Response
-from pydantic import BaseModel, Field, model_validator
+from fastapi import APIRouter, Body, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.api.deps import MetricsDep, RegistryDep, SettingsDep, resolve_model
-from service.batching import Overloaded
+from service.api.auth import API_KEY
+from service.api.deps import DeadlineDep, MetricsDep, ModelDep, SettingsDep
+from service.batching import (
+    ClientDisconnected,
+    Closed,
+    DeadlineExceeded,
+    Job,
+    Overloaded,
+    execute,
+)
 from service.errors import ApiError
-from service.imaging import MEDIA_TYPES, encode, make_grid, to_pil, to_uint8, upscale
+from service.imaging import MEDIA_TYPES
 from service.latents import SEED_MAX, latents_for_seeds, random_seeds
 from service.metrics import Metrics
 from service.registry import ModelVersion
+from service.rendering import ImageOptions, is_heavy, output_problem, render_images
+from service.settings import Settings
 
-router = APIRouter(tags=["generate"])
+router = APIRouter(tags=["generate"], dependencies=API_KEY)
 Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
 
 
 class GenerateRequest(BaseModel):
+    # strict: a seed is a JSON integer (not 1.0, "1" or true); unknown fields are mistakes
+    model_config = ConfigDict(extra="forbid", strict=True)
+
     count: int = Field(default=1, ge=1, description="images to make (at most DCGAN_MAX_COUNT)")
     seed: Seed | None = Field(
         default=None, description="seed of the first image; image i uses seed + i"
     )
-    seeds: list[Seed] | None = Field(default=None, min_length=1, description="one seed per image")
+    seeds: list[Seed] | None = Field(
+        default=None, min_length=1, max_length=1024, description="one seed per image"
+    )
     format: Literal["png", "jpeg", "webp", "json"] = "png"
     grid: bool = Field(default=False, description="tile several images into one picture")
     upscale: int = Field(default=1, ge=1, le=8, description="enlarge each image by this factor")
@@ -45,34 +58,55 @@ class GenerateRequest(BaseModel):
             raise ValueError(f"seed + count - 1 must be <= {SEED_MAX}")
         return self
 
-
-def default_model(registry: RegistryDep, configured: str) -> str:
-    if configured in registry.models or not registry.ready_names():
-        return configured
-    return registry.ready_names()[0]
+    def options(self) -> ImageOptions:
+        return ImageOptions(self.format, self.grid, self.upscale, self.upscale_filter)
 
 
-async def run_model(
-    entry: ModelVersion, latents: np.ndarray, request: Request, metrics: Metrics
-) -> np.ndarray:
-    """Through the model's micro-batcher, or alone (batching off); 503 when overloaded."""
-    if entry.batcher is None:
-        # onnxruntime releases the GIL: run it off the event loop
-        with metrics.inference_duration.labels(entry.name).time():
-            images = await asyncio.to_thread(entry.run, latents)
-        metrics.batch_size.labels(entry.name).observe(len(latents))
-        return images
+async def run_job(entry: ModelVersion, job: Job, settings: Settings, metrics: Metrics) -> Any:
+    """Through the model's micro-batcher, or alone (batching off); 503 when it cannot run."""
     try:
-        return await entry.batcher.submit(latents, request.is_disconnected)
-    except Overloaded:
+        if entry.batcher is None:
+            return await asyncio.to_thread(
+                execute, job, entry.run, settings.max_batch_size, entry.name, metrics
+            )
+        return await entry.batcher.submit(job)
+    except Overloaded as exc:
         metrics.rejected.labels(entry.name, "queue_full").inc()
         raise ApiError(
             503,
             "overloaded",
             "too many requests waiting; retry shortly",
-            {"queue_size": entry.batcher.queue_size},
-            {"Retry-After": "1"},
+            {"retry_after_s": exc.retry_after_s},
+            {"Retry-After": str(exc.retry_after_s)},
         ) from None
+    except DeadlineExceeded:
+        raise ApiError(
+            503, "deadline_exceeded", "the request waited past its X-Request-Timeout-Ms"
+        ) from None
+    except ClientDisconnected:
+        # nobody reads this answer; 499 (nginx's "client closed request") labels the metrics
+        raise ApiError(499, "client_disconnected", "the client went away before its turn") from None
+    except Closed:
+        raise ApiError(
+            503, "shutting_down", "the server is shutting down", headers={"Retry-After": "1"}
+        ) from None
+
+
+def check_output(count: int, entry: ModelVersion, options: ImageOptions, max_pixels: int) -> None:
+    assert entry.manifest is not None
+    problem = output_problem(count, entry.manifest.image_size, options, max_pixels)
+    if problem:
+        raise ApiError(
+            422,
+            "output_too_large",
+            problem,
+            {"max_output_pixels": max_pixels},
+        )
+
+
+def seeded_etag(*parts: object) -> str:
+    """Strong ETag of a deterministic response: everything that decides its bytes."""
+    return '"' + hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32] + '"'
 
 
 @router.post(
@@ -85,23 +119,20 @@ async def run_model(
             "description": "an image (or grid), or JSON with base64 images",
         },
         304: {"description": "seeded request whose ETag matches If-None-Match"},
+        413: {"description": "request body larger than DCGAN_MAX_BODY_BYTES"},
+        503: {"description": "overloaded, past its deadline, or shutting down (Retry-After)"},
     },
 )
 async def generate(
     request: Request,
-    registry: RegistryDep,
+    entry: ModelDep,
     settings: SettingsDep,
     metrics: MetricsDep,
-    model: Annotated[
-        str | None, Query(description="model name; default DCGAN_DEFAULT_MODEL")
-    ] = None,
-    version: Annotated[int | None, Query(ge=1, description="default: the highest version")] = None,
+    deadline: DeadlineDep,
     body: Annotated[GenerateRequest | None, Body()] = None,
 ) -> Response:
     req = body or GenerateRequest()
-    name = model or default_model(registry, settings.default_model)
-    entry = resolve_model(registry, name, version)
-    request.state.model = name
+    assert entry.manifest is not None
     if req.count > settings.max_count:
         raise ApiError(
             422,
@@ -116,6 +147,8 @@ async def generate(
             "several images need grid=true or format=json",
             {"parameter": "grid"},
         )
+    options = req.options()
+    check_output(req.count, entry, options, settings.max_output_pixels)
     seeded = req.seed is not None or req.seeds is not None
     seeds = (
         req.seeds
@@ -124,42 +157,38 @@ async def generate(
         if req.seed is not None
         else random_seeds(req.count)
     )
-    assert entry.manifest is not None
     headers = {
-        "X-Model-Name": name,
+        "X-Model-Name": entry.name,
         "X-Model-Version": str(entry.version),
         "X-Seeds": ",".join(map(str, seeds)),
     }
     if seeded:
-        parts = (
-            name,
-            entry.version,
-            entry.manifest.onnx_sha256,
-            seeds,
-            req.format,
-            req.grid,
-            req.upscale,
-            req.upscale_filter,
+        m = entry.manifest
+        headers["ETag"] = seeded_etag(
+            entry.name, entry.version, m.onnx_sha256, seeds, *vars(options).values()
         )
-        key = "|".join(map(str, parts))
-        headers["ETag"] = '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
         headers["Cache-Control"] = "public, max-age=31536000, immutable"
         if request.headers.get("if-none-match") == headers["ETag"]:
             return Response(status_code=304, headers=headers)
     else:
         headers["Cache-Control"] = "no-store"
-    latents = latents_for_seeds(seeds, entry.manifest.nz)
-    images = await run_model(entry, latents, request, metrics)
-    metrics.images_generated.labels(name).inc(len(seeds))
-    pixels = upscale(to_uint8(images, entry.manifest.value_range), req.upscale, req.upscale_filter)
-    if req.format == "json":
-        items = [
-            {"seed": s, "png": base64.b64encode(encode(to_pil(p), "png")).decode()}
-            for s, p in zip(seeds, pixels, strict=True)
-        ]
-        payload = {"model": name, "version": entry.version, "images": items}
-        return Response(json.dumps(payload), media_type="application/json", headers=headers)
-    picture = make_grid(pixels) if req.grid else pixels[0]
-    return Response(
-        encode(to_pil(picture), req.format), media_type=MEDIA_TYPES[req.format], headers=headers
+    m = entry.manifest
+    job = Job(
+        latents=functools.partial(latents_for_seeds, seeds, m.nz),
+        size=len(seeds),
+        finish=functools.partial(
+            render_images,
+            value_range=m.value_range,
+            options=options,
+            seeds=seeds,
+            model=entry.name,
+            version=entry.version,
+        ),
+        heavy=is_heavy(len(seeds), m.image_size, options),
+        deadline=deadline,
+        disconnected=request.is_disconnected,
     )
+    content = await run_job(entry, job, settings, metrics)
+    metrics.images_generated.labels(entry.name).inc(len(seeds))
+    media_type = "application/json" if req.format == "json" else MEDIA_TYPES[req.format]
+    return Response(content, media_type=media_type, headers=headers)

@@ -1,16 +1,20 @@
-"""/healthz, /readyz, /models, /models/{name}, /metrics."""
+"""/healthz, /readyz, /metrics (open) and /models, /models/{name} (behind the API key)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.api.deps import RegistryDep
+from service.api.auth import API_KEY
+from service.api.deps import ManagerDep
 from service.errors import ApiError, error_body
+from service.registry import Registry
 
 router = APIRouter(tags=["operations"])
+models_router = APIRouter(tags=["operations"], dependencies=API_KEY)
 
 
 @router.get("/healthz")
@@ -19,24 +23,29 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "no model is loaded and warmed up"}})
-async def readyz(registry: RegistryDep) -> Any:
-    """Ready when start-up finished and at least one model is loaded and warmed up."""
-    if not registry.ready:
-        from fastapi.responses import JSONResponse
-
+@router.get(
+    "/readyz",
+    responses={503: {"description": "no model is ready yet, or the server is shutting down"}},
+)
+async def readyz(manager: ManagerDep) -> Any:
+    """Ready when at least one model is loaded and warmed up, until shutdown begins."""
+    if manager.draining:
+        return JSONResponse(error_body("shutting_down", "the server is shutting down"), 503)
+    if not manager.registry.ready:
         return JSONResponse(error_body("not_ready", "no model is loaded and warmed up"), 503)
-    return {"status": "ready", "models": registry.ready_names()}
+    return {"status": "ready", "models": manager.registry.ready_names()}
 
 
-@router.get("/models")
-async def list_models(registry: RegistryDep) -> dict[str, Any]:
+@models_router.get("/models")
+async def list_models(manager: ManagerDep) -> dict[str, Any]:
     """Every model with its versions, status (and reason), provider and shapes."""
+    registry = manager.registry
     return {"models": {n: _describe(registry, n) for n in registry.names()}}
 
 
-@router.get("/models/{name}")
-async def get_model(name: str, registry: RegistryDep) -> dict[str, Any]:
+@models_router.get("/models/{name}")
+async def get_model(name: str, manager: ManagerDep) -> dict[str, Any]:
+    registry = manager.registry
     if name not in registry.models:
         raise ApiError(
             404, "model_not_found", f"unknown model {name!r}", {"available": registry.ready_names()}
@@ -44,7 +53,7 @@ async def get_model(name: str, registry: RegistryDep) -> dict[str, Any]:
     return {"name": name, **_describe(registry, name)}
 
 
-def _describe(registry: RegistryDep, name: str) -> dict[str, Any]:
+def _describe(registry: Registry, name: str) -> dict[str, Any]:
     default = registry.default_version(name)
     return {
         "default_version": default.version if default and default.status == "ready" else None,

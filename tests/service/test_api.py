@@ -68,7 +68,8 @@ def test_unknown_model_is_404_naming_the_available_ones(client: TestClient) -> N
     assert r.json()["error"]["code"] == "model_not_found"
     assert r.json()["error"]["details"]["available"] == ["gray", "tiny"]
     hint = r.json()["error"]["details"]["hint"]
-    assert "dcgan train --data IMAGE_FOLDER --run-dir runs/simpsons" in hint
+    # the preset is named: without --preset, training would silently build dcgan64
+    assert "dcgan train --preset PRESET --data IMAGE_FOLDER --run-dir runs/simpsons" in hint
     assert "dcgan export runs/simpsons" in hint
     bad = client.post("/generate?model=../models")
     assert bad.status_code == 404

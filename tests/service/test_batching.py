@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from service.batching import MicroBatcher, Overloaded
+from service.batching import (
+    ClientDisconnected,
+    Job,
+    MicroBatcher,
+    Overloaded,
+)
 from service.metrics import build_metrics
 
 
@@ -31,12 +36,17 @@ def rows(n: int, start: float) -> np.ndarray:
     return np.arange(start, start + n, dtype=np.float32).reshape(n, 1)
 
 
+def job(latents: np.ndarray, **kw: object) -> Job:
+    """A job whose response body is its images as they are."""
+    return Job(lambda: latents, len(latents), lambda images: images, **kw)  # type: ignore[arg-type]
+
+
 def test_concurrent_requests_share_runs_and_get_their_own_rows() -> None:
     async def scenario() -> tuple[FakeModel, list[np.ndarray]]:
         model = FakeModel()
         b = batcher(model, max_batch=8, max_wait_s=0.05)
         b.start()
-        results = await asyncio.gather(*(b.submit(rows(2, 10 * i)) for i in range(8)))
+        results = await asyncio.gather(*(b.submit(job(rows(2, 10 * i))) for i in range(8)))
         await b.close()
         return model, results
 
@@ -51,7 +61,7 @@ def test_oversized_request_runs_alone_in_chunks() -> None:
         model = FakeModel()
         b = batcher(model, max_batch=4, max_wait_s=0.0)
         b.start()
-        out = await b.submit(rows(10, 0))
+        out = await b.submit(job(rows(10, 0)))
         await b.close()
         return model, out
 
@@ -62,10 +72,10 @@ def test_oversized_request_runs_alone_in_chunks() -> None:
 def test_full_queue_refuses_at_once() -> None:
     async def scenario() -> None:
         b = batcher(FakeModel(), max_batch=1, queue_size=2)  # worker not started: nothing drains
-        waiting = [asyncio.ensure_future(b.submit(rows(1, i))) for i in range(2)]
+        waiting = [asyncio.ensure_future(b.submit(job(rows(1, i)))) for i in range(2)]
         await asyncio.sleep(0)
         with pytest.raises(Overloaded):
-            await b.submit(rows(1, 9))
+            await b.submit(job(rows(1, 9)))
         for w in waiting:
             w.cancel()
 
@@ -79,15 +89,16 @@ def test_cancelled_and_disconnected_requests_are_dropped_before_running() -> Non
     async def scenario() -> FakeModel:
         model = FakeModel()
         b = batcher(model, max_batch=8, max_wait_s=0.05)
-        cancelled = asyncio.ensure_future(b.submit(rows(3, 0)))
-        disconnected = asyncio.ensure_future(b.submit(rows(2, 0), gone))
-        kept = asyncio.ensure_future(b.submit(rows(1, 0)))
+        cancelled = asyncio.ensure_future(b.submit(job(rows(3, 0))))
+        disconnected = asyncio.ensure_future(b.submit(job(rows(2, 0), disconnected=gone)))
+        kept = asyncio.ensure_future(b.submit(job(rows(1, 0))))
         await asyncio.sleep(0)
         cancelled.cancel()
         b.start()
         await kept
         await b.close()
-        assert disconnected.cancelled()
+        with pytest.raises(ClientDisconnected):
+            disconnected.result()
         return model
 
     assert asyncio.run(scenario()).runs == [1]
@@ -105,8 +116,8 @@ def test_a_failing_run_fails_its_requests_not_the_worker() -> None:
         b = batcher(Flaky(), max_wait_s=0.0)
         b.start()
         with pytest.raises(RuntimeError, match="boom"):
-            await b.submit(rows(1, 0))
-        assert np.array_equal(await b.submit(rows(1, 5)), rows(1, 5) * 2)
+            await b.submit(job(rows(1, 0)))
+        assert np.array_equal(await b.submit(job(rows(1, 5))), rows(1, 5) * 2)
         await b.close()
 
     asyncio.run(scenario())

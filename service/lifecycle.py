@@ -1,0 +1,219 @@
+"""ModelManager: the served models' whole lifecycle in one object.
+
+``start`` discovers the models folder and starts a micro-batcher per ready version;
+``reload`` rescans and swaps the registry in one assignment; ``lease`` is how a request
+holds one version from resolution until its response body is made; ``close`` stops
+everything. A version replaced or removed by a reload is *retired*: no new request can
+resolve it, and its batcher closes when its last lease ends, so a request caught by a
+reload always finishes on the version it resolved. Everything here runs on the event
+loop (no threadpool hop between resolving a version and leasing it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from service.batching import MicroBatcher
+from service.errors import ApiError
+from service.manifest import is_valid_model_name
+from service.metrics import Metrics
+from service.registry import ModelVersion, Registry, check_required_cuda, discover
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("service.access")
+
+
+def ready_versions(registry: Registry) -> list[ModelVersion]:
+    return [v for vs in registry.models.values() for v in vs.values() if v.status == "ready"]
+
+
+class ModelManager:
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.settings, self.metrics = settings, metrics
+        self.registry = Registry()
+        self.draining = False  # set at SIGTERM: /readyz says 503 while requests finish
+        self._reload_lock: asyncio.Lock | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+        self._retired: dict[int, ModelVersion] = {}  # still leased after a reload
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self, registry: Registry | None = None) -> None:
+        loaded = (
+            registry if registry is not None else await asyncio.to_thread(discover, self.settings)
+        )
+        check_required_cuda(self.settings, loaded)
+        self._activate(loaded)
+        self.registry = loaded
+        self._reload_lock = asyncio.Lock()
+        if self.settings.watch:
+            self._watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    def begin_shutdown(self) -> None:
+        """Called from the SIGTERM handler: only flips a flag, so it is signal-safe."""
+        self.draining = True
+
+    async def close(self) -> None:
+        """Stop the watcher and every batcher; requests still waiting get 503, never hang."""
+        self.draining = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+        versions = [*ready_versions(self.registry), *self._retired.values()]
+        batchers = [v.batcher for v in versions if v.batcher is not None]
+        await asyncio.gather(*(b.close() for b in batchers), *self._closing)
+
+    @property
+    def ready(self) -> bool:
+        return not self.draining and self.registry.ready
+
+    async def reload(self) -> dict[str, Any]:
+        assert self._reload_lock is not None, "start() first"
+        async with self._reload_lock:
+            old = self.registry
+            new = await asyncio.to_thread(discover, self.settings, old)
+            self._activate(new)
+            self.registry = new  # one assignment: requests see old or new, never a mix
+            kept = {id(v) for vs in new.models.values() for v in vs.values()}
+            for version in ready_versions(old):
+                if id(version) not in kept:
+                    version.retired = True
+                    self._retired[id(version)] = version
+                    self._close_if_unused(version)
+            return diff(old, new)
+
+    # -- requests -----------------------------------------------------------------------
+
+    def resolve(self, name: str | None, version: int | None) -> ModelVersion:
+        """The version a request asked for; 404 naming the available ones, 503 if unusable."""
+        registry = self.registry
+        name = name or self.default_model()
+        versions = registry.models.get(name)
+        if not versions:
+            details: dict[str, object] = {"available": registry.ready_names()}
+            if is_valid_model_name(name):  # a name that could be exported: say how
+                details["hint"] = (
+                    f"train and export it: dcgan train --preset PRESET --data IMAGE_FOLDER "
+                    f"--run-dir runs/{name} && dcgan export runs/{name} "
+                    "(then POST /admin/reload); `dcgan presets` lists the presets"
+                )
+            raise ApiError(404, "model_not_found", f"unknown model {name!r}", details)
+        entry = versions.get(version) if version is not None else registry.default_version(name)
+        if entry is None:
+            raise ApiError(
+                404,
+                "version_not_found",
+                f"model {name!r} has no version {version}",
+                {"versions": sorted(versions)},
+            )
+        if entry.status != "ready":
+            raise ApiError(
+                503,
+                "model_unavailable",
+                f"{name} v{entry.version} is unavailable: {entry.reason}",
+                {"reason": entry.reason},
+                {"Retry-After": "30"},
+            )
+        return entry
+
+    def default_model(self) -> str:
+        configured, registry = self.settings.default_model, self.registry
+        if configured in registry.models or not registry.ready_names():
+            return configured
+        return registry.ready_names()[0]
+
+    @asynccontextmanager
+    async def lease(self, entry: ModelVersion) -> AsyncIterator[ModelVersion]:
+        """Hold ``entry`` (resolved on this loop, no await since) until the block ends."""
+        entry.leases += 1
+        try:
+            yield entry
+        finally:
+            entry.leases -= 1
+            if entry.retired:
+                self._close_if_unused(entry)
+
+    def saturated(self, name: str | None) -> int | None:
+        """Retry-After seconds when the model's queue is full (checked before the body is read)."""
+        try:
+            entry = self.resolve(name, None)
+        except ApiError:
+            return None  # the route answers with the proper error
+        batcher = entry.batcher
+        return batcher.retry_after_s() if batcher is not None and batcher.full else None
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _activate(self, registry: Registry) -> None:
+        """Start batchers for newly loaded versions and publish model_info."""
+        settings, metrics = self.settings, self.metrics
+        metrics.model_info.clear()
+        metrics.queue_capacity.clear()
+        for v in ready_versions(registry):
+            metrics.model_info.labels(v.name, str(v.version), v.provider).set(1)
+            if not settings.batching:
+                continue
+            metrics.queue_capacity.labels(v.name).set(settings.queue_size)
+            if v.batcher is None:
+                v.batcher = MicroBatcher(
+                    v.run,
+                    v.name,
+                    metrics,
+                    settings.max_batch_size,
+                    settings.max_wait_ms / 1000,
+                    settings.queue_size,
+                )
+                v.batcher.start()
+
+    def _close_if_unused(self, version: ModelVersion) -> None:
+        if version.leases:
+            return
+        self._retired.pop(id(version), None)
+        if version.batcher is None:
+            return
+        batcher, version.batcher = version.batcher, None
+        task = asyncio.get_running_loop().create_task(batcher.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+        log.info("retired %s v%d closed", version.name, version.version)
+
+    async def _watch(self) -> None:
+        from watchfiles import awatch
+
+        self.settings.models_dir.mkdir(parents=True, exist_ok=True)
+        # exports are renamed into place, so one change set means a whole new version
+        async for changes in awatch(self.settings.models_dir, debounce=500):
+            access_log.info(json.dumps({"event": "reload", "changes": len(changes)}))
+            try:
+                await self.reload()
+            except Exception:  # a bad reload must not stop the watcher
+                log.exception("reload after file change failed")
+
+
+def diff(old: Registry, new: Registry) -> dict[str, Any]:
+    """What a reload changed: added, removed, reloaded (new weights) and failed versions."""
+
+    def keys(reg: Registry) -> dict[tuple[str, int], ModelVersion]:
+        return {(n, v): e for n, vs in reg.models.items() for v, e in vs.items()}
+
+    before, after = keys(old), keys(new)
+    return {
+        "added": sorted(f"{n}/{v}" for (n, v) in after.keys() - before.keys()),
+        "removed": sorted(f"{n}/{v}" for (n, v) in before.keys() - after.keys()),
+        "reloaded": sorted(
+            f"{n}/{v}"
+            for (n, v), e in after.items()
+            if (n, v) in before and before[(n, v)] is not e and e.status == "ready"
+        ),
+        "failed": [
+            {"model": e.name, "version": e.version, "reason": e.reason}
+            for e in after.values()
+            if e.status != "ready"
+        ],
+    }

@@ -1,0 +1,103 @@
+"""Generator output -> response bodies, and the size checks that run before any work.
+
+Everything here is plain CPU work on NumPy arrays and Pillow images: it runs in a worker
+thread (the batch's own, or the shared pool for heavy requests), never on the event loop.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from service.imaging import encode, encode_animation, make_grid, to_pil, to_uint8, upscale
+
+OutputFormat = Literal["png", "jpeg", "webp", "json"]
+AnimationFormat = Literal["png", "gif", "webp", "json"]
+GRID_PADDING = 2
+# the largest side each encoder accepts (WebP's is a hard limit of the format)
+MAX_SIDE = {"png": 2**31 - 1, "json": 2**31 - 1, "jpeg": 65_535, "webp": 16_383, "gif": 65_535}
+# above this many output pixels a request renders in the shared pool, not the batch's thread
+HEAVY_PIXELS = 1 << 16
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    format: OutputFormat = "png"
+    grid: bool = False
+    upscale: int = 1
+    upscale_filter: Literal["nearest", "lanczos"] = "nearest"
+
+
+def grid_side(count: int, side: int, ncol: int | None = None) -> tuple[int, int]:
+    """(width, height) of :func:`service.imaging.make_grid` for ``count`` square tiles."""
+    cols = ncol or max(1, math.ceil(math.sqrt(count)))
+    rows = math.ceil(count / cols)
+    return GRID_PADDING + cols * (side + GRID_PADDING), GRID_PADDING + rows * (side + GRID_PADDING)
+
+
+def output_problem(
+    count: int, image_size: int, options: ImageOptions, max_pixels: int
+) -> str | None:
+    """Why this request's output cannot be made (pixel budget, encoder limit), or None."""
+    side = image_size * options.upscale
+    pixels = count * side * side
+    if pixels > max_pixels:
+        return (
+            f"the request would make {pixels:,} pixels ({count} × {side}×{side}); "
+            f"the limit is DCGAN_MAX_OUTPUT_PIXELS={max_pixels:,}"
+        )
+    width, height = grid_side(count, side) if options.grid else (side, side)
+    limit = MAX_SIDE[options.format]
+    if max(width, height) > limit:
+        return f"a {width}×{height} picture exceeds {options.format}'s limit of {limit} px a side"
+    return None
+
+
+def is_heavy(count: int, image_size: int, options: ImageOptions) -> bool:
+    return (options.upscale_filter == "lanczos" and options.upscale > 1) or (
+        count * (image_size * options.upscale) ** 2 > HEAVY_PIXELS
+    )
+
+
+def render_images(
+    images: np.ndarray,
+    value_range: tuple[float, float],
+    options: ImageOptions,
+    seeds: list[int],
+    model: str,
+    version: int,
+) -> bytes:
+    """/generate's body: one image, a grid, or JSON with one base64 PNG per seed."""
+    pixels = upscale(to_uint8(images, value_range), options.upscale, options.upscale_filter)
+    if options.format == "json":
+        items = [
+            {"seed": s, "png": base64.b64encode(encode(to_pil(p), "png")).decode()}
+            for s, p in zip(seeds, pixels, strict=True)
+        ]
+        return json.dumps({"model": model, "version": version, "images": items}).encode()
+    picture = make_grid(pixels, padding=GRID_PADDING) if options.grid else pixels[0]
+    return encode(to_pil(picture), options.format)
+
+
+def render_frames(
+    images: np.ndarray,
+    value_range: tuple[float, float],
+    fmt: AnimationFormat,
+    frame_ms: int,
+    model: str,
+    version: int,
+) -> bytes:
+    """/interpolate's body: a PNG strip, a looping GIF/WebP, or JSON with base64 PNG frames."""
+    frames = to_uint8(images, value_range)
+    if fmt == "json":
+        items = [base64.b64encode(encode(to_pil(f), "png")).decode() for f in frames]
+        return json.dumps({"model": model, "version": version, "frames": items}).encode()
+    if fmt == "png":
+        strip = make_grid(frames, nrow=len(frames), padding=GRID_PADDING)
+        return encode(to_pil(strip), "png")
+    return encode_animation([to_pil(f) for f in frames], fmt, frame_ms)

@@ -1,0 +1,166 @@
+"""Settings: bounds, key checks, log level, combinations, and the README table."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from service.settings import Settings, env_name
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see only the DCGAN_ variables they set themselves."""
+    for name in list(os.environ):
+        if name.startswith("DCGAN_"):
+            monkeypatch.delenv(name)
+
+
+def error_fields(exc: pytest.ExceptionInfo[ValidationError]) -> set[str]:
+    return {str(e["loc"][0]) if e["loc"] else "" for e in exc.value.errors()}
+
+
+BOUNDS = [
+    # field, valid values, invalid values
+    ("shutdown_grace_s", [0, 3600], [-1, 3600.5]),
+    ("max_body_bytes", [1024, 64 * 1024 * 1024], [1023, 64 * 1024 * 1024 + 1]),
+    ("max_output_pixels", [4096, 2**27], [4095, 2**27 + 1]),
+    ("limit_concurrency", [1], [0]),
+    ("timeout_keep_alive_s", [0.5, 600], [0, 601]),
+    ("backlog", [1, 65535], [0, 65536]),
+]
+
+
+@pytest.mark.parametrize(("field", "valid", "invalid"), BOUNDS)
+def test_bounds_of_the_new_settings(field: str, valid: list[float], invalid: list[float]) -> None:
+    for value in valid:
+        assert getattr(Settings.model_validate({field: value}), field) == value
+    for value in invalid:
+        with pytest.raises(ValidationError) as exc:
+            Settings.model_validate({field: value})
+        assert error_fields(exc) == {field}
+
+
+def test_bounds_apply_to_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DCGAN_BACKLOG", "0")
+    with pytest.raises(ValidationError) as exc:
+        Settings()
+    assert error_fields(exc) == {"backlog"}
+
+
+def test_default_output_pixels_allow_the_heaviest_default_request() -> None:
+    settings = Settings()
+    # max_count images of a 64x64 model upscaled 8x
+    assert settings.max_output_pixels >= settings.max_count * (64 * 8) ** 2
+
+
+@pytest.mark.parametrize("field", ["api_key", "admin_api_key"])
+@pytest.mark.parametrize("value", ["", "   ", "\t"])
+def test_an_empty_key_is_an_error_not_auth_off(
+    monkeypatch: pytest.MonkeyPatch, field: str, value: str
+) -> None:
+    monkeypatch.setenv(env_name(field), value)
+    with pytest.raises(ValidationError) as exc:
+        Settings()
+    assert error_fields(exc) == {field}
+    message = exc.value.errors()[0]["msg"]
+    assert f"unset {env_name(field)}" in message
+
+
+@pytest.mark.parametrize("value", ["two words", "tab\tkey", "nl\nkey", "nul\x00", "clé"])
+def test_keys_are_visible_ascii(value: str) -> None:
+    with pytest.raises(ValidationError) as exc:
+        Settings(api_key=value)
+    assert error_fields(exc) == {"api_key"}
+    assert value not in str(exc.value)  # a key is never echoed in an error
+
+
+def test_a_good_key_and_a_separate_admin_key() -> None:
+    settings = Settings(api_key="s3cret-Key_1", admin_api_key="admin-key")
+    assert (settings.api_key, settings.admin_api_key) == ("s3cret-Key_1", "admin-key")
+    assert Settings().admin_api_key is None
+
+
+def test_the_admin_key_must_differ_from_the_api_key() -> None:
+    with pytest.raises(ValidationError, match="DCGAN_ADMIN_API_KEY equals DCGAN_API_KEY"):
+        Settings(api_key="same", admin_api_key="same")
+
+
+@pytest.mark.parametrize(
+    ("given", "level"), [("INFO", "info"), ("Debug", "debug"), ("trace", "trace")]
+)
+def test_log_level_in_any_case(monkeypatch: pytest.MonkeyPatch, given: str, level: str) -> None:
+    monkeypatch.setenv("DCGAN_LOG_LEVEL", given)
+    assert Settings().log_level == level
+
+
+def test_an_unknown_log_level_is_refused() -> None:
+    with pytest.raises(ValidationError) as exc:
+        Settings.model_validate({"log_level": "verbose"})
+    assert error_fields(exc) == {"log_level"}
+
+
+def test_default_model_must_be_a_model_name() -> None:
+    with pytest.raises(ValidationError) as exc:
+        Settings(default_model="Bad Name")
+    assert error_fields(exc) == {"default_model"}
+
+
+def test_require_cuda_with_providers_that_leave_cuda_out_cannot_work() -> None:
+    with pytest.raises(ValidationError, match="DCGAN_PROVIDERS"):
+        Settings(require_cuda=True, providers=["CPUExecutionProvider"])
+    Settings(require_cuda=True, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    Settings(require_cuda=True)  # empty list: CUDA first
+
+
+def test_unknown_dcgan_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DCGAN_NOT_A_SETTING", "whatever")
+    assert Settings().port == 8000
+
+
+def test_every_setting_has_a_description() -> None:
+    assert [n for n, f in Settings.model_fields.items() if not f.description] == []
+
+
+# ---- the README's Settings table -----------------------------------------------------------
+
+
+def readme_settings() -> dict[str, str]:
+    """variable -> its default cell, from the README rows that start with `DCGAN_...`."""
+    table: dict[str, str] = {}
+    for line in README.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("| `DCGAN_") or len(cells) < 3:
+            continue
+        names = re.findall(r"`(DCGAN_[A-Z0-9_]+)`", cells[0])
+        defaults = [d.strip() for d in cells[1].split(" / ")]
+        if len(defaults) != len(names):  # one default for several names
+            defaults = defaults * len(names)
+        table.update(zip(names, defaults, strict=True))
+    return table
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    documented = readme_settings()
+    missing = [env_name(f) for f in Settings.model_fields if env_name(f) not in documented]
+    assert missing == [], f"add these to README.md's Settings table: {missing}"
+    unknown = sorted(set(documented) - {env_name(f) for f in Settings.model_fields})
+    assert unknown == [], f"README documents settings that do not exist: {unknown}"
+
+
+def test_readme_defaults_match_the_class() -> None:
+    defaults = Settings()
+    for name, cell in readme_settings().items():
+        field = name.removeprefix("DCGAN_").lower()
+        if cell == "unset":
+            assert getattr(defaults, field) is None, name
+        elif cell.startswith("`") and cell.endswith("`"):
+            # the documented value, read the way the variable would be
+            parsed = Settings.model_validate({field: cell.strip("`")})
+            assert getattr(parsed, field) == getattr(defaults, field), name
