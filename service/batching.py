@@ -172,7 +172,10 @@ class MicroBatcher:
     async def _next_batch(self) -> list[_Item]:
         first = self._carry or await self._queue.get()
         self._carry = None
-        items, size = [first], first.job.size
+        # collected into _inflight as they leave the queue: close() fails them if it
+        # interrupts the collection (they are in neither the queue nor the carry)
+        items, size = self._inflight, first.job.size
+        items.append(first)
         deadline = time.perf_counter() + self.max_wait_s
         while size < self.max_batch:
             # take what queued up while the previous batch ran; wait only if max_wait > 0
@@ -215,7 +218,6 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         while True:
             batch = await self._next_batch()
-            self._inflight = batch  # close() fails these if it interrupts the batch
             items = await self._live(batch)
             self.metrics.queue_depth.labels(self.model).set(self._queue.qsize())
             if items:
@@ -234,7 +236,7 @@ class MicroBatcher:
                 self._batch_s = 0.8 * self._batch_s + 0.2 * elapsed if self._batch_s else elapsed
                 for item, result in zip(items, results, strict=True):
                     self._settle(item, result)
-            self._inflight = []
+            self._inflight = []  # a new list: the settled one may still be referenced
 
     def _settle(self, item: _Item, result: Any) -> None:
         if item.future.done():

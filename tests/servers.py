@@ -10,7 +10,9 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -30,9 +32,27 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+@dataclass
+class Running:
+    url: str
+    proc: subprocess.Popen[bytes]
+    log: IO[bytes]
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def rss_kb(self) -> int:
+        """Resident memory of the server process (Linux /proc)."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        return int(
+            next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))
+        )
+
+
 @contextmanager
-def server(models_dir: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Start the service, wait for /readyz, yield its URL; the log is shown if it fails."""
+def running_server(models_dir: Path, env: dict[str, str] | None = None) -> Iterator[Running]:
+    """Start the service, wait for /readyz, yield it; the log is shown if it fails."""
     port = free_port()
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
@@ -41,24 +61,26 @@ def server(models_dir: Path, env: dict[str, str] | None = None) -> Iterator[str]
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
         )
-        url = f"http://127.0.0.1:{port}"
-
-        def output() -> str:
-            log.seek(0)
-            return log.read().decode(errors="replace")
-
+        running = Running(f"http://127.0.0.1:{port}", proc, log)
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 try:
-                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    if httpx.get(f"{running.url}/readyz", timeout=1).status_code == 200:
                         break
                 except httpx.HTTPError:
                     pass
-                assert proc.poll() is None, f"server exited:\n{output()}"
+                assert proc.poll() is None, f"server exited:\n{running.output()}"
                 time.sleep(0.2)
             else:
-                raise TimeoutError(f"server did not become ready:\n{output()}")
-            yield url
+                raise TimeoutError(f"server did not become ready:\n{running.output()}")
+            yield running
         finally:
             stop(proc)
+
+
+@contextmanager
+def server(models_dir: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start the service, wait for /readyz, yield its URL."""
+    with running_server(models_dir, env) as running:
+        yield running.url

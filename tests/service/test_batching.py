@@ -6,6 +6,8 @@ from prometheus_client import CollectorRegistry
 
 from service.batching import (
     ClientDisconnected,
+    Closed,
+    DeadlineExceeded,
     Job,
     MicroBatcher,
     Overloaded,
@@ -121,3 +123,72 @@ def test_a_failing_run_fails_its_requests_not_the_worker() -> None:
         await b.close()
 
     asyncio.run(scenario())
+
+
+def test_close_fails_every_waiting_job_even_mid_collection() -> None:
+    """A job taken from the queue while the batch fills must not be lost by close()."""
+
+    async def scenario() -> list[BaseException | None]:
+        b = batcher(FakeModel(), max_batch=8, max_wait_s=5.0, queue_size=4)
+        b.start()
+        first = asyncio.ensure_future(b.submit(job(rows(1, 0))))
+        await asyncio.sleep(0.05)  # the worker holds it, waiting 5 s for company
+        second = asyncio.ensure_future(b.submit(job(rows(1, 1))))
+        await asyncio.sleep(0.05)
+        await asyncio.wait_for(b.close(), 2)
+        done, _ = await asyncio.wait([first, second], timeout=2)
+        assert len(done) == 2, "a job was lost by close()"
+        with pytest.raises(Closed):
+            await b.submit(job(rows(1, 2)))
+        return [f.exception() for f in (first, second)]
+
+    assert all(isinstance(e, Closed) for e in asyncio.run(scenario()))
+
+
+def test_a_job_past_its_deadline_is_dropped_before_running() -> None:
+    import time
+
+    async def scenario() -> FakeModel:
+        model = FakeModel()
+        b = batcher(model, max_batch=8, max_wait_s=0.1)
+        b.start()
+        late = asyncio.ensure_future(b.submit(job(rows(1, 0), deadline=time.monotonic() + 0.01)))
+        kept = asyncio.ensure_future(b.submit(job(rows(2, 0), deadline=time.monotonic() + 10)))
+        await kept
+        with pytest.raises(DeadlineExceeded):
+            await late
+        await b.close()
+        return model
+
+    assert asyncio.run(scenario()).runs == [2]
+
+
+def test_retry_after_grows_with_the_queue_and_the_batch_time() -> None:
+    b = batcher(FakeModel(), max_batch=4)
+    assert b.retry_after_s() == 1  # nothing measured yet: the floor
+    b._batch_s, b._queued_images = 0.5, 40  # 10 batches to go, then ours
+    assert b.retry_after_s() == 6
+
+
+def test_heavy_jobs_render_outside_the_batch_thread() -> None:
+    import threading
+
+    seen: dict[str, str] = {}
+
+    def finish(name: str):  # type: ignore[no-untyped-def]
+        def record(images: np.ndarray) -> np.ndarray:
+            seen[name] = threading.current_thread().name
+            return images
+
+        return record
+
+    async def scenario() -> None:
+        b = batcher(FakeModel(), max_batch=8, max_wait_s=0.05)
+        b.start()
+        light = Job(lambda: rows(1, 0), 1, finish("light"))
+        heavy = Job(lambda: rows(1, 0), 1, finish("heavy"), heavy=True)
+        await asyncio.gather(b.submit(light), b.submit(heavy))
+        await b.close()
+
+    asyncio.run(scenario())
+    assert seen["light"].startswith("batch-m") and not seen["heavy"].startswith("batch-m")
