@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
@@ -26,6 +27,50 @@ class ApiError(Exception):
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="stable, machine-readable: model_not_found, overloaded, ...")
+    message: str = Field(description="for humans; may change")
+    details: dict[str, Any] = Field(description="code-specific facts (may be empty)")
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response (OpenAPI documentation only: see error_body)."""
+
+    error: ErrorInfo
+
+
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "the request body could not be read (not UTF-8 text)",
+    401: "missing or wrong API key (X-API-Key: KEY or Authorization: Bearer KEY)",
+    404: "unknown model or version",
+    413: "request body larger than DCGAN_MAX_BODY_BYTES",
+    422: "invalid parameter(s), or an output over DCGAN_MAX_OUTPUT_PIXELS",
+    503: "overloaded, model unavailable, past its deadline, or shutting down (Retry-After)",
+}
+_ERROR_HEADERS: dict[int, dict[str, Any]] = {
+    401: {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+    503: {
+        "Retry-After": {
+            "description": "seconds to wait before retrying (not on every 503)",
+            "schema": {"type": "string"},
+        }
+    },
+}
+
+
+def error_responses(
+    *statuses: int, descriptions: dict[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` entries documenting ``statuses`` with the shared error body."""
+    descriptions = {**ERROR_DESCRIPTIONS, **(descriptions or {})}
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        responses[status] = {"model": ErrorResponse, "description": descriptions[status]}
+        if status in _ERROR_HEADERS:
+            responses[status]["headers"] = _ERROR_HEADERS[status]
+    return responses
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -20,7 +20,7 @@ from service.batching import (
     Overloaded,
     execute,
 )
-from service.errors import ApiError
+from service.errors import ApiError, error_responses
 from service.imaging import MEDIA_TYPES
 from service.latents import SEED_MAX, latents_for_seeds, random_seeds
 from service.metrics import Metrics
@@ -119,8 +119,7 @@ def seeded_etag(*parts: object) -> str:
             "description": "an image (or grid), or JSON with base64 images",
         },
         304: {"description": "seeded request whose ETag matches If-None-Match"},
-        413: {"description": "request body larger than DCGAN_MAX_BODY_BYTES"},
-        503: {"description": "overloaded, past its deadline, or shutting down (Retry-After)"},
+        **error_responses(400, 401, 404, 413, 422, 503),
     },
 )
 async def generate(

@@ -12,7 +12,7 @@ from service.api.auth import API_KEY
 from service.api.deps import DeadlineDep, MetricsDep, ModelDep, SettingsDep
 from service.api.generate import check_output, run_job, seeded_etag
 from service.batching import Job
-from service.errors import ApiError
+from service.errors import ApiError, error_responses
 from service.imaging import MEDIA_TYPES
 from service.latents import SEED_MAX, latent_for_seed, lerp, slerp
 from service.rendering import ImageOptions, is_heavy, render_frames
@@ -38,7 +38,8 @@ def latent_path(seed_a: int, seed_b: int, steps: int, method: str, nz: int) -> n
             },
             "description": "a PNG strip, a looping GIF/WebP animation, or JSON",
         },
-        503: {"description": "overloaded, past its deadline, or shutting down (Retry-After)"},
+        304: {"description": "its ETag matches If-None-Match"},
+        **error_responses(401, 404, 422, 503),
     },
 )
 async def interpolate(

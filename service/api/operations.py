@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.api.auth import API_KEY
 from service.api.deps import ManagerDep
-from service.errors import ApiError, error_body
+from service.errors import ApiError, error_body, error_responses
 from service.registry import Registry
 
 router = APIRouter(tags=["operations"])
@@ -25,7 +25,9 @@ async def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    responses={503: {"description": "no model is ready yet, or the server is shutting down"}},
+    responses=error_responses(
+        503, descriptions={503: "no model is ready yet, or the server is shutting down"}
+    ),
 )
 async def readyz(manager: ManagerDep) -> Any:
     """Ready when at least one model is loaded and warmed up, until shutdown begins."""
@@ -36,14 +38,17 @@ async def readyz(manager: ManagerDep) -> Any:
     return {"status": "ready", "models": manager.registry.ready_names()}
 
 
-@models_router.get("/models")
+@models_router.get("/models", responses=error_responses(401))
 async def list_models(manager: ManagerDep) -> dict[str, Any]:
     """Every model with its versions, status (and reason), provider and shapes."""
     registry = manager.registry
     return {"models": {n: _describe(registry, n) for n in registry.names()}}
 
 
-@models_router.get("/models/{name}")
+@models_router.get(
+    "/models/{name}",
+    responses=error_responses(401, 404, 422, descriptions={404: "unknown model"}),
+)
 async def get_model(name: str, manager: ManagerDep) -> dict[str, Any]:
     registry = manager.registry
     if name not in registry.models:

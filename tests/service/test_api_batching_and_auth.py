@@ -56,7 +56,7 @@ def test_overload_is_503_with_retry_after(models_dir: Path) -> None:
 
     responses = asyncio.run(scenario())
     refused = [r for r in responses if r.status_code == 503]
-    assert refused and all(r.headers["retry-after"] == "1" for r in refused)
+    assert refused and all(int(r.headers["retry-after"]) >= 1 for r in refused)
     assert refused[0].json()["error"]["code"] == "overloaded"
     assert any(r.status_code == 200 for r in responses)
 
