@@ -25,6 +25,7 @@ from pydantic_settings import SettingsError
 from uvicorn.config import LOG_LEVELS
 
 from service.manifest import is_valid_model_name
+from service.protocols import idle_closing_protocol
 from service.settings import Settings, env_name
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ def uvicorn_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
         # "on": a failing lifespan is a start-up failure ("auto" would serve without models)
         lifespan="on",
         limit_concurrency=settings.limit_concurrency,
+        http=idle_closing_protocol(),  # silent connections are closed, not kept for ever
         # uvicorn declares both timeouts as whole seconds: round up, never cut short
         timeout_keep_alive=math.ceil(settings.timeout_keep_alive_s),
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),

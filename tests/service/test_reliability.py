@@ -177,3 +177,20 @@ def test_bodies_are_strict(client: object, body: dict[str, object]) -> None:
     r = client.post("/generate?model=tiny", json=body)  # type: ignore[attr-defined]
     assert r.status_code == 422, r.text
     assert r.json()["error"]["code"] == "invalid_parameter"
+
+
+def test_silent_connections_are_closed_after_the_keep_alive_timeout(models_dir: Path) -> None:
+    """A connection that never sends a request must not hold a file descriptor for ever."""
+    with running_server(models_dir, {"DCGAN_TIMEOUT_KEEP_ALIVE_S": "1"}) as srv:
+        parts = urlsplit(srv.url)
+        idle = [socket.create_connection((parts.hostname, parts.port)) for _ in range(50)]
+        try:
+            for sock in idle:
+                sock.settimeout(5)
+            time.sleep(1.5)
+            # closed by the server: recv sees the end of the stream, not a timeout
+            assert all(sock.recv(1) == b"" for sock in idle)
+        finally:
+            for sock in idle:
+                sock.close()
+        assert httpx.post(f"{srv.url}/generate?model=tiny", json={"seed": 1}).status_code == 200
