@@ -1,0 +1,124 @@
+"""Does the server stay responsive while heavy requests run? Are huge bodies refused cheaply?
+
+Starts `python -m service` on a loopback port with the bundled models and measures, side by
+side in one run:
+
+1. `/healthz` and a 1-image `POST /generate` (latency percentiles), first on an idle server,
+   then while N clients loop on the heaviest request the default limits allow
+   (`count` 64, `upscale` 8, lanczos, JSON: 64 PNGs of 512×512 each);
+2. a request declaring a 50 MB body: time to the 413, and the server's RSS before/after.
+
+    .venv/bin/python bench/bench_reliability.py --model cartoon-faces --seconds 15
+
+Only 127.0.0.1 is targeted; every phase is bounded in time. Measures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import socket
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.servers import Running, running_server  # noqa: E402
+
+HEAVY = {"count": 64, "upscale": 8, "upscale_filter": "lanczos", "format": "json"}
+
+
+def percentiles(samples: list[float]) -> str:
+    if not samples:
+        return "n/a"
+    ms = sorted(s * 1000 for s in samples)
+    q = statistics.quantiles(ms, n=100) if len(ms) > 1 else [ms[0]] * 99
+    return f"p50 {q[49]:.1f} ms, p99 {q[98]:.1f} ms, max {ms[-1]:.1f} ms (n={len(ms)})"
+
+
+def probe(url: str, model: str, seconds: float) -> tuple[list[float], list[float]]:
+    """Alternate /healthz and a 1-image generate for ``seconds``; their latencies."""
+    health, single = [], []
+    deadline = time.monotonic() + seconds
+    with httpx.Client(timeout=60) as http:
+        while time.monotonic() < deadline:
+            t0 = time.perf_counter()
+            http.get(f"{url}/healthz").raise_for_status()
+            health.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            http.post(f"{url}/generate?model={model}", json={}).raise_for_status()
+            single.append(time.perf_counter() - t0)
+            time.sleep(0.02)
+    return health, single
+
+
+def heavy_load(url: str, model: str, clients: int, stop: threading.Event) -> list[float]:
+    took: list[float] = []
+
+    def loop() -> None:
+        with httpx.Client(timeout=120) as http:
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                r = http.post(f"{url}/generate?model={model}", json=HEAVY)
+                r.raise_for_status()
+                took.append(time.perf_counter() - t0)
+
+    threads = [threading.Thread(target=loop, daemon=True) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    return took
+
+
+def huge_body(srv: Running, model: str) -> tuple[float, float, bytes]:
+    host, port = srv.url.removeprefix("http://").split(":")
+    before = srv.rss_kb()
+    t0 = time.perf_counter()
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            f"POST /generate?model={model} HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {50 * 1024 * 1024}\r\n\r\n".encode()
+            + b'{"seeds": ['
+            + b"1," * 50_000
+        )
+        answer = sock.recv(4096)
+    took = time.perf_counter() - t0
+    return took, (srv.rss_kb() - before) / 1024, answer.split(b"\r\n", 1)[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default="cartoon-faces")
+    parser.add_argument("--models-dir", type=Path, default=Path("models"))
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--heavy-clients", type=int, default=4)
+    args = parser.parse_args()
+    with running_server(args.models_dir) as srv:
+        idle_health, idle_single = probe(srv.url, args.model, args.seconds / 3)
+        stop = threading.Event()
+        heavy = heavy_load(srv.url, args.model, args.heavy_clients, stop)
+        time.sleep(1.0)  # let the heavy requests get going
+        busy_health, busy_single = probe(srv.url, args.model, args.seconds)
+        stop.set()
+        time.sleep(0.5)
+        took, grown_mb, status = huge_body(srv, args.model)
+        rss_mb = srv.rss_kb() / 1024
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"model: {args.model}; {args.heavy_clients} clients looping on {HEAVY}\n")
+    print("| probe | idle server | while the heavy requests run |")
+    print("|---|---|---|")
+    print(f"| GET /healthz | {percentiles(idle_health)} | {percentiles(busy_health)} |")
+    print(f"| POST /generate, 1 image | {percentiles(idle_single)} | {percentiles(busy_single)} |")
+    print(f"\nheavy requests completed: {len(heavy)}, {percentiles(heavy)}")
+    print(
+        f"50 MB body: {status.decode()} after {took * 1000:.1f} ms; "
+        f"RSS {grown_mb:+.1f} MB (now {rss_mb:.0f} MB)"
+    )
+
+
+if __name__ == "__main__":
+    main()
