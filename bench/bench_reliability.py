@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.servers import Running, running_server  # noqa: E402
+from tests.servers import Running, running_server
 
 HEAVY = {"count": 64, "upscale": 8, "upscale_filter": "lanczos", "format": "json"}
 
@@ -107,7 +107,8 @@ def main() -> None:
         time.sleep(0.5)
         took, grown_mb, status = huge_body(srv, args.model)
         rss_mb = srv.rss_kb() / 1024
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    machine = f"{platform.machine()}, {os.cpu_count()} cores"
+    print(f"machine: {machine}, Python {platform.python_version()}")
     print(f"model: {args.model}; {args.heavy_clients} clients looping on {HEAVY}\n")
     print("| probe | idle server | while the heavy requests run |")
     print("|---|---|---|")

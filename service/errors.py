@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
@@ -30,6 +30,8 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
 
 
 class ErrorInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     code: str = Field(description="stable, machine-readable: model_not_found, overloaded, ...")
     message: str = Field(description="for humans; may change")
     details: dict[str, Any] = Field(description="code-specific facts (may be empty)")
@@ -38,6 +40,7 @@ class ErrorInfo(BaseModel):
 class ErrorResponse(BaseModel):
     """The body of every error response (OpenAPI documentation only: see error_body)."""
 
+    model_config = ConfigDict(extra="forbid")
     error: ErrorInfo
 
 
