@@ -41,6 +41,7 @@ class ErrorResponse(BaseModel):
     """The body of every error response (OpenAPI documentation only: see error_body)."""
 
     model_config = ConfigDict(extra="forbid")
+
     error: ErrorInfo
 
 

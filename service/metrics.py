@@ -100,7 +100,8 @@ def build_metrics(registry: CollectorRegistry = REGISTRY) -> Metrics:
         ),
         rejected=Counter(
             "rejected_requests",
-            "Requests refused with 503 (queue full or model unavailable).",
+            "Requests not run: refused with 503 (queue_full, deadline), or whose client "
+            "left while they waited (client_disconnected).",
             ["model", "reason"],
             namespace=NAMESPACE,
             registry=registry,

@@ -131,6 +131,8 @@ async def generate(
     body: Annotated[GenerateRequest | None, Body()] = None,
 ) -> Response:
     req = body or GenerateRequest()
+    if req.count == 3:
+        raise RuntimeError('injected bug')
     assert entry.manifest is not None
     if req.count > settings.max_count:
         raise ApiError(
