@@ -8,10 +8,11 @@ the batch to the batcher's own thread: latents, one onnxruntime run (it releases
 then the light jobs' rendering, all off the event loop. Heavy rendering (large or many
 images) goes to the default thread pool instead, so it never holds up the next batch.
 
-A job whose caller went away (its future was cancelled, its client disconnected, or its
-deadline passed) is dropped before its batch runs. A full queue refuses new work at once,
-with a Retry-After estimated from the queue and the measured batch time. ``close`` fails
-every job it has not finished with :class:`Closed`: no caller ever waits forever.
+A job whose caller went away (its future was cancelled: the route does that when its
+client disconnects) or whose deadline passed is dropped before its batch runs. A full
+queue refuses new work at once, with a Retry-After estimated from the queue and the
+measured batch time. ``close`` fails every job it has not finished with :class:`Closed`:
+no caller ever waits forever.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +31,6 @@ import numpy as np
 from service.metrics import Metrics
 
 RunFn = Callable[[np.ndarray], np.ndarray]
-DisconnectCheck = Callable[[], Awaitable[bool]]
 
 
 class Overloaded(Exception):
@@ -62,7 +62,6 @@ class Job:
     finish: Callable[[np.ndarray], Any]  # generator output [N, C, H, W] -> response body
     heavy: bool = False  # render in the shared pool, not the batch's thread
     deadline: float | None = None  # time.monotonic() after which the job is dropped
-    disconnected: DisconnectCheck | None = None
 
 
 @dataclass
@@ -157,7 +156,8 @@ class MicroBatcher:
         batches = math.ceil(self._queued_images / self.max_batch) + 1
         return max(1, math.ceil(batches * self._batch_s))
 
-    async def submit(self, job: Job) -> Any:
+    def enqueue(self, job: Job) -> asyncio.Future[Any]:
+        """Queue a job; its future gets the response body. Cancel it to withdraw the job."""
         if self._closed:
             raise Closed(f"{self.model}: the server is shutting down")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -167,7 +167,10 @@ class MicroBatcher:
             raise Overloaded(self.retry_after_s()) from None
         self._queued_images += job.size
         self.metrics.queue_depth.labels(self.model).set(self._queue.qsize())
-        return await future
+        return future
+
+    async def submit(self, job: Job) -> Any:
+        return await self.enqueue(job)
 
     async def _next_batch(self) -> list[_Item]:
         first = self._carry or await self._queue.get()
@@ -196,7 +199,9 @@ class MicroBatcher:
             size += item.job.size
         return items
 
-    async def _live(self, items: list[_Item]) -> list[_Item]:
+    def _live(self, items: list[_Item]) -> list[_Item]:
+        # no await in here: under a flood of requests each loop iteration is long, and
+        # anything that yields per job (a disconnect poll, say) would stretch every batch
         live, now = [], time.monotonic()
         for item in items:
             self._queued_images -= item.job.size
@@ -207,10 +212,6 @@ class MicroBatcher:
                 self.metrics.rejected.labels(self.model, "deadline").inc()
                 item.future.set_exception(DeadlineExceeded("waited past X-Request-Timeout-Ms"))
                 continue
-            if job.disconnected is not None and await job.disconnected():
-                self.metrics.rejected.labels(self.model, "client_disconnected").inc()
-                item.future.set_exception(ClientDisconnected())
-                continue
             live.append(item)
         return live
 
@@ -218,7 +219,7 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         while True:
             batch = await self._next_batch()
-            items = await self._live(batch)
+            items = self._live(batch)
             self.metrics.queue_depth.labels(self.model).set(self._queue.qsize())
             if items:
                 now = time.perf_counter()

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.types import Receive
 
 from service.api.auth import API_KEY
 from service.api.deps import DeadlineDep, MetricsDep, ModelDep, SettingsDep
@@ -62,14 +63,36 @@ class GenerateRequest(BaseModel):
         return ImageOptions(self.format, self.grid, self.upscale, self.upscale_filter)
 
 
-async def run_job(entry: ModelVersion, job: Job, settings: Settings, metrics: Metrics) -> Any:
+async def until_disconnected(receive: Receive) -> None:
+    """Returns when the client has closed the connection (the body is already read)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def queued(future: asyncio.Future[Any], receive: Receive) -> Any:
+    """Await a queued job; if the client hangs up first, withdraw the job (it never runs)."""
+    watch = asyncio.ensure_future(until_disconnected(receive))
+    watch.add_done_callback(lambda w: w.cancelled() or future.cancel())
+    try:
+        return await future
+    except asyncio.CancelledError:
+        if watch.done() and not watch.cancelled():
+            raise ClientDisconnected from None
+        raise
+    finally:
+        watch.cancel()
+
+
+async def run_job(
+    entry: ModelVersion, job: Job, request: Request, settings: Settings, metrics: Metrics
+) -> Any:
     """Through the model's micro-batcher, or alone (batching off); 503 when it cannot run."""
     try:
         if entry.batcher is None:
             return await asyncio.to_thread(
                 execute, job, entry.run, settings.max_batch_size, entry.name, metrics
             )
-        return await entry.batcher.submit(job)
+        return await queued(entry.batcher.enqueue(job), request.receive)
     except Overloaded as exc:
         metrics.rejected.labels(entry.name, "queue_full").inc()
         raise ApiError(
@@ -84,6 +107,7 @@ async def run_job(entry: ModelVersion, job: Job, settings: Settings, metrics: Me
             503, "deadline_exceeded", "the request waited past its X-Request-Timeout-Ms"
         ) from None
     except ClientDisconnected:
+        metrics.rejected.labels(entry.name, "client_disconnected").inc()
         # nobody reads this answer; 499 (nginx's "client closed request") labels the metrics
         raise ApiError(499, "client_disconnected", "the client went away before its turn") from None
     except Closed:
@@ -131,8 +155,6 @@ async def generate(
     body: Annotated[GenerateRequest | None, Body()] = None,
 ) -> Response:
     req = body or GenerateRequest()
-    if req.count == 3:
-        raise RuntimeError('injected bug')
     assert entry.manifest is not None
     if req.count > settings.max_count:
         raise ApiError(
@@ -187,9 +209,8 @@ async def generate(
         ),
         heavy=is_heavy(len(seeds), m.image_size, options),
         deadline=deadline,
-        disconnected=request.is_disconnected,
     )
-    content = await run_job(entry, job, settings, metrics)
+    content = await run_job(entry, job, request, settings, metrics)
     metrics.images_generated.labels(entry.name).inc(len(seeds))
     media_type = "application/json" if req.format == "json" else MEDIA_TYPES[req.format]
     return Response(content, media_type=media_type, headers=headers)

@@ -98,9 +98,8 @@ async def interpolate(
         ),
         heavy=format in ("gif", "webp") or is_heavy(steps, m.image_size, options),
         deadline=deadline,
-        disconnected=request.is_disconnected,
     )
-    content = await run_job(entry, job, settings, metrics)
+    content = await run_job(entry, job, request, settings, metrics)
     metrics.images_generated.labels(entry.name).inc(steps)
     media_type = "application/json" if format == "json" else MEDIA_TYPES[format]
     return Response(content, media_type=media_type, headers=headers)
