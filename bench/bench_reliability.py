@@ -6,7 +6,10 @@ side in one run:
 1. `/healthz` and a 1-image `POST /generate` (latency percentiles), first on an idle server,
    then while N clients loop on the heaviest request the default limits allow
    (`count` 64, `upscale` 8, lanczos, JSON: 64 PNGs of 512×512 each);
-2. a request declaring a 50 MB body: time to the 413, and the server's RSS before/after.
+2. a request declaring a 50 MB body: time to the 413, and the server's RSS before/after;
+3. overload: `hey` (Debian package) with 200 connections on `POST /generate {}`, once with a
+   small queue (`DCGAN_QUEUE_SIZE=8`: most requests get 503) and once with the default;
+   useful throughput is the 200s per second.
 
     .venv/bin/python bench/bench_reliability.py --model cartoon-faces --seconds 15
 
@@ -18,8 +21,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
+import shutil
 import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -64,8 +70,10 @@ def heavy_load(url: str, model: str, clients: int, stop: threading.Event) -> lis
         with httpx.Client(timeout=120) as http:
             while not stop.is_set():
                 t0 = time.perf_counter()
-                r = http.post(f"{url}/generate?model={model}", json=HEAVY)
-                r.raise_for_status()
+                try:
+                    http.post(f"{url}/generate?model={model}", json=HEAVY).raise_for_status()
+                except httpx.HTTPError:
+                    return  # the server stops while the last ones are in flight
                 took.append(time.perf_counter() - t0)
 
     threads = [threading.Thread(target=loop, daemon=True) for _ in range(clients)]
@@ -85,9 +93,38 @@ def huge_body(srv: Running, model: str) -> tuple[float, float, bytes]:
             + b'{"seeds": ['
             + b"1," * 50_000
         )
-        answer = sock.recv(4096)
+        try:
+            answer = sock.recv(4096)
+        except TimeoutError:  # a server that waits for the whole 50 MB
+            answer = b"no answer within 10 s"
     took = time.perf_counter() - t0
     return took, (srv.rss_kb() - before) / 1024, answer.split(b"\r\n", 1)[0]
+
+
+def overload(models_dir: Path, model: str, seconds: float) -> None:
+    if shutil.which("hey") is None:
+        print("overload: skipped (hey is not installed: apt-get install hey)")
+        return
+    print("\n| DCGAN_QUEUE_SIZE | 200 responses/s (useful) | 503 responses/s | p50 | p99 |")
+    print("|---|---|---|---|---|")
+    for queue in ("8", "256"):
+        with running_server(models_dir, {"DCGAN_QUEUE_SIZE": queue}) as srv:
+            hey = ["hey", "-m", "POST", "-T", "application/json", "-d", "{}", "-c", "200"]
+            out = subprocess.run(
+                [*hey, "-z", f"{seconds:g}s", f"{srv.url}/generate?model={model}"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        codes = {int(c): int(n) for c, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)}
+        p50, p99 = (
+            float(m[1]) * 1000 if (m := re.search(rf"{p}% in (\S+) secs", out)) else 0.0
+            for p in ("50", "99")
+        )
+        print(
+            f"| {queue} | {codes.get(200, 0) / seconds:.0f} | {codes.get(503, 0) / seconds:.0f} "
+            f"| {p50:.0f} ms | {p99:.0f} ms |"
+        )
 
 
 def main() -> None:
@@ -119,6 +156,7 @@ def main() -> None:
         f"50 MB body: {status.decode()} after {took * 1000:.1f} ms; "
         f"RSS {grown_mb:+.1f} MB (now {rss_mb:.0f} MB)"
     )
+    overload(args.models_dir, args.model, args.seconds)
 
 
 if __name__ == "__main__":

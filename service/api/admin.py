@@ -8,11 +8,12 @@ from fastapi import APIRouter
 
 from service.api.auth import ADMIN_KEY
 from service.api.deps import ManagerDep
+from service.errors import error_responses
 
 router = APIRouter(tags=["admin"], dependencies=ADMIN_KEY)
 
 
-@router.post("/admin/reload")
+@router.post("/admin/reload", responses=error_responses(401))
 async def reload_models(manager: ManagerDep) -> dict[str, Any]:
     """Rescan the models folder and swap the registry atomically.
 

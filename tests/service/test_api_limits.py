@@ -182,3 +182,10 @@ def test_openapi_shows_the_security_schemes(keyed: TestClient) -> None:
     assert schemes["Bearer"]["scheme"] == "bearer"
     assert spec["paths"]["/generate"]["post"]["security"]
     assert "security" not in spec["paths"]["/healthz"]["get"]
+
+
+def test_a_body_that_is_not_text_is_400_invalid_body(client: TestClient) -> None:
+    r = client.post(
+        "/generate?model=tiny", content=b"\x05n\xff", headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_body"

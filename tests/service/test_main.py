@@ -11,8 +11,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -23,7 +21,7 @@ from fastapi import FastAPI
 
 from service.__main__ import Server, main, uvicorn_config
 from service.settings import Settings
-from tests.servers import free_port
+from tests.servers import free_port, running_server
 
 
 def serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -161,55 +159,23 @@ def test_a_server_that_never_started_exits_3(
 # ---- a real server: access log, SIGTERM ----------------------------------------------------
 
 
-@contextmanager
-def started(models_dir: Path, log_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """The service on a free port with stderr in log_path, ready; killed if still running."""
-    port = free_port()
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service", "--port", str(port), "--models-dir", str(models_dir)],
-            stdout=subprocess.DEVNULL,
-            stderr=log,  # a file, not a pipe: a full pipe would block the server
-            env=dict(os.environ),
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, f"server exited:\n{log_path.read_text()}"
-            assert time.monotonic() < deadline, f"not ready:\n{log_path.read_text()}"
-            time.sleep(0.2)
-        yield proc, url
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def test_sigterm_stops_an_idle_server_with_exit_code_0(models_dir: Path, tmp_path: Path) -> None:
-    log = tmp_path / "server.log"
-    with started(models_dir, log) as (proc, _):
+def test_sigterm_stops_an_idle_server_with_exit_code_0(models_dir: Path) -> None:
+    with running_server(models_dir) as srv:
         start = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        returncode = proc.wait(10)
+        srv.proc.send_signal(signal.SIGTERM)
+        returncode = srv.proc.wait(10)
         elapsed = time.monotonic() - start
-    assert returncode == 0, log.read_text()
+        assert returncode == 0, srv.output()
     assert elapsed < 5, f"took {elapsed:.1f} s to stop"
 
 
-def test_the_access_log_is_json_lines(models_dir: Path, tmp_path: Path) -> None:
-    log = tmp_path / "server.log"
-    with started(models_dir, log) as (proc, url):
+def test_the_access_log_is_json_lines(models_dir: Path) -> None:
+    with running_server(models_dir) as srv:
         for _ in range(2):
-            assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
-    text = log.read_text()
+            assert httpx.get(f"{srv.url}/healthz", timeout=5).status_code == 200
+        srv.proc.send_signal(signal.SIGTERM)
+        srv.proc.wait(10)
+        text = srv.output()
     access = [line for line in text.splitlines() if '"request_id"' in line]
     records = [json.loads(line) for line in access]  # the whole line, no prefix
     assert [r["path"] for r in records].count("/healthz") == 2, text
