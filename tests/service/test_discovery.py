@@ -350,6 +350,13 @@ def test_a_server_starts_and_serves_beside_odd_shapes(models: Path, tmp_path: Pa
         generated = httpx.post(f"{url}/generate?model=tiny", json={"seed": 1}, timeout=30)
         assert generated.status_code == 200, generated.text
         listing = httpx.get(f"{url}/models", timeout=10)
+        # the same shapes met by a reload: a JSON report, not a plain-text 500
+        (models / "later" / "1" / "manifest.json").mkdir(parents=True)
+        reload = httpx.post(f"{url}/admin/reload", timeout=30)
+        assert reload.status_code == 200, reload.text
+        failed = {f["model"] for f in reload.json()["failed"]}
+        assert {"dirmanifest", "fifo", "escape", "later"} <= failed
+        assert str(tmp_path) not in reload.text
     assert listing.status_code == 200
     listed = listing.json()["models"]
     for name in ("dirmanifest", "fifo", "escape"):
