@@ -77,3 +77,26 @@ def test_watch_serves_a_new_export_without_a_reload_call(models_dir: Path) -> No
             time.sleep(0.2)
         else:
             raise AssertionError("new model was not picked up by the file watcher")
+
+
+def test_new_weights_under_the_same_version_change_the_bytes_and_the_etag(
+    models_dir: Path,
+) -> None:
+    """Seeded responses are cached for a year by their ETag: it must follow the weights."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(Settings(models_dir=models_dir))) as client:
+        before = client.post("/generate?model=tiny&version=2", json={"seed": 5})
+        shutil.rmtree(models_dir / "tiny" / "2")
+        make_tiny_model(models_dir, "tiny", 2, seed=99)  # same name and version, new weights
+        assert client.post("/admin/reload").json()["reloaded"] == ["tiny/2"]
+        after = client.post("/generate?model=tiny&version=2", json={"seed": 5})
+        stale = client.post(
+            "/generate?model=tiny&version=2",
+            json={"seed": 5},
+            headers={"If-None-Match": before.headers["etag"]},
+        )
+    assert before.status_code == after.status_code == 200
+    assert after.content != before.content
+    assert after.headers["etag"] != before.headers["etag"]
+    assert stale.status_code == 200  # the old ETag no longer matches
