@@ -9,6 +9,8 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from service.api import admin, generate, interpolate, operations
+from service.api.deps import Services
+from service.cache import ResponseCache
 from service.errors import install_error_handlers
 from service.lifecycle import ModelManager
 from service.metrics import build_metrics
@@ -46,6 +48,8 @@ def create_app(
     )
     app.state.settings, app.state.metrics, app.state.prom_registry = settings, metrics, prom
     app.state.manager = manager
+    cache = ResponseCache(int(settings.cache_mb * 2**20), metrics) if settings.cache_mb else None
+    app.state.services = Services(settings, metrics, cache)
     install_error_handlers(app)
     for router in (
         operations.router,

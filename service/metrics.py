@@ -27,6 +27,11 @@ class Metrics:
     images_generated: Counter
     model_info: Gauge
     rejected: Counter
+    cache_requests: Counter
+    cache_evictions: Counter
+    cache_bytes: Gauge
+    cache_capacity: Gauge
+    cache_entries: Gauge
 
 
 def build_metrics(registry: CollectorRegistry = REGISTRY) -> Metrics:
@@ -103,6 +108,37 @@ def build_metrics(registry: CollectorRegistry = REGISTRY) -> Metrics:
             "Requests not run: refused with 503 (queue_full, deadline), or whose client "
             "left while they waited (client_disconnected).",
             ["model", "reason"],
+            namespace=NAMESPACE,
+            registry=registry,
+        ),
+        cache_requests=Counter(
+            "cache_requests",
+            "Seeded requests looked up in the response cache, by result (hit, miss).",
+            ["result"],
+            namespace=NAMESPACE,
+            registry=registry,
+        ),
+        cache_evictions=Counter(
+            "cache_evictions",
+            "Responses dropped from the cache to make room (least recently used first).",
+            namespace=NAMESPACE,
+            registry=registry,
+        ),
+        cache_bytes=Gauge(
+            "cache_size_bytes",
+            "Bytes of response bodies held by the cache.",
+            namespace=NAMESPACE,
+            registry=registry,
+        ),
+        cache_capacity=Gauge(
+            "cache_capacity_bytes",
+            "The cache's limit in bytes (DCGAN_CACHE_MB).",
+            namespace=NAMESPACE,
+            registry=registry,
+        ),
+        cache_entries=Gauge(
+            "cache_entries",
+            "Responses held by the cache.",
             namespace=NAMESPACE,
             registry=registry,
         ),

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
         description="pixels one request may produce, images x (size x upscale)^2, checked "
         "before any work; the default allows 64 images of 64x64 upscaled 8x",
     )
+    cache_mb: float = Field(
+        default=64.0,
+        ge=0,
+        le=65536,
+        description="memory for seeded responses, kept least recently used first out; 0: off",
+    )
     providers: list[str] = Field(
         default_factory=list, description="onnxruntime providers in order; empty: CUDA then CPU"
     )

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 
+from service.cache import ResponseCache
 from service.lifecycle import ModelManager
 from service.metrics import Metrics
 from service.registry import ModelVersion
@@ -26,13 +28,22 @@ async def get_manager(request: Request) -> ModelManager:
     return request.app.state.manager
 
 
-async def get_metrics(request: Request) -> Metrics:
-    return request.app.state.metrics
+@dataclass(frozen=True)
+class Services:
+    """What a generating route needs besides its model: one dependency, resolved once."""
+
+    settings: Settings
+    metrics: Metrics
+    cache: ResponseCache | None
+
+
+async def get_services(request: Request) -> Services:
+    return request.app.state.services
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 ManagerDep = Annotated[ModelManager, Depends(get_manager)]
-MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 
 async def leased_model(

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.types import Receive
 
 from service.api.auth import API_KEY
-from service.api.deps import DeadlineDep, MetricsDep, ModelDep, SettingsDep
+from service.api.deps import DeadlineDep, ModelDep, Services, ServicesDep
 from service.batching import (
     ClientDisconnected,
     Closed,
@@ -21,6 +21,7 @@ from service.batching import (
     Overloaded,
     execute,
 )
+from service.cache import CachedResponse
 from service.errors import ApiError, error_responses
 from service.imaging import MEDIA_TYPES
 from service.latents import SEED_MAX, latents_for_seeds, random_seeds
@@ -116,6 +117,28 @@ async def run_job(
         ) from None
 
 
+async def respond(
+    request: Request,
+    entry: ModelVersion,
+    job: Job,
+    headers: dict[str, str],
+    media_type: str,
+    services: Services,
+) -> Response:
+    """The end of every generating route: 304, a cached body, or the job run for real."""
+    etag, cache = headers.get("ETag"), services.cache
+    if etag is not None:
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        if cache is not None and (hit := cache.get(etag)) is not None:
+            return Response(hit.body, media_type=hit.media_type, headers=headers)
+    body = await run_job(entry, job, request, services.settings, services.metrics)
+    services.metrics.images_generated.labels(entry.name).inc(job.size)
+    if etag is not None and cache is not None:
+        cache.put(etag, CachedResponse(body, media_type))
+    return Response(body, media_type=media_type, headers=headers)
+
+
 def check_output(count: int, entry: ModelVersion, options: ImageOptions, max_pixels: int) -> None:
     assert entry.manifest is not None
     problem = output_problem(count, entry.manifest.image_size, options, max_pixels)
@@ -149,12 +172,12 @@ def seeded_etag(*parts: object) -> str:
 async def generate(
     request: Request,
     entry: ModelDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
+    services: ServicesDep,
     deadline: DeadlineDep,
     body: Annotated[GenerateRequest | None, Body()] = None,
 ) -> Response:
     req = body or GenerateRequest()
+    settings = services.settings
     assert entry.manifest is not None
     if req.count > settings.max_count:
         raise ApiError(
@@ -185,17 +208,14 @@ async def generate(
         "X-Model-Version": str(entry.version),
         "X-Seeds": ",".join(map(str, seeds)),
     }
+    m = entry.manifest
     if seeded:
-        m = entry.manifest
         headers["ETag"] = seeded_etag(
             entry.name, entry.version, m.onnx_sha256, seeds, *vars(options).values()
         )
         headers["Cache-Control"] = "public, max-age=31536000, immutable"
-        if request.headers.get("if-none-match") == headers["ETag"]:
-            return Response(status_code=304, headers=headers)
     else:
         headers["Cache-Control"] = "no-store"
-    m = entry.manifest
     job = Job(
         latents=functools.partial(latents_for_seeds, seeds, m.nz),
         size=len(seeds),
@@ -210,7 +230,5 @@ async def generate(
         heavy=is_heavy(len(seeds), m.image_size, options),
         deadline=deadline,
     )
-    content = await run_job(entry, job, request, settings, metrics)
-    metrics.images_generated.labels(entry.name).inc(len(seeds))
     media_type = "application/json" if req.format == "json" else MEDIA_TYPES[req.format]
-    return Response(content, media_type=media_type, headers=headers)
+    return await respond(request, entry, job, headers, media_type, services)

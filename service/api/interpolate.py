@@ -9,8 +9,8 @@ import numpy as np
 from fastapi import APIRouter, Query, Request, Response
 
 from service.api.auth import API_KEY
-from service.api.deps import DeadlineDep, MetricsDep, ModelDep, SettingsDep
-from service.api.generate import check_output, run_job, seeded_etag
+from service.api.deps import DeadlineDep, ModelDep, ServicesDep
+from service.api.generate import check_output, respond, seeded_etag
 from service.batching import Job
 from service.errors import ApiError, error_responses
 from service.imaging import MEDIA_TYPES
@@ -45,8 +45,7 @@ def latent_path(seed_a: int, seed_b: int, steps: int, method: str, nz: int) -> n
 async def interpolate(
     request: Request,
     entry: ModelDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
+    services: ServicesDep,
     deadline: DeadlineDep,
     seed_a: Annotated[int, Query(ge=0, le=SEED_MAX, description="start seed")],
     seed_b: Annotated[int, Query(ge=0, le=SEED_MAX, description="end seed")],
@@ -55,6 +54,7 @@ async def interpolate(
     format: Annotated[Literal["png", "gif", "webp", "json"], Query()] = "png",
     frame_ms: Annotated[int, Query(ge=20, le=5000, description="animation frame time")] = 100,
 ) -> Response:
+    settings = services.settings
     if steps > settings.max_count:
         raise ApiError(
             422,
@@ -83,8 +83,6 @@ async def interpolate(
         ),
         "Cache-Control": "public, max-age=31536000, immutable",
     }
-    if request.headers.get("if-none-match") == headers["ETag"]:
-        return Response(status_code=304, headers=headers)
     job = Job(
         latents=functools.partial(latent_path, seed_a, seed_b, steps, method, m.nz),
         size=steps,
@@ -99,7 +97,5 @@ async def interpolate(
         heavy=format in ("gif", "webp") or is_heavy(steps, m.image_size, options),
         deadline=deadline,
     )
-    content = await run_job(entry, job, request, settings, metrics)
-    metrics.images_generated.labels(entry.name).inc(steps)
     media_type = "application/json" if format == "json" else MEDIA_TYPES[format]
-    return Response(content, media_type=media_type, headers=headers)
+    return await respond(request, entry, job, headers, media_type, services)
