@@ -1,154 +1,491 @@
-"""HTTP serving throughput and latency, batching on vs off, against raw onnxruntime.
+"""Serving speed: this service against raw onnxruntime and a hand-written torch server.
 
-Starts `python -m service` on a loopback port (once with batching, once without) and drives
-it with locust (headless, as a library) at 1, 8 and 64 concurrent users for a fixed time
-each; then times the same model in onnxruntime directly (no HTTP) at batch 1 and batch 32.
-Only 127.0.0.1 is targeted; every run is bounded in time.
+Measures, side by side in one run on one machine, alternating the contenders round by round
+(each one started, warmed up, measured and stopped in its turn):
 
-    .venv/bin/pip install -e '.[bench]'
-    .venv/bin/python bench/bench_service.py --model fashion --seconds 10
+1. raw onnxruntime on the model's ONNX file, no HTTP, with the session options the service
+   uses (``service.registry.session_options``), CPU provider: batch 1, and the best of
+   batch 8/16/32/64;
+2. this service (``python -m service``, as ``tests.servers.running_server`` starts it), with
+   any ``--env KEY=VALUE`` settings;
+3. ``bench/naive_torch_server.py``: FastAPI + one torch Generator of the same architecture.
 
-Prints a Markdown table. Measures; asserts nothing.
+The HTTP contenders are loaded with ``wrk`` (Debian package ``wrk``), closed loop,
+``POST /generate?model=NAME``: body ``{}`` (one PNG, random seed) at 1 connection
+(``-t1 -c1``) and 64 connections (``-t2 -c64``), then ``{"count": 16, "grid": true}`` at 64
+connections; 1 s of the same load warms up before each measured one. wrk runs on the same
+cores as the server. Only 127.0.0.1 is targeted; every phase is bounded in time.
+
+    .venv/bin/python bench/bench_service.py --model cartoon-faces --seconds 8 --rounds 2
+    .venv/bin/python bench/bench_service.py --env DCGAN_MAX_WAIT_MS=2 --service-label "wait 2 ms"
+
+Prints one Markdown table (each cell: the median over rounds, with the min–max range) and
+the ratios against their goals. Measures; asserts nothing.
 """
 
 from __future__ import annotations
 
-import gevent.monkey
-
-gevent.monkey.patch_all()
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import urllib.request  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import gevent  # noqa: E402
-from locust import FastHttpUser, constant, task  # noqa: E402
-from locust.env import Environment  # noqa: E402
-
-MODEL = "fashion"
-
-
-class Client(FastHttpUser):
-    wait_time = constant(0)  # closed loop: each user sends its next request at once
-
-    @task
-    def generate(self) -> None:
-        self.client.post(f"/generate?model={MODEL}", json={"count": 1}, name="/generate")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(models_dir: Path, batching: bool) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = os.environ | {"DCGAN_BATCHING": str(batching).lower(), "DCGAN_LOG_LEVEL": "warning"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "service", "--port", str(port), "--models-dir", str(models_dir)],
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=1) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not become ready")
-
-
-def load(url: str, users: int, seconds: float) -> tuple[float, float, float, int]:
-    env = Environment(user_classes=[Client], host=url)
-    runner = env.create_local_runner()
-    runner.start(users, spawn_rate=users)
-    gevent.sleep(1.0)  # spawn and warm up, then measure a clean window
-    env.stats.reset_all()
-    gevent.sleep(seconds)
-    total = env.stats.total
-    result = (
-        total.total_rps,
-        total.get_response_time_percentile(0.5),
-        total.get_response_time_percentile(0.99),
-        total.num_failures,
-    )
-    runner.quit()
-    return result
-
-
-def raw_onnxruntime(models_dir: Path, seconds: float) -> dict[int, float]:
-    code = f"""
-import json, time, numpy as np, onnxruntime as ort
-from service.manifest import Manifest
+import argparse
+import contextlib
+import json
+import math
+import os
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
-d = sorted(Path({str(models_dir / MODEL)!r}).iterdir(), key=lambda p: int(p.name))[-1]
-m = Manifest.load(d / "manifest.json")
-s = ort.InferenceSession(str(d / m.onnx_file), providers=["CPUExecutionProvider"])
-out = {{}}
-for b in (1, 32):
-    z = np.random.default_rng(0).standard_normal((b, m.nz), dtype=np.float32)
-    s.run(None, {{"z": z}})
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < {seconds}:
-        s.run(None, {{"z": z}}); n += b
-    out[b] = n / (time.perf_counter() - t0)
-print(json.dumps(out))
-"""
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return {int(k): v for k, v in json.loads(res.stdout).items()}
+from typing import Any
+from unittest import mock
+
+import httpx
+import numpy as np
+import onnxruntime as ort
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from service.manifest import Manifest
+from service.registry import CPU, session_options
+from service.settings import Settings
+from tests.servers import free_port, running_server, stop
+
+NAIVE_SERVER = REPO / "bench" / "naive_torch_server.py"
+SERVICE_ENV = {"DCGAN_LOG_LEVEL": "warning"}  # no access log lines: the naive server has none
+BATCHES = (8, 16, 32, 64)
+WARMUP_S = 1
+WRK_TIMEOUT = "30s"  # wrk's default (2 s) would count slow grid requests as errors
+RAW_B1, RAW_BEST = "raw onnxruntime, batch 1", "raw onnxruntime, best batch"
+NAIVE = "naive torch server"
+
+Sample = dict[str, float]  # one contender, one round: "c1/rate", "c64/p99", ... -> value
+
+
+@dataclass(frozen=True)
+class Load:
+    key: str
+    title: str
+    threads: int
+    connections: int
+    body: dict[str, Any]
+    images: int  # per request
+
+
+LOADS = (
+    Load("c1", "1 connection", 1, 1, {}, 1),
+    Load("c64", "64 connections", 2, 64, {}, 1),
+    Load("grid", "16-image grid, 64 connections", 2, 64, {"count": 16, "grid": True}, 16),
+)
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    socket_errors: dict[str, int]
+
+    @property
+    def ok_per_s(self) -> float:
+        return (self.requests - self.non_2xx) / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class Results:
+    samples: dict[str, list[Sample]] = field(default_factory=dict)
+    errors: dict[str, dict[str, int]] = field(default_factory=dict)  # row -> "c64 non-2xx" -> n
+    best_batches: list[int] = field(default_factory=list)
+
+    def add(self, row: str, sample: Sample) -> None:
+        self.samples.setdefault(row, []).append(sample)
+
+    def count_errors(self, row: str, load: Load, result: WrkResult) -> None:
+        counts = self.errors.setdefault(row, {})
+        kinds = {"non-2xx": result.non_2xx} | {
+            f"socket {k}": n for k, n in result.socket_errors.items()
+        }
+        for kind, n in kinds.items():
+            if n:
+                counts[f"{load.key} {kind}"] = counts.get(f"{load.key} {kind}", 0) + n
+
+    def values(self, row: str, key: str) -> list[float]:
+        return [s[key] for s in self.samples.get(row, []) if key in s and not math.isnan(s[key])]
+
+    def median(self, row: str, key: str) -> float:
+        values = self.values(row, key)
+        return statistics.median(values) if values else math.nan
+
+
+# ---- raw onnxruntime ------------------------------------------------------------------------
+
+
+def time_runs(
+    session: ort.InferenceSession, feed: dict[str, np.ndarray], seconds: float
+) -> list[float]:
+    """Seconds per run, back to back for ``seconds`` (after 3 warm-up runs)."""
+    for _ in range(3):
+        session.run(None, feed)
+    took: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        session.run(None, feed)
+        took.append(time.perf_counter() - t0)
+    return took
+
+
+def quantile_ms(took: list[float], q: float) -> float:
+    ordered = sorted(took)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def measure_raw(version_dir: Path, settings: Settings, seconds: int, results: Results) -> None:
+    """Batch 1 for seconds/2, then each of BATCHES for seconds/4; the best batch is kept."""
+    manifest = Manifest.load(version_dir / "manifest.json")
+    session = ort.InferenceSession(
+        str(version_dir / manifest.onnx_file), session_options(settings), providers=[CPU]
+    )
+    rng = np.random.default_rng(0)
+
+    def run(batch: int, duration: float) -> tuple[float, list[float]]:
+        z = rng.standard_normal((batch, manifest.nz), dtype=np.float32)
+        took = time_runs(session, {manifest.input_name: z}, duration)
+        return batch * len(took) / sum(took), took
+
+    rate, took = run(1, seconds / 2)
+    results.add(RAW_B1, {"c1/rate": rate, "c1/p50": quantile_ms(took, 0.5)})
+    by_batch = {batch: run(batch, seconds / 4) for batch in BATCHES}
+    best = max(by_batch, key=lambda b: by_batch[b][0])
+    rate, took = by_batch[best]
+    results.best_batches.append(best)
+    results.add(
+        RAW_BEST,
+        {
+            "c64/rate": rate,
+            "c64/p50": quantile_ms(took, 0.5),
+            "c64/p99": quantile_ms(took, 0.99),
+            "grid/rate": by_batch[16][0],
+        },
+    )
+
+
+# ---- HTTP load with wrk ---------------------------------------------------------------------
+
+
+def write_lua(folder: Path, load: Load) -> Path:
+    path = folder / f"{load.key}.lua"
+    path.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = '{json.dumps(load.body)}'\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+    return path
+
+
+def to_ms(text: str) -> float:
+    """wrk's durations: 812.00us, 3.21ms, 1.02s, 1.50m."""
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
+    if not match:
+        return math.nan
+    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4, "h": 3.6e6}[match[2]]
+    return float(match[1]) * scale
+
+
+def parse_wrk(out: str) -> WrkResult:
+    done = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", out)
+    requests, seconds = (int(done[1]), to_ms(done[2] + done[3]) / 1000) if done else (0, 0.0)
+    p50, p99 = (
+        to_ms(m[1]) if (m := re.search(rf"^\s+{p}%\s+(\S+)", out, re.M)) else math.nan
+        for p in ("50", "99")
+    )
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sockets = re.search(r"Socket errors: (.*)", out)
+    socket_errors = (
+        {kind: int(n) for kind, n in re.findall(r"(\w+) (\d+)", sockets[1])} if sockets else {}
+    )
+    return WrkResult(requests, seconds, p50, p99, int(non_2xx[1]) if non_2xx else 0, socket_errors)
+
+
+def wrk(url: str, load: Load, script: Path, seconds: int) -> WrkResult:
+    command = [
+        "wrk",
+        f"-t{load.threads}",
+        f"-c{load.connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        WRK_TIMEOUT,
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+    if done.returncode != 0:
+        print(f"wrk exited {done.returncode}: {done.stderr.strip()}", file=sys.stderr)
+    return parse_wrk(done.stdout)
+
+
+def measure_http(
+    url: str, row: str, scripts: dict[str, Path], seconds: int, results: Results
+) -> None:
+    """Each load: 1 s of it to warm up, then ``seconds`` measured."""
+    sample: Sample = {}
+    for load in LOADS:
+        wrk(url, load, scripts[load.key], WARMUP_S)
+        result = wrk(url, load, scripts[load.key], seconds)
+        sample[f"{load.key}/rate"] = result.ok_per_s * load.images
+        sample[f"{load.key}/p50"] = result.p50_ms
+        sample[f"{load.key}/p99"] = result.p99_ms
+        results.count_errors(row, load, result)
+    results.add(row, sample)
+
+
+# ---- the HTTP contenders --------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def naive_server(version_dir: Path) -> Iterator[str]:
+    """Start bench/naive_torch_server.py; yield its URL once a generate answers 200."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable,
+        str(NAIVE_SERVER),
+        "--port",
+        str(port),
+        "--model-dir",
+        str(version_dir),
+    ]
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and proc.poll() is None:
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.post(f"{url}/generate", json={}, timeout=5).status_code == 200:
+                        break
+                time.sleep(0.2)
+            else:
+                log.seek(0)
+                raise RuntimeError(f"naive torch server did not start:\n{log.read().decode()}")
+            yield url
+        finally:
+            stop(proc)
+
+
+# ---- report ---------------------------------------------------------------------------------
+
+
+def fmt(value: float, kind: str) -> str:
+    if math.isnan(value):
+        return "–"
+    if kind == "rate":
+        return f"{value:,.0f}"
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def cell(results: Results, row: str, key: str) -> str:
+    values = results.values(row, key)
+    if not values:
+        return ""
+    kind = key.split("/")[1]
+    text = fmt(statistics.median(values), "rate" if kind == "rate" else "ms")
+    low, high = min(values), max(values)
+    if len(values) > 1 and fmt(low, kind) != fmt(high, kind):
+        text += f" ({fmt(low, kind)}–{fmt(high, kind)})"
+    return text
+
+
+def errors_cell(results: Results, row: str) -> str:
+    if row in (RAW_B1, RAW_BEST):
+        return ""
+    counts = results.errors.get(row, {})
+    return ", ".join(f"{kind}: {n}" for kind, n in counts.items()) or "0"
+
+
+def print_table(results: Results, service: str) -> None:
+    keys = ("c1/rate", "c1/p50", "c64/rate", "c64/p50", "c64/p99", "grid/rate")
+    print(
+        "| | 1 conn: req/s | p50 ms | 64 conn: req/s | p50 ms | p99 ms "
+        "| 16-image, 64 conn: img/s | errors |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for row in (RAW_B1, RAW_BEST, service, NAIVE):
+        cells = " | ".join(cell(results, row, key) for key in keys)
+        print(f"| {row} | {cells} | {errors_cell(results, row)} |")
+    print(
+        "\nraw onnxruntime rows: img/s, and ms per session.run (p50, p99) instead of request "
+        f"latency; best batch per round: {', '.join(map(str, results.best_batches))}; its "
+        "16-image column is batch 16. HTTP rows: successful (2xx) requests/s, wrk's latency "
+        "percentiles; errors: non-2xx responses and wrk socket errors, summed over rounds."
+    )
+
+
+def print_ratios(results: Results, service: str) -> None:
+    def m(row: str, key: str) -> float:
+        return results.median(row, key)
+
+    lines = (
+        (
+            "service @64 / raw best batch (img/s)",
+            m(service, "c64/rate") / m(RAW_BEST, "c64/rate"),
+            "≥ 0.8",
+            ".2f",
+        ),
+        (
+            "service / naive torch @64 (req/s)",
+            m(service, "c64/rate") / m(NAIVE, "c64/rate"),
+            "≥ 3",
+            ".2f",
+        ),
+        (
+            "service / naive torch @1 (req/s)",
+            m(service, "c1/rate") / m(NAIVE, "c1/rate"),
+            "≥ 1.5",
+            ".2f",
+        ),
+        (
+            "service p50 @1 − raw batch-1 run (ms)",
+            m(service, "c1/p50") - m(RAW_B1, "c1/p50"),
+            "≤ 1 ms",
+            ".2f",
+        ),
+        ("service p99 / p50 @64", m(service, "c64/p99") / m(service, "c64/p50"), "≤ 2", ".2f"),
+    )
+    print("\nratios (medians over rounds):\n")
+    for name, value, goal, spec in lines:
+        print(f"- {name}: {format(value, spec)} (goal {goal})")
+
+
+# ---- main -----------------------------------------------------------------------------------
+
+
+def parse_env(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"error: --env takes KEY=VALUE, got {pair!r}")
+        env[key] = value
+    return env
+
+
+def latest_version(models_dir: Path, model: str) -> Path:
+    folders = [p for p in (models_dir / model).iterdir() if p.name.isdigit() and p.is_dir()]
+    if not folders:
+        raise SystemExit(f"error: no version folder under {models_dir / model}")
+    return max(folders, key=lambda p: int(p.name))
+
+
+def settings_with(env: dict[str, str]) -> Settings:
+    """The service's settings as the server process will read them (its environment)."""
+    with mock.patch.dict(os.environ, env):
+        return Settings()
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def versions() -> str:
+    names = ("onnxruntime", "torch", "uvicorn", "fastapi")
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} not installed")
+    return f"Python {sys.version.split()[0]}, " + ", ".join(found)
+
+
+def wrk_version() -> str:
+    out = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout
+    return " ".join(out.split()[:2]) if out else "wrk (version unknown)"
+
+
+def print_header(args: argparse.Namespace, version_dir: Path, env: dict[str, str]) -> None:
+    manifest = Manifest.load(version_dir / "manifest.json")
+    print(f"command: {shlex.join(sys.orig_argv)}")
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores; load average {load_average()}")
+    print(f"versions: {versions()}, {wrk_version()}")
+    print(
+        f"model: {args.model} v{manifest.version} ({version_dir}), {manifest.image_size}×"
+        f"{manifest.image_size}×{manifest.channels}, preset {manifest.preset}"
+    )
+    print(f"service env: {' '.join(f'{k}={v}' for k, v in env.items())}")
+    print(
+        f"{args.rounds} rounds, contenders alternated; {args.seconds} s per HTTP load after "
+        f"{WARMUP_S} s of warm-up; wrk --timeout {WRK_TIMEOUT}\n"
+    )
 
 
 def main() -> None:
-    global MODEL
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=MODEL)
-    parser.add_argument("--models-dir", type=Path, default=Path("models"))
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--users", type=int, nargs="+", default=[1, 8, 64])
+    parser.add_argument("--model", default="cartoon-faces", help="fashion is the tiny one")
+    parser.add_argument("--models-dir", type=Path, default=REPO / "models")
+    parser.add_argument("--seconds", type=int, default=8, help="per measured HTTP load")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE", help="for the service"
+    )
+    parser.add_argument("--service-label", default="this service")
     args = parser.parse_args()
-    MODEL = args.model
+    if shutil.which("wrk") is None:
+        print("error: wrk is not installed (Debian/Ubuntu: apt-get install wrk)", file=sys.stderr)
+        sys.exit(2)
+    started = time.monotonic()
+    env = SERVICE_ENV | parse_env(args.env)
+    version_dir = latest_version(args.models_dir, args.model)
+    settings = settings_with(env)
+    print_header(args, version_dir, env)
+    results = Results()
+    url_path = f"/generate?model={args.model}"
+    service = args.service_label
+
+    def run_service() -> None:
+        with running_server(args.models_dir, env) as srv:
+            measure_http(srv.url + url_path, service, scripts, args.seconds, results)
+
+    def run_naive() -> None:
+        with naive_server(version_dir) as url:
+            measure_http(url + url_path, NAIVE, scripts, args.seconds, results)
+
+    contenders: list[tuple[str, Callable[[], None]]] = [
+        ("raw onnxruntime", lambda: measure_raw(version_dir, settings, args.seconds, results)),
+        (service, run_service),
+        (NAIVE, run_naive),
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        scripts = {load.key: write_lua(Path(tmp), load) for load in LOADS}
+        for round_ in range(args.rounds):
+            shift = round_ % len(contenders)
+            for name, measure in contenders[shift:] + contenders[:shift]:
+                t0 = time.monotonic()
+                measure()
+                print(
+                    f"round {round_ + 1}: {name} took {time.monotonic() - t0:.0f} s",
+                    file=sys.stderr,
+                )
+    print_table(results, service)
+    print_ratios(results, service)
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores; model {MODEL} "
-        f"({args.models_dir / MODEL}); {args.seconds:g} s per cell; load: locust, closed loop, "
-        "POST /generate count=1 png, random seeds\n"
-    )
-    rows: dict[tuple[bool, int], tuple[float, float, float, int]] = {}
-    for batching in (True, False):
-        proc, url = start_server(args.models_dir, batching)
-        try:
-            for users in args.users:
-                rows[(batching, users)] = load(url, users, args.seconds)
-        finally:
-            proc.terminate()
-            proc.wait(10)
-    print(
-        "| users | batching on: img/s | p50 ms | p99 ms "
-        "| batching off: img/s | p50 ms | p99 ms | on/off |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    for users in args.users:
-        on, off = rows[(True, users)], rows[(False, users)]
-        print(
-            f"| {users} | {on[0]:.0f} | {on[1]:.0f} | {on[2]:.0f} | {off[0]:.0f} | "
-            f"{off[1]:.0f} | {off[2]:.0f} | {on[0] / off[0]:.2f} |"
-        )
-    failures = sum(r[3] for r in rows.values())
-    raw = raw_onnxruntime(args.models_dir, min(args.seconds, 5.0))
-    best = max(rows[(True, u)][0] for u in args.users)
-    print(f"\nfailed requests: {failures}")
-    print(
-        f"raw onnxruntime, no HTTP: batch 1 {raw[1]:.0f} img/s, batch 32 {raw[32]:.0f} img/s; "
-        f"best HTTP (batching on) / raw batch 32 = {best / raw[32]:.3f}"
+        f"\nload average at the end {load_average()}; run took {time.monotonic() - started:.0f} s"
     )
 
 
