@@ -49,18 +49,19 @@ import httpx
 import numpy as np
 import onnxruntime as ort
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from service.manifest import Manifest
 from service.registry import CPU, session_options
 from service.settings import Settings
 from tests.servers import free_port, running_server, stop
 
+REPO = Path(__file__).resolve().parents[1]
 NAIVE_SERVER = REPO / "bench" / "naive_torch_server.py"
 SERVICE_ENV = {"DCGAN_LOG_LEVEL": "warning"}  # no access log lines: the naive server has none
 BATCHES = (8, 16, 32, 64)
 WARMUP_S = 1
 WRK_TIMEOUT = "30s"  # wrk's default (2 s) would count slow grid requests as errors
+RAW = "raw onnxruntime"
 RAW_B1, RAW_BEST = "raw onnxruntime, batch 1", "raw onnxruntime, best batch"
 NAIVE = "naive torch server"
 
@@ -70,7 +71,6 @@ Sample = dict[str, float]  # one contender, one round: "c1/rate", "c64/p99", ...
 @dataclass(frozen=True)
 class Load:
     key: str
-    title: str
     threads: int
     connections: int
     body: dict[str, Any]
@@ -78,9 +78,9 @@ class Load:
 
 
 LOADS = (
-    Load("c1", "1 connection", 1, 1, {}, 1),
-    Load("c64", "64 connections", 2, 64, {}, 1),
-    Load("grid", "16-image grid, 64 connections", 2, 64, {"count": 16, "grid": True}, 16),
+    Load("c1", 1, 1, {}, 1),  # wrk -t1 -c1
+    Load("c64", 2, 64, {}, 1),  # wrk -t2 -c64
+    Load("grid", 2, 64, {"count": 16, "grid": True}, 16),
 )
 
 
@@ -102,7 +102,6 @@ class WrkResult:
 class Results:
     samples: dict[str, list[Sample]] = field(default_factory=dict)
     errors: dict[str, dict[str, int]] = field(default_factory=dict)  # row -> "c64 non-2xx" -> n
-    best_batches: list[int] = field(default_factory=list)
 
     def add(self, row: str, sample: Sample) -> None:
         self.samples.setdefault(row, []).append(sample)
@@ -148,33 +147,41 @@ def quantile_ms(took: list[float], q: float) -> float:
 
 
 def measure_raw(version_dir: Path, settings: Settings, seconds: int, results: Results) -> None:
-    """Batch 1 for seconds/2, then each of BATCHES for seconds/4; the best batch is kept."""
+    """Batch 1 for seconds/2, then each of BATCHES for seconds/4: img/s and ms per run."""
     manifest = Manifest.load(version_dir / "manifest.json")
     session = ort.InferenceSession(
         str(version_dir / manifest.onnx_file), session_options(settings), providers=[CPU]
     )
     rng = np.random.default_rng(0)
-
-    def run(batch: int, duration: float) -> tuple[float, list[float]]:
+    sample: Sample = {}
+    for batch in (1, *BATCHES):
         z = rng.standard_normal((batch, manifest.nz), dtype=np.float32)
-        took = time_runs(session, {manifest.input_name: z}, duration)
-        return batch * len(took) / sum(took), took
+        took = time_runs(session, {manifest.input_name: z}, seconds / (2 if batch == 1 else 4))
+        sample[f"b{batch}/rate"] = batch * len(took) / sum(took)
+        sample[f"b{batch}/p50"] = quantile_ms(took, 0.5)
+        sample[f"b{batch}/p99"] = quantile_ms(took, 0.99)
+    results.add(RAW, sample)
 
-    rate, took = run(1, seconds / 2)
-    results.add(RAW_B1, {"c1/rate": rate, "c1/p50": quantile_ms(took, 0.5)})
-    by_batch = {batch: run(batch, seconds / 4) for batch in BATCHES}
-    best = max(by_batch, key=lambda b: by_batch[b][0])
-    rate, took = by_batch[best]
-    results.best_batches.append(best)
-    results.add(
-        RAW_BEST,
-        {
-            "c64/rate": rate,
-            "c64/p50": quantile_ms(took, 0.5),
-            "c64/p99": quantile_ms(took, 0.99),
-            "grid/rate": by_batch[16][0],
-        },
-    )
+
+def best_batch(results: Results) -> int:
+    """The batch with the highest median img/s over rounds."""
+    return max(BATCHES, key=lambda b: results.median(RAW, f"b{b}/rate"))
+
+
+def add_raw_rows(results: Results) -> None:
+    """Batch 1 in the 1-connection cells; the best batch in the 64-connection cells."""
+    best = best_batch(results)
+    for sample in results.samples.get(RAW, []):
+        results.add(RAW_B1, {"c1/rate": sample["b1/rate"], "c1/p50": sample["b1/p50"]})
+        results.add(
+            RAW_BEST,
+            {
+                "c64/rate": sample[f"b{best}/rate"],
+                "c64/p50": sample[f"b{best}/p50"],
+                "c64/p99": sample[f"b{best}/p99"],
+                "grid/rate": sample["b16/rate"],
+            },
+        )
 
 
 # ---- HTTP load with wrk ---------------------------------------------------------------------
@@ -296,8 +303,8 @@ def cell(results: Results, row: str, key: str) -> str:
     values = results.values(row, key)
     if not values:
         return ""
-    kind = key.split("/")[1]
-    text = fmt(statistics.median(values), "rate" if kind == "rate" else "ms")
+    kind = "rate" if key.endswith("/rate") else "ms"
+    text = fmt(statistics.median(values), kind)
     low, high = min(values), max(values)
     if len(values) > 1 and fmt(low, kind) != fmt(high, kind):
         text += f" ({fmt(low, kind)}–{fmt(high, kind)})"
@@ -318,15 +325,22 @@ def print_table(results: Results, service: str) -> None:
         "| 16-image, 64 conn: img/s | errors |"
     )
     print("|---|---|---|---|---|---|---|---|")
+    by_batch = ", ".join(
+        f"{b}: {fmt(results.median(RAW, f'b{b}/rate'), 'rate')}" for b in (1, *BATCHES)
+    )
     for row in (RAW_B1, RAW_BEST, service, NAIVE):
         cells = " | ".join(cell(results, row, key) for key in keys)
         print(f"| {row} | {cells} | {errors_cell(results, row)} |")
     print(
         "\nraw onnxruntime rows: img/s, and ms per session.run (p50, p99) instead of request "
-        f"latency; best batch per round: {', '.join(map(str, results.best_batches))}; its "
-        "16-image column is batch 16. HTTP rows: successful (2xx) requests/s, wrk's latency "
+        f"latency; best batch: {best_batch(results)} (img/s by batch: {by_batch}); its 16-image "
+        "column is batch 16. HTTP rows: successful (2xx) requests/s, wrk's latency "
         "percentiles; errors: non-2xx responses and wrk socket errors, summed over rounds."
     )
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else math.nan
 
 
 def print_ratios(results: Results, service: str) -> None:
@@ -336,33 +350,29 @@ def print_ratios(results: Results, service: str) -> None:
     lines = (
         (
             "service @64 / raw best batch (img/s)",
-            m(service, "c64/rate") / m(RAW_BEST, "c64/rate"),
             "≥ 0.8",
-            ".2f",
+            ratio(m(service, "c64/rate"), m(RAW_BEST, "c64/rate")),
         ),
         (
             "service / naive torch @64 (req/s)",
-            m(service, "c64/rate") / m(NAIVE, "c64/rate"),
             "≥ 3",
-            ".2f",
+            ratio(m(service, "c64/rate"), m(NAIVE, "c64/rate")),
         ),
         (
             "service / naive torch @1 (req/s)",
-            m(service, "c1/rate") / m(NAIVE, "c1/rate"),
             "≥ 1.5",
-            ".2f",
+            ratio(m(service, "c1/rate"), m(NAIVE, "c1/rate")),
         ),
         (
-            "service p50 @1 − raw batch-1 run (ms)",
-            m(service, "c1/p50") - m(RAW_B1, "c1/p50"),
+            "service p50 @1 - raw batch-1 run (ms)",
             "≤ 1 ms",
-            ".2f",
+            m(service, "c1/p50") - m(RAW_B1, "c1/p50"),
         ),
-        ("service p99 / p50 @64", m(service, "c64/p99") / m(service, "c64/p50"), "≤ 2", ".2f"),
+        ("service p99 / p50 @64", "≤ 2", ratio(m(service, "c64/p99"), m(service, "c64/p50"))),
     )
     print("\nratios (medians over rounds):\n")
-    for name, value, goal, spec in lines:
-        print(f"- {name}: {format(value, spec)} (goal {goal})")
+    for name, goal, value in lines:
+        print(f"- {name}: {value:.2f} (goal {goal})")
 
 
 # ---- main -----------------------------------------------------------------------------------
@@ -399,6 +409,19 @@ def cpu_model() -> str:
     return "unknown CPU"
 
 
+def busy_cpu_s() -> float:
+    """CPU seconds the whole machine has spent busy (all processes, /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s() -> float:
+    """CPU seconds of this process and its waited-for children (wrk, the servers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -430,12 +453,12 @@ def print_header(args: argparse.Namespace, version_dir: Path, env: dict[str, str
     )
     print(f"service env: {' '.join(f'{k}={v}' for k, v in env.items())}")
     print(
-        f"{args.rounds} rounds, contenders alternated; {args.seconds} s per HTTP load after "
+        f"rounds: {args.rounds}, contenders alternated; {args.seconds} s per HTTP load after "
         f"{WARMUP_S} s of warm-up; wrk --timeout {WRK_TIMEOUT}\n"
     )
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="cartoon-faces", help="fashion is the tiny one")
     parser.add_argument("--models-dir", type=Path, default=REPO / "models")
@@ -445,48 +468,63 @@ def main() -> None:
         "--env", action="append", default=[], metavar="KEY=VALUE", help="for the service"
     )
     parser.add_argument("--service-label", default="this service")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def contenders(
+    args: argparse.Namespace, env: dict[str, str], scripts: dict[str, Path], results: Results
+) -> list[tuple[str, Callable[[], None]]]:
+    """Each contender as (name, start-measure-stop)."""
+    version_dir = latest_version(args.models_dir, args.model)
+    settings = settings_with(env)
+    path = f"/generate?model={args.model}"
+
+    def raw() -> None:
+        measure_raw(version_dir, settings, args.seconds, results)
+
+    def service() -> None:
+        with running_server(args.models_dir, env) as srv:
+            measure_http(srv.url + path, args.service_label, scripts, args.seconds, results)
+
+    def naive() -> None:
+        with naive_server(version_dir) as url:
+            measure_http(url + path, NAIVE, scripts, args.seconds, results)
+
+    return [(RAW, raw), (args.service_label, service), (NAIVE, naive)]
+
+
+def main() -> None:
+    args = parse_args()
     if shutil.which("wrk") is None:
         print("error: wrk is not installed (Debian/Ubuntu: apt-get install wrk)", file=sys.stderr)
         sys.exit(2)
-    started = time.monotonic()
+    started, busy0, own0 = time.monotonic(), busy_cpu_s(), own_cpu_s()
     env = SERVICE_ENV | parse_env(args.env)
-    version_dir = latest_version(args.models_dir, args.model)
-    settings = settings_with(env)
-    print_header(args, version_dir, env)
+    print_header(args, latest_version(args.models_dir, args.model), env)
     results = Results()
-    url_path = f"/generate?model={args.model}"
-    service = args.service_label
-
-    def run_service() -> None:
-        with running_server(args.models_dir, env) as srv:
-            measure_http(srv.url + url_path, service, scripts, args.seconds, results)
-
-    def run_naive() -> None:
-        with naive_server(version_dir) as url:
-            measure_http(url + url_path, NAIVE, scripts, args.seconds, results)
-
-    contenders: list[tuple[str, Callable[[], None]]] = [
-        ("raw onnxruntime", lambda: measure_raw(version_dir, settings, args.seconds, results)),
-        (service, run_service),
-        (NAIVE, run_naive),
-    ]
     with tempfile.TemporaryDirectory() as tmp:
         scripts = {load.key: write_lua(Path(tmp), load) for load in LOADS}
-        for round_ in range(args.rounds):
-            shift = round_ % len(contenders)
-            for name, measure in contenders[shift:] + contenders[:shift]:
-                t0 = time.monotonic()
-                measure()
-                print(
-                    f"round {round_ + 1}: {name} took {time.monotonic() - t0:.0f} s",
-                    file=sys.stderr,
-                )
-    print_table(results, service)
-    print_ratios(results, service)
+        run_rounds(contenders(args, env, scripts, results), args.rounds)
+    add_raw_rows(results)
+    print_table(results, args.service_label)
+    print_ratios(results, args.service_label)
+    wall = time.monotonic() - started
+    others = (busy_cpu_s() - busy0) - (own_cpu_s() - own0)
     print(
-        f"\nload average at the end {load_average()}; run took {time.monotonic() - started:.0f} s"
+        f"\nrun took {wall:.0f} s; other processes used {others:.0f} CPU-s meanwhile "
+        f"({others / (wall * (os.cpu_count() or 1)):.0%} of the machine; more than a few % "
+        "means the numbers were disturbed)"
     )
+
+
+def run_rounds(measures: list[tuple[str, Callable[[], None]]], rounds: int) -> None:
+    """Every contender once per round, the order rotated each round."""
+    for round_ in range(rounds):
+        shift = round_ % len(measures)
+        for name, measure in measures[shift:] + measures[:shift]:
+            t0 = time.monotonic()
+            measure()
+            print(f"round {round_ + 1}: {name} took {time.monotonic() - t0:.0f} s", file=sys.stderr)
 
 
 if __name__ == "__main__":
