@@ -14,6 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import uuid
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,6 +30,14 @@ from service.settings import Settings
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("service.access")
+_MANAGERS: weakref.WeakSet[ModelManager] = weakref.WeakSet()
+RELOAD_POLL_S = 0.25
+
+
+def begin_shutdown_all() -> None:
+    """Every manager of this process stops reporting ready (called from the SIGTERM handler)."""
+    for manager in list(_MANAGERS):
+        manager.begin_shutdown()
 
 
 def ready_versions(registry: Registry) -> list[ModelVersion]:
@@ -39,9 +50,11 @@ class ModelManager:
         self.registry = Registry()
         self.draining = False  # set at SIGTERM: /readyz says 503 while requests finish
         self._reload_lock: asyncio.Lock | None = None
-        self._watcher: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._retired: dict[int, ModelVersion] = {}  # still leased after a reload
+        self._tasks: list[asyncio.Task[None]] = []  # file watcher, reload signal
+        self._reload_token = ""  # the last reload signal seen or sent
+        _MANAGERS.add(self)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -53,8 +66,12 @@ class ModelManager:
         self._activate(loaded)
         self.registry = loaded
         self._reload_lock = asyncio.Lock()
+        loop = asyncio.get_running_loop()
         if self.settings.watch:
-            self._watcher = asyncio.get_running_loop().create_task(self._watch())
+            self._tasks.append(loop.create_task(self._watch()))
+        if self.settings.reload_signal_file is not None:
+            self._reload_token = self._read_reload_signal()
+            self._tasks.append(loop.create_task(self._follow_reload_signal()))
 
     def begin_shutdown(self) -> None:
         """Called from the SIGTERM handler: only flips a flag, so it is signal-safe."""
@@ -63,8 +80,8 @@ class ModelManager:
     async def close(self) -> None:
         """Stop the watcher and every batcher; requests still waiting get 503, never hang."""
         self.draining = True
-        if self._watcher is not None:
-            self._watcher.cancel()
+        for task in self._tasks:
+            task.cancel()
         versions = [*ready_versions(self.registry), *self._retired.values()]
         batchers = [v.batcher for v in versions if v.batcher is not None]
         await asyncio.gather(*(b.close() for b in batchers), *self._closing)
@@ -73,7 +90,8 @@ class ModelManager:
     def ready(self) -> bool:
         return not self.draining and self.registry.ready
 
-    async def reload(self) -> dict[str, Any]:
+    async def reload(self, *, tell_workers: bool = True) -> dict[str, Any]:
+        """Rescan the models folder; with several workers, the others follow."""
         assert self._reload_lock is not None, "start() first"
         async with self._reload_lock:
             old = self.registry
@@ -86,6 +104,8 @@ class ModelManager:
                     version.retired = True
                     self._retired[id(version)] = version
                     self._close_if_unused(version)
+            if tell_workers:
+                self._send_reload_signal()
             return diff(old, new)
 
     # -- requests -----------------------------------------------------------------------
@@ -183,6 +203,34 @@ class ModelManager:
         task.add_done_callback(self._closing.discard)
         log.info("retired %s v%d closed", version.name, version.version)
 
+    def _read_reload_signal(self) -> str:
+        path = self.settings.reload_signal_file
+        try:
+            return path.read_text() if path is not None else ""
+        except OSError:
+            return ""
+
+    def _send_reload_signal(self) -> None:
+        path = self.settings.reload_signal_file
+        if path is None:
+            return
+        self._reload_token = uuid.uuid4().hex
+        staging = path.with_name(f".{path.name}.{os.getpid()}")
+        staging.write_text(self._reload_token)
+        staging.replace(path)  # atomic: a reader sees the old token or the new one
+
+    async def _follow_reload_signal(self) -> None:
+        """Reload when another worker did (it wrote a new token to the signal file)."""
+        while True:
+            await asyncio.sleep(RELOAD_POLL_S)
+            token = self._read_reload_signal()
+            if token and token != self._reload_token:
+                self._reload_token = token
+                try:
+                    await self.reload(tell_workers=False)
+                except Exception:  # keep following: the next signal may succeed
+                    log.exception("reload signalled by another worker failed")
+
     async def _watch(self) -> None:
         from watchfiles import awatch
 
@@ -191,7 +239,7 @@ class ModelManager:
         async for changes in awatch(self.settings.models_dir, debounce=500):
             access_log.info(json.dumps({"event": "reload", "changes": len(changes)}))
             try:
-                await self.reload()
+                await self.reload(tell_workers=False)  # every worker watches for itself
             except Exception:  # a bad reload must not stop the watcher
                 log.exception("reload after file change failed")
 

@@ -2,13 +2,28 @@
 
 Labels stay low-cardinality: model (names under models/), endpoint (route template), status
 (HTTP code), provider. Tests pass a fresh ``CollectorRegistry`` to :func:`build_metrics`.
+
+With several worker processes (DCGAN_WORKERS), prometheus_client's multiprocess mode is on
+(PROMETHEUS_MULTIPROC_DIR, set by ``dcgan-serve`` before the workers start): every process
+writes its values to files there and ``/metrics``, whichever worker answers, sums them.
+Gauges say how to combine workers (``multiprocess_mode``): queue depth and cache sizes add
+up over live workers, capacities and model_info take the maximum.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 NAMESPACE = "dcgan"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -73,6 +88,7 @@ def build_metrics(registry: CollectorRegistry = REGISTRY) -> Metrics:
             ["model"],
             namespace=NAMESPACE,
             registry=registry,
+            multiprocess_mode="livesum",
         ),
         queue_capacity=Gauge(
             "queue_capacity_requests",
@@ -80,6 +96,7 @@ def build_metrics(registry: CollectorRegistry = REGISTRY) -> Metrics:
             ["model"],
             namespace=NAMESPACE,
             registry=registry,
+            multiprocess_mode="livemax",
         ),
         queue_wait=Histogram(
             "queue_wait_seconds",
@@ -102,6 +119,7 @@ def build_metrics(registry: CollectorRegistry = REGISTRY) -> Metrics:
             ["model", "version", "provider"],
             namespace=NAMESPACE,
             registry=registry,
+            multiprocess_mode="livemax",
         ),
         rejected=Counter(
             "rejected_requests",
@@ -129,17 +147,29 @@ def build_metrics(registry: CollectorRegistry = REGISTRY) -> Metrics:
             "Bytes of response bodies held by the cache.",
             namespace=NAMESPACE,
             registry=registry,
+            multiprocess_mode="livesum",
         ),
         cache_capacity=Gauge(
             "cache_capacity_bytes",
             "The cache's limit in bytes (DCGAN_CACHE_MB).",
             namespace=NAMESPACE,
             registry=registry,
+            multiprocess_mode="livesum",
         ),
         cache_entries=Gauge(
             "cache_entries",
             "Responses held by the cache.",
             namespace=NAMESPACE,
             registry=registry,
+            multiprocess_mode="livesum",
         ),
     )
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    """The /metrics body: this process's registry, or every worker's in multiprocess mode."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return generate_latest(registry)
+    combined = CollectorRegistry()
+    multiprocess.MultiProcessCollector(combined)
+    return generate_latest(combined)

@@ -1,4 +1,4 @@
-"""uvicorn's HTTP protocol, closing connections that stay silent from the start.
+"""uvicorn's HTTP protocol, closing connections that stay silent from the start, no Nagle.
 
 uvicorn arms its keep-alive timer only after a response, so a connection that never sends
 a request holds a file descriptor for ever; enough of them (about 20,000 here) exhaust the
@@ -10,14 +10,24 @@ cancel it, exactly as they do after a response.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
+import socket
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+
+def _prepare(transport: asyncio.Transport) -> None:
+    # a response goes out in two writes (head, body): without TCP_NODELAY, Nagle's algorithm
+    # holds the second until the client's delayed ACK, 40 ms later. asyncio sets it on the
+    # sockets it accepts itself, but not on those of a socket handed to worker processes.
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class IdleClosingH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        _prepare(transport)
         self.timeout_keep_alive_task = self.loop.call_later(
             self.timeout_keep_alive, self.timeout_keep_alive_handler
         )
@@ -25,13 +35,15 @@ class IdleClosingH11Protocol(H11Protocol):
 
 def idle_closing_protocol() -> type[asyncio.Protocol]:
     """The fastest parser installed (httptools when present, as uvicorn picks), idle-closing."""
-    if importlib.util.find_spec("httptools") is None:
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:  # httptools is not installed
         return IdleClosingH11Protocol
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     class IdleClosingHttpToolsProtocol(HttpToolsProtocol):
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            _prepare(transport)
             self.timeout_keep_alive_task = self.loop.call_later(
                 self.timeout_keep_alive, self.timeout_keep_alive_handler
             )

@@ -87,6 +87,18 @@ class Settings(BaseSettings):
         default="all", description="onnxruntime's graph optimizations"
     )
     log_level: LogLevel = Field(default="info", description="any case; uvicorn's levels")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="server processes; each loads every model; with more than one, "
+        "onnxruntime threads default to cores / workers",
+    )
+    reload_signal_file: Path | None = Field(
+        default=None,
+        description="set by dcgan-serve for its workers: a reload in one worker writes this "
+        "file and the others reload too",
+    )
     shutdown_grace_s: float = Field(
         default=20.0,
         ge=0,

@@ -6,11 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.api.auth import API_KEY
 from service.api.deps import ManagerDep
 from service.errors import ApiError, error_body, error_responses
+from service.metrics import exposition
 from service.registry import Registry
 
 router = APIRouter(tags=["operations"])
@@ -68,6 +69,4 @@ def _describe(registry: Registry, name: str) -> dict[str, Any]:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    return Response(
-        generate_latest(request.app.state.prom_registry), media_type=CONTENT_TYPE_LATEST
-    )
+    return Response(exposition(request.app.state.prom_registry), media_type=CONTENT_TYPE_LATEST)

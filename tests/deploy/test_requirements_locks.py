@@ -16,7 +16,10 @@ PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
 def pins(lock: str) -> dict[str, str]:
     text = (ROOT / "requirements" / lock).read_text()
-    found = re.findall(r"^([A-Za-z0-9._-]+)==(\S+) \\\n\s+--hash=sha256:", text, flags=re.M)
+    # name==version, an optional environment marker (`; sys_platform != "win32"`), hashes
+    found = re.findall(
+        r"^([A-Za-z0-9._-]+)==(\S+)(?: ;[^\\\n]*)? \\\n\s+--hash=sha256:", text, flags=re.M
+    )
     return {canonicalize_name(name): version for name, version in found}
 
 
