@@ -11,13 +11,16 @@ import argparse
 import contextlib
 import importlib.util
 import logging
+import logging.config
 import math
+import os
 import signal
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import uvicorn
 from pydantic import ValidationError
@@ -76,20 +79,39 @@ def load_settings(overrides: dict[str, object]) -> Settings:
         fail(f"{exc}{cause}")
 
 
+def logging_config(settings: Settings) -> dict[str, Any]:
+    """One dictConfig for this process and every worker (uvicorn applies it in each)."""
+    stderr = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+            "message": {"format": "%(message)s"},
+        },
+        "handlers": {
+            "text": {**stderr, "formatter": "text"},
+            "message": {**stderr, "formatter": "message"},
+        },
+        "root": {"level": LOG_LEVELS[settings.log_level], "handlers": ["text"]},
+        "loggers": {
+            # the access log's messages are JSON objects: no prefix, so it is JSON Lines
+            "service.access": {"handlers": ["message"], "propagate": False},
+            "uvicorn": {"handlers": [], "propagate": True},
+        },
+    }
+
+
 def configure_logging(settings: Settings) -> None:
-    level = LOG_LEVELS[settings.log_level]
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # the access log's messages are JSON objects: no prefix, so the stream is JSON Lines
-    access = logging.getLogger("service.access")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    access.handlers = [handler]
-    access.propagate = False
+    logging.config.dictConfig(logging_config(settings))
 
 
-def uvicorn_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
+def uvicorn_config(app: FastAPI | str, settings: Settings) -> uvicorn.Config:
+    """uvicorn's settings from ours; ``app`` is an import string for worker processes."""
     return uvicorn.Config(
         app,
+        factory=isinstance(app, str),
+        workers=settings.workers if isinstance(app, str) else None,
         host=settings.host,
         port=settings.port,
         # "on": a failing lifespan is a start-up failure ("auto" would serve without models)
@@ -102,6 +124,7 @@ def uvicorn_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
         backlog=settings.backlog,
         access_log=False,  # service.access writes one JSON line per request instead
         log_level=settings.log_level,
+        log_config=logging_config(settings),
     )
 
 
@@ -157,7 +180,6 @@ def main(argv: list[str] | None = None) -> None:
         check_required_cuda(settings, registry)
     except ProviderError as exc:
         fail(str(exc))
-    app = create_app(settings, registry=registry)
     url = f"http://{settings.host}:{settings.port}"
     example = example_model(settings)
     logging.getLogger("service").info(
@@ -168,10 +190,38 @@ def main(argv: list[str] | None = None) -> None:
         url,
         example,
     )
+    if settings.workers > 1:
+        del registry  # each worker loads its own
+        serve_workers(settings)
+        return
+    app = create_app(settings, registry=registry)
     server = Server(uvicorn_config(app, settings), app)
     server.run()
     if not server.started:  # e.g. the port is taken: uvicorn has logged why
         sys.exit(STARTUP_FAILURE)
+
+
+def worker_environment(settings: Settings, shared: Path) -> dict[str, str]:
+    """What the worker processes read on top of our environment: settings given as options,
+    onnxruntime threads split between them, and the folders they share."""
+    env = {env_name(k): str(getattr(settings, k)) for k in ("host", "port", "models_dir")}
+    if not settings.intra_op_threads:  # processes x threads = cores
+        cores = os.cpu_count() or 1
+        env[env_name("intra_op_threads")] = str(max(1, cores // settings.workers))
+    (shared / "metrics").mkdir()
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(shared / "metrics")  # /metrics sums the workers
+    env[env_name("reload_signal_file")] = str(shared / "reload")
+    return env
+
+
+def serve_workers(settings: Settings) -> None:
+    """uvicorn's process manager: one socket, ``workers`` processes, each a whole service."""
+    from uvicorn.supervisors import Multiprocess
+
+    with tempfile.TemporaryDirectory(prefix="dcgan-serve-") as shared:
+        os.environ.update(worker_environment(settings, Path(shared)))
+        config = uvicorn_config("service.app:create_app", settings)
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 
 if __name__ == "__main__":

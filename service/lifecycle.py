@@ -15,16 +15,21 @@ import asyncio
 import json
 import logging
 import os
+import signal
+import threading
 import uuid
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import FrameType
 from typing import Any
+
+from prometheus_client import Gauge
 
 from service.batching import MicroBatcher
 from service.errors import ApiError
 from service.manifest import is_valid_model_name
-from service.metrics import Metrics
+from service.metrics import MULTIPROCESS, Metrics
 from service.registry import ModelVersion, Registry, check_required_cuda, discover
 from service.settings import Settings
 
@@ -35,9 +40,23 @@ RELOAD_POLL_S = 0.25
 
 
 def begin_shutdown_all() -> None:
-    """Every manager of this process stops reporting ready (called from the SIGTERM handler)."""
+    """Every manager of this process stops reporting ready."""
     for manager in list(_MANAGERS):
         manager.begin_shutdown()
+
+
+def _flip_readiness_on_sigterm() -> None:
+    """In a worker process, where uvicorn's own server handles SIGTERM: readiness first."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handler(sig: int, frame: FrameType | None) -> None:
+        begin_shutdown_all()
+        if callable(previous):
+            previous(sig, frame)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def ready_versions(registry: Registry) -> list[ModelVersion]:
@@ -54,6 +73,8 @@ class ModelManager:
         self._retired: dict[int, ModelVersion] = {}  # still leased after a reload
         self._tasks: list[asyncio.Task[None]] = []  # file watcher, reload signal
         self._reload_token = ""  # the last reload signal seen or sent
+        self._published_info: set[tuple[str, ...]] = set()  # model_info label sets
+        self._published_queues: set[tuple[str, ...]] = set()
         _MANAGERS.add(self)
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -69,9 +90,10 @@ class ModelManager:
         loop = asyncio.get_running_loop()
         if self.settings.watch:
             self._tasks.append(loop.create_task(self._watch()))
-        if self.settings.reload_signal_file is not None:
+        if self.settings.reload_signal_file is not None:  # one of dcgan-serve's workers
             self._reload_token = self._read_reload_signal()
             self._tasks.append(loop.create_task(self._follow_reload_signal()))
+            _flip_readiness_on_sigterm()
 
     def begin_shutdown(self) -> None:
         """Called from the SIGTERM handler: only flips a flag, so it is signal-safe."""
@@ -173,14 +195,14 @@ class ModelManager:
     def _activate(self, registry: Registry) -> None:
         """Start batchers for newly loaded versions and publish model_info."""
         settings, metrics = self.settings, self.metrics
-        metrics.model_info.clear()
-        metrics.queue_capacity.clear()
-        for v in ready_versions(registry):
-            metrics.model_info.labels(v.name, str(v.version), v.provider).set(1)
-            if not settings.batching:
-                continue
-            metrics.queue_capacity.labels(v.name).set(settings.queue_size)
-            if v.batcher is None:
+        ready = ready_versions(registry)
+        info: LabelSets = {(v.name, str(v.version), v.provider) for v in ready}
+        queues: LabelSets = {(v.name,) for v in ready} if settings.batching else set()
+        publish(metrics.model_info, self._published_info, info, 1)
+        publish(metrics.queue_capacity, self._published_queues, queues, settings.queue_size)
+        self._published_info, self._published_queues = info, queues
+        for v in ready:
+            if settings.batching and v.batcher is None:
                 v.batcher = MicroBatcher(
                     v.run,
                     v.name,
@@ -242,6 +264,23 @@ class ModelManager:
                 await self.reload(tell_workers=False)  # every worker watches for itself
             except Exception:  # a bad reload must not stop the watcher
                 log.exception("reload after file change failed")
+
+
+LabelSets = set[tuple[str, ...]]
+
+
+def publish(gauge: Gauge, before: LabelSets, now: LabelSets, value: float) -> None:
+    """Set ``now``'s series to ``value``; drop the series of ``before`` that are gone.
+
+    In multiprocess mode prometheus_client cannot remove a series: it is set to 0 instead.
+    """
+    for labels in before - now:
+        if MULTIPROCESS:
+            gauge.labels(*labels).set(0)
+        else:
+            gauge.remove(*labels)
+    for labels in now:
+        gauge.labels(*labels).set(value)
 
 
 def diff(old: Registry, new: Registry) -> dict[str, Any]:

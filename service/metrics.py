@@ -26,6 +26,7 @@ from prometheus_client import (
 )
 
 NAMESPACE = "dcgan"
+MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR" in os.environ  # read once: workers inherit it
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
@@ -168,7 +169,7 @@ def build_metrics(registry: CollectorRegistry = REGISTRY) -> Metrics:
 
 def exposition(registry: CollectorRegistry) -> bytes:
     """The /metrics body: this process's registry, or every worker's in multiprocess mode."""
-    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    if not MULTIPROCESS:
         return generate_latest(registry)
     combined = CollectorRegistry()
     multiprocess.MultiProcessCollector(combined)

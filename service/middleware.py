@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import uuid
 from typing import Any
@@ -41,6 +42,7 @@ class ServiceMiddleware:
     ) -> None:
         self.app, self.manager, self.metrics = app, manager, metrics
         self.max_body_bytes = max_body_bytes
+        self.pid = os.getpid()  # which worker answered, when there are several
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -148,6 +150,7 @@ class ServiceMiddleware:
                     "status": status,
                     "duration_s": round(elapsed, 5),
                     "model": model,
+                    "pid": self.pid,
                 }
             )
         )
