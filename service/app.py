@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from service.api import admin, generate, interpolate, operations
+from service.api.auth import ADMIN_KEY, API_KEY
 from service.api.deps import Services
 from service.cache import ResponseCache
 from service.errors import install_error_handlers
@@ -51,14 +52,14 @@ def create_app(
     cache = ResponseCache(int(settings.cache_mb * 2**20), metrics) if settings.cache_mb else None
     app.state.services = Services(settings, metrics, cache)
     install_error_handlers(app)
-    for router in (
-        operations.router,
-        operations.models_router,
-        generate.router,
-        interpolate.router,
-        admin.router,
-    ):
-        app.include_router(router)
+    # the key checks are dependencies (OpenAPI shows them) only where a key is configured:
+    # without one they would cost every request four dependency solves for nothing
+    key = API_KEY if settings.api_key else []
+    admin_key = ADMIN_KEY if settings.admin_api_key or settings.api_key else []
+    app.include_router(operations.router)
+    for router in (operations.models_router, generate.router, interpolate.router):
+        app.include_router(router, dependencies=key)
+    app.include_router(admin.router, dependencies=admin_key)
     app.add_middleware(
         ServiceMiddleware, manager=manager, metrics=metrics, max_body_bytes=settings.max_body_bytes
     )

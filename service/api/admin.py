@@ -6,11 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from service.api.auth import ADMIN_KEY
 from service.api.deps import ManagerDep
 from service.errors import error_responses
 
-router = APIRouter(tags=["admin"], dependencies=ADMIN_KEY)
+router = APIRouter(tags=["admin"])
 
 
 @router.post("/admin/reload", responses=error_responses(401))

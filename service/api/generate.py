@@ -11,7 +11,6 @@ from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.types import Receive
 
-from service.api.auth import API_KEY
 from service.api.deps import DeadlineDep, ModelDep, Services, ServicesDep
 from service.batching import (
     ClientDisconnected,
@@ -30,7 +29,7 @@ from service.registry import ModelVersion
 from service.rendering import ImageOptions, is_heavy, output_problem, render_images
 from service.settings import Settings
 
-router = APIRouter(tags=["generate"], dependencies=API_KEY)
+router = APIRouter(tags=["generate"])
 Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
 
 
