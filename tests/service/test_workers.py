@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 
 from tests.helpers import make_tiny_model
-from tests.service.test_reliability import metric
 from tests.servers import Running, running_server
+from tests.service.test_reliability import metric
 
 REQUESTS = 40
 
