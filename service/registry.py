@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -404,16 +405,22 @@ def _resolve_inside(root: Path, path: Path, label: str) -> tuple[Path, str]:
     return real, ""
 
 
-def _folder_inside(root: Path, folder: Path, label: str) -> str:
-    """Why ``folder`` is not a folder inside ``root`` (symlinks followed); "" when it is."""
-    real, problem = _resolve_inside(root, folder, label)
+def _inside_as(
+    root: Path, path: Path, label: str, is_kind: Callable[[int], bool], noun: str
+) -> str:
+    """Why ``path`` is not ``noun`` inside ``root`` (symlinks followed); "" when it is."""
+    real, problem = _resolve_inside(root, path, label)
     if problem:
         return problem
     try:
         mode = os.stat(real).st_mode
     except OSError as exc:
         return f"cannot read {label}: {_os_problem(exc)}"
-    return "" if stat.S_ISDIR(mode) else f"{label} is not a folder ({_kind(mode)})"
+    return "" if is_kind(mode) else f"{label} is not {noun} ({_kind(mode)})"
+
+
+def _folder_inside(root: Path, folder: Path, label: str) -> str:
+    return _inside_as(root, folder, label, stat.S_ISDIR, "a folder")
 
 
 def _regular_file_inside(root: Path, path: Path) -> str:
@@ -424,14 +431,7 @@ def _regular_file_inside(root: Path, path: Path) -> str:
     (Checked by path just before opening: whoever could swap a file in between can write
     to the models folder anyway.)
     """
-    real, problem = _resolve_inside(root, path, path.name)
-    if problem:
-        return problem
-    try:
-        mode = os.stat(real).st_mode
-    except OSError as exc:
-        return f"cannot read {path.name}: {_os_problem(exc)}"
-    return "" if stat.S_ISREG(mode) else f"{path.name} is not a regular file ({_kind(mode)})"
+    return _inside_as(root, path, path.name, stat.S_ISREG, "a regular file")
 
 
 def _kind(mode: int) -> str:
