@@ -55,3 +55,17 @@ def test_two_workers_are_one_service(models_dir: Path) -> None:
         assert len(pids_that_served(srv, "late")) == 2
         srv.proc.send_signal(signal.SIGTERM)
         assert srv.proc.wait(20) == 0
+
+
+def test_a_new_export_reaches_every_worker_through_the_file_watch(models_dir: Path) -> None:
+    env = {"DCGAN_WORKERS": "2", "DCGAN_WATCH": "true"}
+    with running_server(models_dir, env) as srv:
+        make_tiny_model(models_dir, "watched", 1)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            answers = spread(srv, "/generate?model=watched", {"seed": 1})
+            if {r.status_code for r in answers} == {200}:
+                break
+            time.sleep(0.5)
+        assert {r.status_code for r in answers} == {200}
+        assert len(pids_that_served(srv, "watched")) == 2
