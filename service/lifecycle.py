@@ -87,6 +87,7 @@ class ModelManager:
         self._activate(loaded)
         self.registry = loaded
         self._reload_lock = asyncio.Lock()
+        self.metrics.worker_processes.set(1)
         loop = asyncio.get_running_loop()
         if self.settings.watch:
             self._tasks.append(loop.create_task(self._watch()))

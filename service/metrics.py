@@ -48,6 +48,7 @@ class Metrics:
     cache_bytes: Gauge
     cache_capacity: Gauge
     cache_entries: Gauge
+    worker_processes: Gauge
 
 
 def build_metrics(registry: CollectorRegistry = REGISTRY) -> Metrics:
@@ -160,6 +161,13 @@ def build_metrics(registry: CollectorRegistry = REGISTRY) -> Metrics:
         cache_entries=Gauge(
             "cache_entries",
             "Responses held by the cache.",
+            namespace=NAMESPACE,
+            registry=registry,
+            multiprocess_mode="livesum",
+        ),
+        worker_processes=Gauge(
+            "worker_processes",
+            "Server processes answering requests (DCGAN_WORKERS; each one counts itself).",
             namespace=NAMESPACE,
             registry=registry,
             multiprocess_mode="livesum",

@@ -46,6 +46,7 @@ def test_two_workers_are_one_service(models_dir: Path) -> None:
         text = httpx.get(f"{srv.url}/metrics").text
         assert metric(text, "dcgan_http_requests_total", endpoint="/generate") == REQUESTS
         assert metric(text, "dcgan_images_generated_total", model="tiny") == 2 * REQUESTS
+        assert "dcgan_worker_processes 2.0" in text
         # a reload answered by one worker reaches the other
         make_tiny_model(models_dir, "late", 1)
         assert httpx.post(f"{srv.url}/admin/reload").json()["added"] == ["late/1"]
