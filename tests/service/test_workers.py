@@ -23,7 +23,7 @@ def spread(srv: Running, path: str, body: dict[str, object]) -> list[httpx.Respo
     def one(_: int) -> httpx.Response:
         return httpx.post(f"{srv.url}{path}", json=body, timeout=30)
 
-    with ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(16) as pool:  # enough at once that one worker cannot take all
         return list(pool.map(one, range(REQUESTS)))
 
 
