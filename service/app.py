@@ -47,7 +47,7 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
     )
-    app.state.settings, app.state.metrics, app.state.prom_registry = settings, metrics, prom
+    app.state.prom_registry = prom
     app.state.manager = manager
     cache = ResponseCache(int(settings.cache_mb * 2**20), metrics) if settings.cache_mb else None
     app.state.services = Services(settings, metrics, cache)

@@ -147,10 +147,6 @@ class MicroBatcher:
     def full(self) -> bool:
         return self._queue.full()
 
-    @property
-    def idle(self) -> bool:
-        return not (self._queue.qsize() or self._carry or self._inflight or self._renders)
-
     def retry_after_s(self) -> int:
         """Seconds until the queued images have likely run: batches to go x batch time."""
         batches = math.ceil(self._queued_images / self.max_batch) + 1

@@ -17,6 +17,7 @@ MEDIA_TYPES: dict[str, str] = {
     "jpeg": "image/jpeg",
     "webp": "image/webp",
     "gif": "image/gif",
+    "json": "application/json",  # JSON bodies of base64 PNGs
 }
 
 

@@ -21,7 +21,7 @@ from service.settings import Settings
 
 
 async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    return request.app.state.services.settings
 
 
 async def get_manager(request: Request) -> ModelManager:

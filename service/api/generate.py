@@ -229,5 +229,4 @@ async def generate(
         heavy=is_heavy(len(seeds), m.image_size, options),
         deadline=deadline,
     )
-    media_type = "application/json" if req.format == "json" else MEDIA_TYPES[req.format]
-    return await respond(request, entry, job, headers, media_type, services)
+    return await respond(request, entry, job, headers, MEDIA_TYPES[req.format], services)

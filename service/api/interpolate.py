@@ -96,5 +96,4 @@ async def interpolate(
         heavy=format in ("gif", "webp") or is_heavy(steps, m.image_size, options),
         deadline=deadline,
     )
-    media_type = "application/json" if format == "json" else MEDIA_TYPES[format]
-    return await respond(request, entry, job, headers, media_type, services)
+    return await respond(request, entry, job, headers, MEDIA_TYPES[format], services)
