@@ -76,10 +76,20 @@ class FolderDataset(Dataset[torch.Tensor]):
         return torch.from_numpy(np.ascontiguousarray(arr))
 
 
-def reference_loop(folder: Path, preset: str, width: float, batch: int, steps: int) -> float:
-    """pytorch/examples dcgan main.py's loop; returns images/s after one warm-up step."""
+def reference_loop(
+    folder: Path,
+    preset: str,
+    width: float,
+    batch: int,
+    steps: int,
+    *,
+    device: torch.device | None = None,
+    warmup: int = 1,
+) -> float:
+    """pytorch/examples dcgan main.py's loop; images/s over ``steps`` after ``warmup`` steps."""
+    device = device or torch.device("cpu")
     cfg = build_config(preset, width=width)
-    net_g, net_d = Generator(cfg), Discriminator(cfg)
+    net_g, net_d = Generator(cfg).to(device), Discriminator(cfg).to(device)
     net_g.apply(init_weights)
     net_d.apply(init_weights)
     criterion = nn.BCELoss()
@@ -95,23 +105,25 @@ def reference_loop(folder: Path, preset: str, width: float, batch: int, steps: i
     done, t0 = 0, 0.0
     while True:
         for real in loader:
-            if done == 1:
+            if done == warmup:
                 t0 = time.perf_counter()
+            real = real.to(device)
             b = real.size(0)
             net_d.zero_grad()
-            err_real = criterion(torch.sigmoid(net_d(real)), torch.full((b,), 1.0))
+            ones, zeros = torch.full((b,), 1.0, device=device), torch.full((b,), 0.0, device=device)
+            err_real = criterion(torch.sigmoid(net_d(real)), ones)
             err_real.backward()
-            fake = net_g(torch.randn(b, cfg.nz))
-            err_fake = criterion(torch.sigmoid(net_d(fake.detach())), torch.full((b,), 0.0))
+            fake = net_g(torch.randn(b, cfg.nz, device=device))
+            err_fake = criterion(torch.sigmoid(net_d(fake.detach())), zeros)
             err_fake.backward()
             opt_d.step()
             net_g.zero_grad()
-            err_g = criterion(torch.sigmoid(net_d(fake)), torch.full((b,), 1.0))
+            err_g = criterion(torch.sigmoid(net_d(fake)), ones)
             err_g.backward()
             opt_g.step()
             _ = (err_real + err_fake).item(), err_g.item()  # the examples print every step
             done += 1
-            if done == steps + 1:
+            if done == steps + warmup:  # .item() above has synchronized the device
                 return steps * batch / (time.perf_counter() - t0)
 
 

@@ -60,7 +60,7 @@ def next_version(models_dir: Path, name: str) -> int:
     return max(versions, default=0) + 1
 
 
-def _torch_to_onnx(generator: Generator, path: Path, opset: int) -> None:
+def torch_to_onnx(generator: Generator, path: Path, opset: int) -> None:
     z = torch.zeros(2, generator.config.nz)
     # The TorchScript exporter (dynamo=False) is ~25x faster than dynamo for these plain
     # conv stacks and gives the same graph; the batch axis stays dynamic.
@@ -78,7 +78,7 @@ def _torch_to_onnx(generator: Generator, path: Path, opset: int) -> None:
         )
 
 
-def _to_fp16(path: Path) -> None:
+def to_fp16(path: Path) -> None:
     from onnxconverter_common import float16
 
     model = onnx.load(str(path))
@@ -132,9 +132,9 @@ def export_generator(
     staging = Path(tempfile.mkdtemp(prefix=f".{version_dir.name}-", dir=version_dir.parent))
     try:
         onnx_path = staging / ONNX_FILE
-        _torch_to_onnx(generator, onnx_path, options.opset)
+        torch_to_onnx(generator, onnx_path, options.opset)
         if options.fp16:
-            _to_fp16(onnx_path)
+            to_fp16(onnx_path)
         onnx.checker.check_model(str(onnx_path))
         session = _session(onnx_path)
 
