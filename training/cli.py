@@ -173,7 +173,9 @@ def train(
     seed: Annotated[int, typer.Option()] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
     amp: Annotated[str, typer.Option(help="auto | bf16 | fp16 | off (CUDA only)")] = "auto",
-    channels_last: Annotated[bool | None, typer.Option(help="default: on CUDA")] = None,
+    channels_last: Annotated[
+        bool | None, typer.Option(help="default: on CUDA; off with --compile")
+    ] = None,
     compile: Annotated[bool, typer.Option(help="torch.compile G and D")] = False,
     checkpoint_every: Annotated[int, typer.Option(help="steps between checkpoints")] = 1000,
     log_every: Annotated[int, typer.Option(help="steps between loss records")] = 10,

@@ -337,6 +337,12 @@ class Trainer:
         self.channels_last = (
             cfg.channels_last if cfg.channels_last is not None else self.device.type == "cuda"
         )
+        if cfg.compile and self.channels_last:
+            # inductor picks conv layouts itself; torch 2.11's fails a stride check on the
+            # gradient of a channels_last ConvTranspose2d (dcgan64, seen on an H100)
+            if cfg.channels_last:
+                log.warning("--channels-last is ignored with --compile (inductor picks layouts)")
+            self.channels_last = False
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         torch.manual_seed(cfg.seed + self.dist.rank)
