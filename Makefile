@@ -8,7 +8,7 @@ TORCH  ?= torch==2.13.0
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: serve demo test test-slow lint lock clean
+.PHONY: serve demo test test-slow lint lock clean bench-gpu
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,30 @@ demo: $(VENV)/.dev-installed
 	$(BIN)/dcgan train --preset mnist28 --data digits --epochs 1 --run-dir runs/digits --overwrite
 	$(BIN)/dcgan export runs/digits --name digits --models-dir runs/models
 	@echo "demo model: runs/models/digits/ (samples.png shows seeds 0..63)"
+
+# Everything a GPU changes, measured in one run (bench/bench_gpu.py; docs/benchmarks.md "GPU").
+# With nvidia-smi present: its own virtualenv with PyPI's CUDA build of torch and
+# onnxruntime-gpu (the `gpu` extra); without: the dev virtualenv, tiny sizes on the CPU.
+VENV_GPU ?= .venv-gpu
+BENCH_ARGS ?=
+HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
+# PyPI's Linux torch wheel is the CUDA build; any local CPU wheel folder is bypassed
+PIP_PYPI := env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null
+
+$(VENV_GPU)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV_GPU)
+	$(PIP_PYPI) $(VENV_GPU)/bin/pip install -q --upgrade pip
+	$(PIP_PYPI) $(VENV_GPU)/bin/pip install -q "$(TORCH)"
+	$(PIP_PYPI) $(VENV_GPU)/bin/pip install -q -e '.[gpu,train,bench]'
+	touch $@
+
+ifeq ($(HAS_GPU),1)
+bench-gpu: $(VENV_GPU)/.installed
+	$(VENV_GPU)/bin/python bench/bench_gpu.py $(BENCH_ARGS)
+else
+bench-gpu: $(VENV)/.dev-installed
+	$(BIN)/python bench/bench_gpu.py $(BENCH_ARGS)
+endif
 
 # Hash-locked dependencies for the Docker images, resolved against PyPI only (the machine's
 # local wheel folders and pip caps are ignored so that torch is PyPI's Linux build).

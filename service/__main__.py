@@ -29,10 +29,12 @@ from uvicorn.config import LOG_LEVELS
 
 from service.manifest import is_valid_model_name
 from service.protocols import idle_closing_protocol
-from service.settings import Settings, env_name
+from service.settings import CUDA_PROVIDER, Settings, env_name
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from service.registry import Registry
 
 STARTUP_FAILURE = 3  # uvicorn's own exit code when the server could not start
 SECRET_FIELDS = {"api_key", "admin_api_key"}  # never echo their values
@@ -191,6 +193,7 @@ def main(argv: list[str] | None = None) -> None:
         example,
     )
     if settings.workers > 1:
+        warn_if_workers_share_a_gpu(settings, registry)
         del registry  # each worker loads its own
         serve_workers(settings)
         return
@@ -199,6 +202,20 @@ def main(argv: list[str] | None = None) -> None:
     server.run()
     if not server.started:  # e.g. the port is taken: uvicorn has logged why
         sys.exit(STARTUP_FAILURE)
+
+
+def warn_if_workers_share_a_gpu(settings: Settings, registry: Registry) -> None:
+    """Worker processes on one GPU each hold a CUDA context, which the GPU time-slices: on an
+    H100, 4 workers served single images at 0.58x one worker (docs/benchmarks.md "GPU")."""
+    if any(v.provider == CUDA_PROVIDER for vs in registry.models.values() for v in vs.values()):
+        logging.getLogger("service").warning(
+            "%s=%d workers share the GPU: each has its own CUDA context and the GPU "
+            "time-slices between them, which was slower than one worker (whose batcher "
+            "already fills the GPU); set %s=1 per GPU",
+            env_name("workers"),
+            settings.workers,
+            env_name("workers"),
+        )
 
 
 def worker_environment(settings: Settings, shared: Path) -> dict[str, str]:

@@ -19,7 +19,8 @@ import onnxruntime as ort
 import pytest
 from fastapi import FastAPI
 
-from service.__main__ import Server, main, uvicorn_config
+from service.__main__ import Server, main, uvicorn_config, warn_if_workers_share_a_gpu
+from service.registry import ModelVersion, Registry
 from service.settings import Settings
 from tests.servers import free_port, running_server
 
@@ -94,6 +95,20 @@ def test_a_taken_port_exits_3(tmp_path: Path) -> None:
 
 
 # ---- uvicorn's configuration and the exit hook ---------------------------------------------
+
+
+@pytest.mark.parametrize(("provider", "warned"), [("CUDAExecutionProvider", True), ("", False)])
+def test_workers_sharing_a_gpu_are_warned_about(
+    provider: str, warned: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    version = ModelVersion("faces", 1, Path("models/faces/1"), "ready", provider=provider)
+    cpu = ModelVersion(
+        "digits", 1, Path("models/digits/1"), "ready", provider="CPUExecutionProvider"
+    )
+    registry = Registry({"faces": {1: version}, "digits": {1: cpu}})
+    with caplog.at_level(logging.WARNING, logger="service"):
+        warn_if_workers_share_a_gpu(Settings(workers=4), registry)
+    assert ("DCGAN_WORKERS=4 workers share the GPU" in caplog.text) is warned
 
 
 def test_uvicorn_config_comes_from_the_settings() -> None:

@@ -1,0 +1,99 @@
+"""bench/bench_gpu.py: its parsing, and a whole run on the CPU at tiny sizes (so it never rots)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.bench_gpu import NO_GPU, SECTIONS, VARIANTS, parse_hey
+
+REPO = Path(__file__).resolve().parents[2]
+
+HEY_OUTPUT = """
+Summary:
+  Total:\t2.0000 secs
+  Slowest:\t0.0300 secs
+  Fastest:\t0.0010 secs
+  Average:\t0.0050 secs
+  Requests/sec:\t9999.0000
+
+Latency distribution:
+  10% in 0.0020 secs
+  50% in 0.0040 secs
+  99% in 0.0250 secs
+
+Status code distribution:
+  [200]\t600 responses
+  [503]\t20 responses
+
+Error distribution:
+  [7]\tPost "http://127.0.0.1:8000/generate": dial tcp 127.0.0.1:8000: connect: refused
+"""
+
+
+def test_hey_rate_counts_only_200_responses() -> None:
+    # hey's own Requests/sec counts failures too; the bench must not report those as served
+    result = parse_hey(HEY_OUTPUT)
+    assert result.requests_per_s == pytest.approx(300.0)
+    assert result.p50_ms == pytest.approx(4.0)
+    assert result.p99_ms == pytest.approx(25.0)
+    assert result.non_200 == 27
+
+
+def test_hey_output_without_responses_is_zero_not_a_crash() -> None:
+    result = parse_hey("Summary:\n  Total:\t1.0 secs\n\nError distribution:\n  [3]\tPost x\n")
+    assert result.requests_per_s == 0
+    assert result.non_200 == 3
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU form; on a GPU run make bench-gpu")
+def test_tiny_cpu_run_measures_every_section(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "bench/bench_gpu.py", "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert NO_GPU in done.stdout
+    assert f"wrote {tmp_path / 'bench-gpu.md'} and {tmp_path / 'bench-gpu.json'}" in done.stdout
+    markdown = (tmp_path / "bench-gpu.md").read_text()
+    assert NO_GPU in markdown
+    results = json.loads((tmp_path / "bench-gpu.json").read_text())
+    assert results["environment"]["device"] == NO_GPU
+
+    no_compiler = shutil.which("cc") is None and shutil.which("gcc") is None
+    for section in SECTIONS:
+        assert f"## {section}" in markdown
+        rows = results[section]
+        assert rows, section
+        for row in rows:
+            if "compile" in row.get("loop", "") and no_compiler:
+                continue  # torch.compile on the CPU needs a C compiler
+            assert "error" not in row, row
+    training = results["training"]
+    # per preset: the pytorch/examples loop and every `dcgan train` variant, all measured
+    assert len(training) == 2 * (1 + len(VARIANTS))
+    assert all(r["images_per_s"] > 0 for r in training if "error" not in r)
+    assert {r["runtime"] for r in results["inference"]} == {
+        "onnxruntime CPU",
+        "torch eager cpu",
+    }
+    assert {r["precision"] for r in results["inference"]} == {"fp32", "fp16"}
+    assert all(r["images_per_s"] > 0 for r in results["inference"])
+    service = results["service"]
+    assert {(r["batching"], r["connections"]) for r in service} == {
+        ("on", 1),
+        ("on", 64),
+        ("off", 1),
+        ("off", 64),
+    }
+    assert all(r["requests_per_s"] > 0 and r["non_200"] == 0 for r in service)
