@@ -143,3 +143,24 @@ def test_ema_follows_the_generator_early(tmp_path: Path) -> None:
     key = next(k for k in gen if k.endswith("weight"))
     moved = (ema[key] - init[key]).norm() / (gen[key] - init[key]).norm()
     assert moved > 0.5  # without warm-up it would be ~0.003 after 3 steps
+
+
+@pytest.mark.parametrize("channels_last", [True, None])
+def test_compile_keeps_nchw_and_says_so_when_asked_for_channels_last(
+    tmp_path: Path, channels_last: bool | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    # torch 2.11's inductor crashed on channels_last ConvTranspose2d weight gradients (H100)
+    cfg = tiny_run(tmp_path / "run", compile=True, channels_last=channels_last)
+    with caplog.at_level("WARNING", logger="training.train"):
+        trainer = Trainer(cfg)
+    assert trainer.channels_last is False
+    weights = [p for p in trainer.g.parameters() if p.dim() == 4]
+    assert all(p.is_contiguous() for p in weights)
+    assert ("ignored with --compile" in caplog.text) is (channels_last is True)
+
+
+def test_channels_last_converts_the_weights_without_compile(tmp_path: Path) -> None:
+    trainer = Trainer(tiny_run(tmp_path / "run", channels_last=True))
+    assert trainer.channels_last is True
+    weights = [p for p in trainer.d.parameters() if p.dim() == 4 and p.shape[-1] > 1]
+    assert weights and all(p.is_contiguous(memory_format=torch.channels_last) for p in weights)
