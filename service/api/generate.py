@@ -23,7 +23,13 @@ from service.batching import (
 from service.cache import CachedResponse
 from service.errors import ApiError, error_responses
 from service.imaging import MEDIA_TYPES
-from service.latents import SEED_MAX, latents_for_seeds, random_seeds
+from service.latents import (
+    SEED_MAX,
+    TRUNCATION_MAX,
+    TRUNCATION_MIN,
+    latents_for_seeds,
+    random_seeds,
+)
 from service.metrics import Metrics
 from service.registry import ModelVersion
 from service.rendering import ImageOptions, is_heavy, output_problem, render_images
@@ -31,6 +37,13 @@ from service.settings import Settings
 
 router = APIRouter(tags=["generate"])
 Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
+TRUNCATION_DESCRIPTION = (
+    f"truncation trick ψ, {TRUNCATION_MIN:g}..{TRUNCATION_MAX:g}; absent or null: off. "
+    "Every latent component with |z_i| > ψ is redrawn (from the seed's own generator) until "
+    "|z_i| <= ψ, so z follows a standard normal truncated to [-ψ, ψ] (as in BigGAN/StudioGAN): "
+    "smaller ψ, less varied and more typical images. A threshold in standard deviations, not "
+    "StyleGAN's ψ (which pulls w toward its mean). Part of the ETag."
+)
 
 
 class GenerateRequest(BaseModel):
@@ -48,6 +61,13 @@ class GenerateRequest(BaseModel):
     grid: bool = Field(default=False, description="tile several images into one picture")
     upscale: int = Field(default=1, ge=1, le=8, description="enlarge each image by this factor")
     upscale_filter: Literal["nearest", "lanczos"] = "nearest"
+    truncation: float | None = Field(
+        default=None,
+        ge=TRUNCATION_MIN,
+        le=TRUNCATION_MAX,
+        allow_inf_nan=False,
+        description=TRUNCATION_DESCRIPTION,
+    )
 
     @model_validator(mode="after")
     def _one_seed_source(self) -> GenerateRequest:
@@ -150,8 +170,13 @@ def check_output(count: int, entry: ModelVersion, options: ImageOptions, max_pix
         )
 
 
-def seeded_etag(*parts: object) -> str:
-    """Strong ETag of a deterministic response: everything that decides its bytes."""
+def seeded_etag(*parts: object, truncation: float | None = None) -> str:
+    """Strong ETag of a deterministic response: everything that decides its bytes.
+
+    ``truncation`` (ψ) joins the parts only when set, so untruncated responses keep the ETags
+    (and cache keys) they had before truncation existed; ``float`` makes 1 and 1.0 one key."""
+    if truncation is not None:
+        parts = (*parts, f"truncation={float(truncation)!r}")
     return '"' + hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32] + '"'
 
 
@@ -210,13 +235,18 @@ async def generate(
     m = entry.manifest
     if seeded:
         headers["ETag"] = seeded_etag(
-            entry.name, entry.version, m.onnx_sha256, seeds, *vars(options).values()
+            entry.name,
+            entry.version,
+            m.onnx_sha256,
+            seeds,
+            *vars(options).values(),
+            truncation=req.truncation,
         )
         headers["Cache-Control"] = "public, max-age=31536000, immutable"
     else:
         headers["Cache-Control"] = "no-store"
     job = Job(
-        latents=functools.partial(latents_for_seeds, seeds, m.nz),
+        latents=functools.partial(latents_for_seeds, seeds, m.nz, req.truncation),
         size=len(seeds),
         finish=functools.partial(
             render_images,

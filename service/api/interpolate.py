@@ -9,21 +9,34 @@ import numpy as np
 from fastapi import APIRouter, Query, Request, Response
 
 from service.api.deps import DeadlineDep, ModelDep, ServicesDep
-from service.api.generate import check_output, respond, seeded_etag
+from service.api.generate import TRUNCATION_DESCRIPTION, check_output, respond, seeded_etag
 from service.batching import Job
 from service.errors import ApiError, error_responses
 from service.imaging import MEDIA_TYPES
-from service.latents import SEED_MAX, latent_for_seed, lerp, slerp
+from service.latents import (
+    SEED_MAX,
+    TRUNCATION_MAX,
+    TRUNCATION_MIN,
+    latent_for_seed,
+    lerp,
+    slerp,
+)
 from service.rendering import ImageOptions, is_heavy, render_frames
 
 router = APIRouter(tags=["generate"])
 
 
-def latent_path(seed_a: int, seed_b: int, steps: int, method: str, nz: int) -> np.ndarray:
-    """[steps, nz]: the walk from seed_a's latent to seed_b's (runs in a worker thread)."""
+def latent_path(
+    seed_a: int, seed_b: int, steps: int, method: str, nz: int, truncation: float | None = None
+) -> np.ndarray:
+    """[steps, nz]: the walk from seed_a's latent to seed_b's (runs in a worker thread).
+
+    With ``truncation`` (ψ) both ends are truncated latents and the path between them is
+    interpolated as usual: lerp stays inside [-ψ, ψ] in every component, slerp may step
+    slightly outside it (it keeps the norm, not the box)."""
     return (slerp if method == "slerp" else lerp)(
-        latent_for_seed(seed_a, nz),
-        latent_for_seed(seed_b, nz),
+        latent_for_seed(seed_a, nz, truncation),
+        latent_for_seed(seed_b, nz, truncation),
         np.linspace(0.0, 1.0, steps, dtype=np.float32),
     )
 
@@ -52,6 +65,15 @@ async def interpolate(
     method: Annotated[Literal["slerp", "lerp"], Query()] = "slerp",
     format: Annotated[Literal["png", "gif", "webp", "json"], Query()] = "png",
     frame_ms: Annotated[int, Query(ge=20, le=5000, description="animation frame time")] = 100,
+    truncation: Annotated[
+        float | None,
+        Query(
+            ge=TRUNCATION_MIN,
+            le=TRUNCATION_MAX,
+            allow_inf_nan=False,
+            description=TRUNCATION_DESCRIPTION + " Both ends of the path are truncated.",
+        ),
+    ] = None,
 ) -> Response:
     settings = services.settings
     if steps > settings.max_count:
@@ -79,11 +101,12 @@ async def interpolate(
             method,
             format,
             frame_ms,
+            truncation=truncation,
         ),
         "Cache-Control": "public, max-age=31536000, immutable",
     }
     job = Job(
-        latents=functools.partial(latent_path, seed_a, seed_b, steps, method, m.nz),
+        latents=functools.partial(latent_path, seed_a, seed_b, steps, method, m.nz, truncation),
         size=steps,
         finish=functools.partial(
             render_frames,

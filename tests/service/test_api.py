@@ -172,6 +172,86 @@ def test_upscaling(client: TestClient, method: str) -> None:
     assert client.post("/generate?model=tiny", json={"upscale": 9}).status_code == 422
 
 
+def test_truncation_changes_the_bytes_and_the_etag_and_is_deterministic(
+    client: TestClient,
+) -> None:
+    # the untruncated response comes first, so it sits in the response cache
+    plain = client.post("/generate?model=tiny", json={"seed": 5})
+    truncated = client.post("/generate?model=tiny", json={"seed": 5, "truncation": 0.5})
+    assert truncated.status_code == 200 and truncated.headers["x-seeds"] == "5"
+    assert truncated.content != plain.content
+    assert truncated.headers["etag"] != plain.headers["etag"]
+    again = client.post("/generate?model=tiny", json={"seed": 5, "truncation": 0.5})
+    assert again.content == truncated.content and again.headers["etag"] == truncated.headers["etag"]
+    # an untruncated ETag never answers a truncated request with a 304, nor the other way round
+    stale = client.post(
+        "/generate?model=tiny",
+        json={"seed": 5, "truncation": 0.5},
+        headers={"If-None-Match": plain.headers["etag"]},
+    )
+    assert stale.status_code == 200 and stale.content == truncated.content
+    fresh = client.post(
+        "/generate?model=tiny",
+        json={"seed": 5, "truncation": 0.5},
+        headers={"If-None-Match": truncated.headers["etag"]},
+    )
+    assert fresh.status_code == 304
+    other = client.post("/generate?model=tiny", json={"seed": 5, "truncation": 1.5})
+    assert other.headers["etag"] not in (plain.headers["etag"], truncated.headers["etag"])
+    # 1 and 1.0 are the same ψ: one ETag
+    one = client.post("/generate?model=tiny", json={"seed": 5, "truncation": 1})
+    assert (
+        one.headers["etag"]
+        == client.post("/generate?model=tiny", json={"seed": 5, "truncation": 1.0}).headers["etag"]
+    )
+
+
+def test_null_truncation_is_off_with_todays_bytes_and_etag(client: TestClient) -> None:
+    plain = client.post("/generate?model=tiny", json={"seed": 9, "count": 2, "format": "json"})
+    off = client.post(
+        "/generate?model=tiny", json={"seed": 9, "count": 2, "format": "json", "truncation": None}
+    )
+    assert off.content == plain.content and off.headers["etag"] == plain.headers["etag"]
+
+
+def test_truncated_images_are_the_model_run_on_the_documented_truncated_latents(
+    client: TestClient,
+) -> None:
+    from service.latents import latents_for_seeds
+    from service.rendering import ImageOptions, render_images
+
+    r = client.post(
+        "/generate?model=tiny", json={"seeds": [3, 4], "truncation": 0.3, "format": "json"}
+    )
+    entry = client.app.state.manager.resolve("tiny", None)  # type: ignore[attr-defined]
+    m = entry.manifest
+    images = entry.run(latents_for_seeds([3, 4], m.nz, 0.3))
+    expected = render_images(
+        images, m.value_range, ImageOptions("json"), [3, 4], "tiny", entry.version
+    )
+    assert r.content == expected
+
+
+def test_unseeded_truncated_requests_report_reproducible_seeds(
+    client: TestClient,
+) -> None:
+    r = client.post("/generate?model=tiny", json={"truncation": 0.8})
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    seed = int(r.headers["x-seeds"])
+    assert client.post("/generate?model=tiny", json={"seed": seed, "truncation": 0.8}).content == (
+        r.content
+    )
+
+
+@pytest.mark.parametrize("value", [0, 0.001, -1, 4.01, 100, "0.5", True, [0.5]])
+def test_truncation_out_of_range_is_422_naming_it(client: TestClient, value: object) -> None:
+    r = client.post("/generate?model=tiny", json={"seed": 1, "truncation": value})
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "invalid_parameter" and "truncation" in error["message"]
+    assert [e["parameter"] for e in error["details"]["errors"]] == ["truncation"]
+
+
 def test_openapi_documents_parameters_and_image_media_types(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     generate = spec["paths"]["/generate"]["post"]
@@ -185,4 +265,12 @@ def test_openapi_documents_parameters_and_image_media_types(client: TestClient) 
         "format",
     }
     assert "image/gif" in interp["responses"]["200"]["content"]
+    body = spec["components"]["schemas"]["GenerateRequest"]["properties"]["truncation"]
+    (query,) = [p for p in interp["parameters"] if p["name"] == "truncation"]
+    for schema in (body, query["schema"]):
+        assert {"type": "number", "minimum": 0.01, "maximum": 4.0} in schema["anyOf"]
+        assert (
+            "StyleGAN" in schema["description"] and "standard deviations" in schema["description"]
+        )
+    assert not query["required"]
     assert "PCG64" in spec["info"]["description"]

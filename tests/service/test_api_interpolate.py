@@ -1,5 +1,6 @@
 import io
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -38,6 +39,38 @@ def test_same_request_same_bytes_and_304(client: TestClient) -> None:
     assert client.get(url, headers={"If-None-Match": a.headers["etag"]}).status_code == 304
 
 
+def test_truncation_truncates_both_ends_and_changes_the_etag(client: TestClient) -> None:
+    base = "/interpolate?model=tiny&seed_a=1&seed_b=2&steps=4&format=json&method=lerp"
+    plain = client.get(base)
+    truncated = client.get(base + "&truncation=0.5")
+    assert truncated.status_code == 200
+    assert truncated.headers["etag"] != plain.headers["etag"]
+    frames, plain_frames = truncated.json()["frames"], plain.json()["frames"]
+    assert frames != plain_frames
+    again = client.get(base + "&truncation=0.5")
+    assert again.content == truncated.content and again.headers["etag"] == truncated.headers["etag"]
+    # the ends are /generate's truncated images of seed_a and seed_b
+    ends = client.post(
+        "/generate?model=tiny", json={"seeds": [1, 2], "truncation": 0.5, "format": "json"}
+    ).json()["images"]
+    assert [frames[0], frames[-1]] == [ends[0]["png"], ends[1]["png"]]
+    stale = client.get(base + "&truncation=0.5", headers={"If-None-Match": plain.headers["etag"]})
+    assert stale.status_code == 200 and stale.content == truncated.content
+
+
+def test_truncated_path_is_the_interpolation_of_truncated_ends() -> None:
+    from service.api.interpolate import latent_path
+    from service.latents import latent_for_seed, lerp
+
+    path = latent_path(1, 2, 5, "lerp", 64, 0.5)
+    a, b = latent_for_seed(1, 64, 0.5), latent_for_seed(2, 64, 0.5)
+    assert np.array_equal(path, lerp(a, b, np.linspace(0.0, 1.0, 5, dtype=np.float32)))
+    assert (np.abs(path) <= 0.5 + 1e-6).all()  # lerp stays in the box
+    assert np.array_equal(
+        latent_path(1, 2, 5, "slerp", 64, None), latent_path(1, 2, 5, "slerp", 64)
+    )
+
+
 @pytest.mark.parametrize(
     "query",
     [
@@ -48,11 +81,19 @@ def test_same_request_same_bytes_and_304(client: TestClient) -> None:
         "seed_a=1&seed_b=2&method=cubic",
         "seed_a=1&seed_b=2&format=bmp",
         "seed_a=1&seed_b=2&frame_ms=1",
+        "seed_a=1&seed_b=2&truncation=0",
+        "seed_a=1&seed_b=2&truncation=0.005",
+        "seed_a=1&seed_b=2&truncation=4.5",
+        "seed_a=1&seed_b=2&truncation=nan",
+        "seed_a=1&seed_b=2&truncation=inf",
+        "seed_a=1&seed_b=2&truncation=half",
     ],
 )
 def test_bad_parameters_are_422(client: TestClient, query: str) -> None:
     r = client.get(f"/interpolate?model=tiny&{query}")
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_parameter"
+    if "truncation" in query:
+        assert "truncation" in r.json()["error"]["message"]
 
 
 def test_unknown_model_is_404(client: TestClient) -> None:

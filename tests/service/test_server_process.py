@@ -8,12 +8,23 @@ from tests.servers import server
 
 
 def test_same_seed_same_bytes_from_two_server_processes(models_dir: Path) -> None:
-    body = {"seeds": [0, 1, 2, 3], "grid": True}
+    """Also with truncation: ψ's resampling draws from the seed's own generator, never from
+    state that differs between processes."""
+    bodies = [
+        {"seeds": [0, 1, 2, 3], "grid": True},
+        {"seeds": [0, 1, 2, 3], "grid": True, "truncation": 0.5},
+    ]
     with server(models_dir) as url:
-        first = httpx.post(f"{url}/generate?model=tiny", json=body, timeout=10)
+        first = [httpx.post(f"{url}/generate?model=tiny", json=b, timeout=10) for b in bodies]
     with server(models_dir) as url:
-        second = httpx.post(f"{url}/generate?model=tiny", json=body, timeout=10)
+        # the other order: a cached untruncated answer must not leak into the truncated one
+        second = [
+            httpx.post(f"{url}/generate?model=tiny", json=b, timeout=10) for b in bodies[::-1]
+        ][::-1]
         assert httpx.get(f"{url}/healthz").status_code == 200
-    assert first.status_code == second.status_code == 200
-    assert first.content == second.content
-    assert first.headers["etag"] == second.headers["etag"]
+    for a, b in zip(first, second, strict=True):
+        assert a.status_code == b.status_code == 200
+        assert a.content == b.content
+        assert a.headers["etag"] == b.headers["etag"]
+    assert first[0].content != first[1].content
+    assert first[0].headers["etag"] != first[1].headers["etag"]
