@@ -85,6 +85,11 @@ class Manifest(BaseModel):
     parity: ParityRecord
     training: TrainingRecord
     created_at: str
+    quality: dict[str, Any] | None = Field(
+        default=None,
+        description="`dcgan evaluate`'s scorecard: metrics beside their real-vs-real floors, "
+        "the feature network, sample counts and the command",
+    )
 
     @field_validator("onnx_file")
     @classmethod

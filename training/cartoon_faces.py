@@ -17,10 +17,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
 BACKGROUND = "#e8e8e8"
+ATTRIBUTES_FILE = "attributes.jsonl"  # one {"file": ..., "attributes": {...}} per face
 RENDER_SIZE = (200, 300)  # the SVG's 400x600 viewBox at half scale
 # head + a little shoulder, as (left, top, right, bottom) of RENDER_SIZE: a 200 px square
 CROP_BOX = (0, 25, 200, 225)
@@ -63,14 +65,39 @@ def _check_tools(node: str) -> str:
     return version
 
 
-def _svgs(node: str, count: int, seed: int) -> Iterator[tuple[int, str]]:
+# facesjs feature -> the attribute it labels: the parts visible in the head crop
+ATTRIBUTES = {
+    "skin": ("body", "color"),
+    "head": ("head", "id"),
+    "hair": ("hair", "id"),
+    "hair_color": ("hair", "color"),
+    "long_hair": ("hairBg", "id"),
+    "eye": ("eye", "id"),
+    "eyebrow": ("eyebrow", "id"),
+    "nose": ("nose", "id"),
+    "mouth": ("mouth", "id"),
+    "ear": ("ear", "id"),
+    "facial_hair": ("facialHair", "id"),
+    "glasses": ("glasses", "id"),
+    "accessories": ("accessories", "id"),
+}
+
+
+def face_attributes(face: dict[str, Any]) -> dict[str, str]:
+    """A facesjs face object -> its categorical attributes (``ATTRIBUTES``)."""
+    return {
+        name: str(face.get(part, {}).get(key, "none")) for name, (part, key) in ATTRIBUTES.items()
+    }
+
+
+def _svgs(node: str, count: int, seed: int) -> Iterator[tuple[int, str, dict[str, Any]]]:
     """Stream faces from Node so 20,000 SVGs never sit in memory at once."""
     cmd = [node, str(facesjs_dir() / "render.mjs"), "--count", str(count), "--seed", str(seed)]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
             face = json.loads(line)
-            yield int(face["index"]), str(face["svg"])
+            yield int(face["index"]), str(face["svg"]), dict(face["face"])
     if proc.returncode:
         raise CartoonFacesError(f"facesjs renderer failed with exit code {proc.returncode}")
 
@@ -104,20 +131,25 @@ def build_cartoon_faces(
     faces.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
 
-    def write(item: tuple[int, str]) -> None:
-        index, svg = item
+    attributes: list[str] = []
+
+    def write(item: tuple[int, str, dict[str, Any]]) -> str:
+        index, svg, face = item
         # no optimize/metadata: the same face gives the same bytes
-        render_face(svg, image_size).save(faces / f"{index:06d}.png")
+        name = f"{index:06d}.png"
+        render_face(svg, image_size).save(faces / name)
+        return json.dumps({"file": f"faces/{name}", "attributes": face_attributes(face)})
 
     with ThreadPoolExecutor(max_workers=2) as pool:  # resvg releases the GIL
-        for _ in tqdm(
+        for line in tqdm(
             pool.map(write, _svgs(node, count, seed)),
             total=count,
             unit="face",
             disable=not progress,
             desc="drawing",
         ):
-            pass
+            attributes.append(line)  # pool.map keeps the index order
+    (out_dir / ATTRIBUTES_FILE).write_text("\n".join(attributes) + "\n")
     info = CartoonFacesInfo(
         out_dir, count, seed, image_size, version, BACKGROUND, round(time.perf_counter() - start, 2)
     )

@@ -140,6 +140,31 @@ def data_cartoon_faces(
     typer.echo(f"cached: {data.description}")
 
 
+@app.command()
+@user_errors
+def features(
+    name: Annotated[str, typer.Argument(help="fashion, digits or cartoon-faces")],
+    data: Annotated[
+        Path | None,
+        typer.Option(help="cartoon-faces: a `dcgan data cartoon-faces` folder (attributes.jsonl)"),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="default: features/NAME")] = None,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, max=1000, help="default: per network")
+    ] = None,
+) -> None:
+    """Train the feature network that `dcgan evaluate` embeds images with, on NAME's labels."""
+    from training.features import FEATURES_DIR, build_feature_net
+
+    setup_logging(False)
+    record = build_feature_net(name, out or FEATURES_DIR / name, data=data, epochs=epochs)
+    accuracy = ", ".join(f"{h} {a:.1%}" for h, a in record.accuracy.items())
+    typer.echo(
+        f"{name}: held-out accuracy {accuracy} ({record.training['held_out_images']} images); "
+        f"wrote {out or FEATURES_DIR / name}"
+    )
+
+
 # ---- train ------------------------------------------------------------------------------
 
 
@@ -282,6 +307,14 @@ def export(
     fp16: Annotated[
         bool, typer.Option(help="store weights as float16 (I/O stays float32)")
     ] = False,
+    quality_data: Annotated[
+        str | None,
+        typer.Option(
+            help="held-out real images to measure quality on (default: known for "
+            "fashion-mnist and digits); 'none' to skip"
+        ),
+    ] = None,
+    quality_samples: Annotated[int, typer.Option(min=16, max=20_000)] = 500,
 ) -> None:
     """Export a trained generator to models/<name>/<version>/ (ONNX + manifest + samples)."""
     from service.manifest import TrainingRecord
@@ -322,9 +355,26 @@ def export(
             "losses.png": run_folder / "losses.png",
         },
     )
+    version_dir = models_dir / model_name / str(ver)
     typer.echo(
         f"exported {manifest.name} v{manifest.version} ({manifest.dtype}, parity max |Δ| "
-        f"{manifest.parity.max_abs_diff:.2g}) to {models_dir / model_name / str(ver)}"
+        f"{manifest.parity.max_abs_diff:.2g}) to {version_dir}"
+    )
+    from training.scorecard import HELD_OUT_DATA
+
+    spec = quality_data or HELD_OUT_DATA.get(record.dataset)
+    if spec is None or spec == "none":
+        typer.echo(
+            f"quality: not measured (no held-out set known for {record.dataset}); run "
+            f"`dcgan evaluate {version_dir} --data HELD_OUT --record`"
+        )
+        return
+    quality = evaluate_source(version_dir, spec, quality_samples, "auto", None)
+    record_quality(version_dir, quality)
+    fd = quality["metrics"]["fd"]
+    typer.echo(
+        f"quality on {spec} ({quality['features']}): FD {fd['value']:.3g} (real-vs-real floor "
+        f"{fd['floor']:.3g}), {quality['samples']} samples each; recorded in the manifest"
     )
 
 
@@ -392,31 +442,92 @@ def sample(
     typer.echo(f"wrote {len(images)} images to {out}")
 
 
+def evaluate_source(
+    source: Path, data: str, samples: int, features: str, cache_dir: Path | None
+) -> dict[str, Any]:
+    """The scorecard (and pixel checks) of ``source`` against ``data``: JSON-ready."""
+    import numpy as np
+
+    from service.imaging import to_uint8
+    from training.data import load_images
+    from training.evaluate import evaluate as pixel_checks
+    from training.scorecard import resolve_features, score
+
+    feature_dir = resolve_features(features, data)
+    images, size, channels = generate_images(source, list(range(samples)))
+    fake = to_uint8(images).transpose(0, 3, 1, 2)
+    real_all = load_images(data, size, channels, cache_dir=cache_dir, progress=False).images
+    pick = np.random.default_rng(0).permutation(len(real_all))[: 2 * samples]
+    real = np.asarray(real_all[np.sort(pick)])
+    card = score(real, fake, data=data, features=feature_dir)
+    command = f"dcgan evaluate {source} --data {data} --samples {samples} --features {features}"
+    return {
+        **card.to_dict(),
+        "pixel_checks": pixel_checks(real[: len(fake)], fake).to_dict(),
+        "command": command,
+        "table": card.table(),
+    }
+
+
+def record_quality(version_dir: Path, quality: dict[str, Any]) -> None:
+    """Write ``quality`` into an exported version's manifest (atomically: the server watches)."""
+    import os
+
+    from service.manifest import MANIFEST_FILE, Manifest
+
+    path = version_dir / MANIFEST_FILE
+    manifest = Manifest.load(path)
+    manifest.quality = {k: v for k, v in quality.items() if k != "table"}
+    tmp = path.with_suffix(".json.tmp")
+    manifest.dump(tmp)
+    os.replace(tmp, path)
+
+
 @app.command()
 @user_errors
 def evaluate(
     source: Annotated[
         Path, typer.Argument(help="exported version folder, run folder or checkpoint.pt")
     ],
-    data: Annotated[str, typer.Option(help="the data set it was trained on")],
-    samples: Annotated[int, typer.Option(min=16, max=20_000, help="images from each side")] = 1000,
+    data: Annotated[str, typer.Option(help="real images to compare with (a held-out set)")],
+    samples: Annotated[
+        int, typer.Option(min=16, max=20_000, help="generated images; 2× as many real ones")
+    ] = 1000,
+    features: Annotated[
+        str,
+        typer.Option(
+            help="auto (the data's own network), a name under features/, a folder, or pixels"
+        ),
+    ] = "auto",
+    record: Annotated[
+        bool, typer.Option("--record", help="write the numbers into the version's manifest")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
     cache_dir: Annotated[Path | None, typer.Option(help="decode cache folder")] = None,
 ) -> None:
-    """Offline quality numbers: pixel-space Fréchet distance, diversity, copying (see docs)."""
+    """Quality numbers with their real-vs-real floors: feature-space FD, KID, precision/recall,
+    density/coverage, attribute shares; plus pixel-space diversity and copying checks."""
     import json
 
-    import numpy as np
+    from service.manifest import MANIFEST_FILE
 
-    from service.imaging import to_uint8
-    from training.data import load_images
-    from training.evaluate import evaluate as run_evaluation
-
-    images, size, channels = generate_images(source, list(range(samples)))
-    fake = to_uint8(images).transpose(0, 3, 1, 2)
-    real_all = load_images(data, size, channels, cache_dir=cache_dir, progress=False).images
-    pick = np.random.default_rng(0).permutation(len(real_all))[:samples]
-    real = np.asarray(real_all[np.sort(pick)])
-    typer.echo(json.dumps(run_evaluation(real, fake).to_dict(), indent=2))
+    if record and not (source / MANIFEST_FILE).is_file():
+        raise ValueError(f"--record needs an exported version folder; {source} has no manifest")
+    quality = evaluate_source(source, data, samples, features, cache_dir)
+    if record:
+        record_quality(source, quality)
+    if as_json:
+        typer.echo(json.dumps({k: v for k, v in quality.items() if k != "table"}, indent=2))
+        return
+    checks = quality["pixel_checks"]
+    typer.echo(quality["table"])
+    typer.echo(
+        f"\npixel checks ({checks['samples']} each): diversity ratio "
+        f"{checks['diversity_ratio']:.3f} (near 1 is healthy), nearest-real ratio "
+        f"{checks['nearest_real_ratio']:.3f} (far below 1: copies training images)"
+    )
+    if record:
+        typer.echo(f"recorded in {source / MANIFEST_FILE}")
 
 
 def parse_seeds(text: str) -> list[int]:

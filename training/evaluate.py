@@ -5,7 +5,8 @@ computed instead, on the same footing for every run so runs can be compared:
 
 * ``fd_pixels``: the Fréchet distance between Gaussians fitted to real and generated
   images downsampled to 8×8 (the FID formula in pixel space). Lower is closer. It sees
-  colour, layout and blur, not fine texture.
+  colour, layout and blur, not fine texture. (:func:`training.quality.frechet_distance`,
+  shared with the feature-space metrics there.)
 * ``diversity_ratio``: mean pairwise L2 distance between generated images divided by the
   same for real images. Near 1 is healthy; near 0 is mode collapse.
 * ``nearest_real_ratio``: mean distance from each generated image to its nearest real
@@ -20,7 +21,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
-from scipy import linalg
+
+from training.quality import frechet_distance
 
 FEATURE_SIZE = 8
 
@@ -51,17 +53,6 @@ def pixel_features(images_u8: np.ndarray) -> Array:
         ]
         feats.append(np.stack(chans).reshape(-1) / 255.0)
     return np.stack(feats)
-
-
-def frechet_distance(a: Array, b: Array) -> float:
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    # the eps * I offset keeps sqrtm stable when a covariance is singular (collapsed samples)
-    eye = np.eye(a.shape[1]) * 1e-6
-    cov_a, cov_b = np.cov(a, rowvar=False) + eye, np.cov(b, rowvar=False) + eye
-    covmean = linalg.sqrtm(cov_a @ cov_b)
-    if np.iscomplexobj(covmean):  # numerical noise from a near-singular product
-        covmean = covmean.real
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2.0 * covmean))
 
 
 def mean_pairwise_distance(x: Array) -> float:

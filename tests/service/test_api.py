@@ -1,11 +1,15 @@
 import io
+from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from service.registry import Registry
+from tests.servers import running_server
+from training.cli import record_quality
 
 
 def png(response) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -274,3 +278,19 @@ def test_openapi_documents_parameters_and_image_media_types(client: TestClient) 
         )
     assert not query["required"]
     assert "PCG64" in spec["info"]["description"]
+
+
+def test_models_route_returns_the_recorded_quality(models_dir: Path) -> None:
+    quality = {
+        "features": "features/digits",
+        "samples": 500,
+        "metrics": {"fd": {"value": 3.2, "floor": 0.4, "better": "lower"}},
+        "command": "dcgan evaluate models/tiny/2 --data digits",
+        "table": "printed only",
+    }
+    record_quality(models_dir / "tiny" / "2", quality)
+    with running_server(models_dir) as srv:
+        versions = httpx.get(f"{srv.url}/models/tiny", timeout=10).json()["versions"]
+    recorded = {v["version"]: v["manifest"].get("quality") for v in versions}
+    assert recorded[1] is None  # never evaluated
+    assert recorded[2] == {k: v for k, v in quality.items() if k != "table"}

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.cartoon_faces import CartoonFacesError, build_cartoon_faces, facesjs_dir
+from training.cartoon_faces import (
+    ATTRIBUTES,
+    ATTRIBUTES_FILE,
+    CartoonFacesError,
+    build_cartoon_faces,
+    facesjs_dir,
+)
 
 
 def require_facesjs() -> None:
@@ -44,6 +50,23 @@ def test_same_seed_same_bytes_and_other_seed_other_faces(faces: Path, tmp_path: 
         assert (tmp_path / "other" / "faces" / name).read_bytes() != (
             faces / "faces" / name
         ).read_bytes()
+
+
+def read_attributes(folder: Path) -> list[dict[str, object]]:
+    lines = (folder / ATTRIBUTES_FILE).read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_every_face_has_its_facesjs_attributes_in_order(faces: Path, tmp_path: Path) -> None:
+    rows = read_attributes(faces)
+    assert [r["file"] for r in rows] == [f"faces/{i:06d}.png" for i in range(64)]
+    assert all(set(r["attributes"]) == set(ATTRIBUTES) for r in rows)  # type: ignore[arg-type]
+    # the labels vary across faces (a feature network can learn them)...
+    for name in ("hair", "skin", "eye", "mouth"):
+        assert len({r["attributes"][name] for r in rows}) > 1, name  # type: ignore[index]
+    # ...and are a pure function of the seed, like the pixels
+    build_cartoon_faces(tmp_path / "again", 4, seed=3, progress=False)
+    assert read_attributes(tmp_path / "again") == rows[:4]
 
 
 def test_missing_node_is_a_clear_error(tmp_path: Path) -> None:

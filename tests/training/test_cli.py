@@ -31,10 +31,31 @@ def test_train_digits_one_epoch_then_export(workdir: Path) -> None:
     assert manifest.training.dataset_size == 1797
     assert manifest.training.command == "dcgan train --preset mnist28 --data digits --epochs 1.0"
     assert manifest.training.steps == 7 and manifest.training.final_losses
+    # export measured it on the digits feature network, every metric beside its floor
+    quality = manifest.quality
+    assert quality is not None and quality["features"].endswith("features/digits")
+    assert quality["data"] == "digits" and quality["samples"] == 500
+    assert set(quality["metrics"]) >= {"fd", "kid", "precision", "recall", "density", "coverage"}
+    assert all({"value", "floor"} <= set(m) for m in quality["metrics"].values())
+    assert set(quality["labels"]["digit"]["shares"]) <= {str(d) for d in range(10)}
+    assert quality["command"].startswith("dcgan evaluate models/digits/1 --data digits")
+    assert "recorded in the manifest" in result.output
     result = runner.invoke(
         app, ["sample", "models/digits/1", "--out", "grid.png", "--seeds", "0-3"]
     )
     assert result.exit_code == 0 and (workdir / "grid.png").exists()
+    result = runner.invoke(
+        app, ["evaluate", "models/digits/1", "--data", "digits", "--samples", "64"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "features/digits" in result.output and "64 generated vs 64 real" in result.output
+    for line in ("fd ", "kid ", "precision ", "recall ", "density ", "coverage ", "digit "):
+        assert any(row.startswith(line) for row in result.output.splitlines()), line
+    result = runner.invoke(
+        app, ["evaluate", "models/digits/1", "--data", "digits", "--features", "pixels", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["features"] == "pixels"
 
 
 @pytest.mark.parametrize(
@@ -50,6 +71,8 @@ def test_train_digits_one_epoch_then_export(workdir: Path) -> None:
         (["export", "runs/none"], "no checkpoint at runs/none"),
         (["export"], "no training runs under"),
         (["sample", "x", "--seeds", "a-b"], "--seeds must look like"),
+        (["evaluate", "runs/x", "--data", "digits", "--record"], "--record needs an exported"),
+        (["evaluate", "x", "--data", "digits", "--features", "nope"], "no feature network at"),
         (["data", "prepare", "missing-dir"], "data path does not exist"),
     ],
 )

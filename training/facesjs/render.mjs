@@ -1,4 +1,4 @@
-// Writes seeded facesjs cartoon faces as JSON Lines: {"index": i, "svg": "..."}.
+// Writes seeded facesjs cartoon faces as JSON Lines: {"index": i, "svg": "...", "face": {...}}.
 // facesjs draws with Math.random, so it is replaced by a PRNG seeded from (seed, index):
 // face i is the same whatever --count is.
 import { readFileSync } from "node:fs";
@@ -29,5 +29,6 @@ function mulberry32(a) {
 for (let i = 0; i < count; i++) {
   Math.random = mulberry32((seed * 1000003 + i) >>> 0);
   const face = generate();
-  process.stdout.write(JSON.stringify({ index: i, svg: faceToSvgString(face) }) + "\n");
+  // the face object too: its attributes label the image (training/features.py)
+  process.stdout.write(JSON.stringify({ index: i, svg: faceToSvgString(face), face }) + "\n");
 }
