@@ -256,7 +256,7 @@ def test_report_labels_table_and_json() -> None:
     assert names == ["fd", "kid", "precision", "recall", "density", "coverage", "label_tv"]
     notes = dict((row[0], row[3]) for row in report.rows())
     assert notes["fd"].startswith("lower is better") and notes["recall"].startswith("higher")
-    assert "std" in notes["kid"]
+    assert "std" not in notes["kid"]  # 150 < subset size: one subset, the whole, std 0
 
     data = json.loads(json.dumps(report.to_dict()))
     assert data["samples"] == 150 and data["label_shares"]["cat"][1] == 1.0
