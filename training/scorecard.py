@@ -102,4 +102,12 @@ def score(
     accuracy = ", ".join(f"{h} {a:.0%}" for h, a in extractor.record.accuracy.items())
     note = f"feature network {extractor.record.name}, held-out accuracy {accuracy}"
     labels = label_matches(real_labels, fake_labels, seed=seed)
-    return Scorecard(data, str(features), note, report, labels)
+    return Scorecard(data, portable(features), note, report, labels)
+
+
+def portable(folder: Path) -> str:
+    """A shipped network as ``features/NAME`` (no host paths in manifests)."""
+    resolved = folder.resolve()
+    if resolved.is_relative_to(FEATURES_DIR):
+        return str(Path(FEATURES_DIR.name) / resolved.relative_to(FEATURES_DIR))
+    return str(folder)
