@@ -393,7 +393,9 @@ def preview_gif(run_folder: Path, image_size: int) -> Path:
 # ---- sample -----------------------------------------------------------------------------
 
 
-def generate_images(source: Path, seed_list: list[int]) -> tuple[Any, int, int]:
+def generate_images(
+    source: Path, seed_list: list[int], truncation: float | None = None
+) -> tuple[Any, int, int]:
     """Images [N, C, H, W] in [-1, 1] for seeds, from an exported version folder or a checkpoint.
 
     Returns (images, image_size, channels).
@@ -411,7 +413,8 @@ def generate_images(source: Path, seed_list: list[int]) -> tuple[Any, int, int]:
         session = ort.InferenceSession(
             str(source / manifest.onnx_file), providers=["CPUExecutionProvider"]
         )
-        (images,) = session.run(None, {"z": latents_for_seeds(seed_list, manifest.nz)})
+        z = latents_for_seeds(seed_list, manifest.nz, truncation)
+        (images,) = session.run(None, {"z": z})
         return np.asarray(images), manifest.image_size, manifest.channels
     import torch
 
@@ -419,8 +422,8 @@ def generate_images(source: Path, seed_list: list[int]) -> tuple[Any, int, int]:
 
     generator, _ = load_generator(source / CHECKPOINT_FILE if source.is_dir() else source)
     with torch.no_grad():
-        z = torch.from_numpy(latents_for_seeds(seed_list, generator.config.nz))
-        images = generator(z).numpy()
+        latents = latents_for_seeds(seed_list, generator.config.nz, truncation)
+        images = generator(torch.from_numpy(latents)).numpy()
     return images, generator.config.image_size, generator.config.channels
 
 
@@ -443,9 +446,15 @@ def sample(
 
 
 def evaluate_source(
-    source: Path, data: str, samples: int, features: str, cache_dir: Path | None
+    source: Path,
+    data: str,
+    samples: int,
+    features: str,
+    cache_dir: Path | None,
+    truncations: list[float] | None = None,
 ) -> dict[str, Any]:
-    """The scorecard (and pixel checks) of ``source`` against ``data``: JSON-ready."""
+    """The scorecard (and pixel checks) of ``source`` against ``data``: JSON-ready; with
+    ``truncations``, the main numbers again for each ψ (the same seeds, truncated)."""
     import numpy as np
 
     from service.imaging import to_uint8
@@ -461,19 +470,39 @@ def evaluate_source(
     real = np.asarray(real_all[np.sort(pick)])
     card = score(real, fake, data=data, features=feature_dir)
     command = f"dcgan evaluate {source} --data {data} --samples {samples} --features {features}"
+    curve = []
+    for psi in truncations or []:
+        images, _, _ = generate_images(source, list(range(samples)), psi)
+        truncated = score(
+            real, to_uint8(images).transpose(0, 3, 1, 2), data=data, features=feature_dir
+        )
+        curve.append({"psi": psi} | {m.name: m.value for m in truncated.report.metrics})
+    table = card.table()
+    if curve:
+        command += " --truncation " + ",".join(f"{c['psi']:g}" for c in curve)
+        table += "\n\ntruncation ψ (same seeds; the floors above still apply)\n"
+        table += f"{'ψ':>5} {'fd':>9} {'precision':>10} {'recall':>8} {'coverage':>9}\n"
+        table += "\n".join(
+            f"{c['psi']:>5g} {c['fd']:>9.4g} {c['precision']:>10.3f} {c['recall']:>8.3f} "
+            f"{c['coverage']:>9.3f}"
+            for c in curve
+        )
     return {
         **card.to_dict(),
+        "truncation": curve,
         "pixel_checks": pixel_checks(real[: len(fake)], fake).to_dict(),
         "command": command,
-        "table": card.table(),
+        "table": table,
     }
 
 
 def record_quality(version_dir: Path, quality: dict[str, Any]) -> None:
-    """Write ``quality`` into an exported version's manifest (atomically: the server watches)."""
+    """Write ``quality`` into an exported version's manifest (atomically: the server watches)
+    and its model card (card.md) beside it."""
     import os
 
     from service.manifest import MANIFEST_FILE, Manifest
+    from training.scorecard import CARD_FILE, model_card
 
     path = version_dir / MANIFEST_FILE
     manifest = Manifest.load(path)
@@ -481,6 +510,7 @@ def record_quality(version_dir: Path, quality: dict[str, Any]) -> None:
     tmp = path.with_suffix(".json.tmp")
     manifest.dump(tmp)
     os.replace(tmp, path)
+    (version_dir / CARD_FILE).write_text(model_card(manifest))
 
 
 @app.command()
@@ -499,6 +529,9 @@ def evaluate(
             help="auto (the data's own network), a name under features/, a folder, or pixels"
         ),
     ] = "auto",
+    truncation: Annotated[
+        str | None, typer.Option(help="also measure these ψ, e.g. 0.5,1,1.5,2 (truncated latents)")
+    ] = None,
     record: Annotated[
         bool, typer.Option("--record", help="write the numbers into the version's manifest")
     ] = False,
@@ -513,7 +546,8 @@ def evaluate(
 
     if record and not (source / MANIFEST_FILE).is_file():
         raise ValueError(f"--record needs an exported version folder; {source} has no manifest")
-    quality = evaluate_source(source, data, samples, features, cache_dir)
+    truncations = parse_truncations(truncation) if truncation else None
+    quality = evaluate_source(source, data, samples, features, cache_dir, truncations)
     if record:
         record_quality(source, quality)
     if as_json:
@@ -528,6 +562,20 @@ def evaluate(
     )
     if record:
         typer.echo(f"recorded in {source / MANIFEST_FILE}")
+
+
+def parse_truncations(text: str) -> list[float]:
+    from service.latents import TRUNCATION_MAX, TRUNCATION_MIN
+
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--truncation must look like 0.5,1,2, got {text!r}") from None
+    if not all(TRUNCATION_MIN <= v <= TRUNCATION_MAX for v in values):
+        raise ValueError(
+            f"--truncation values must be in [{TRUNCATION_MIN:g}, {TRUNCATION_MAX:g}], got {text!r}"
+        )
+    return values
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -51,11 +51,15 @@ def test_train_digits_one_epoch_then_export(workdir: Path) -> None:
     assert "features/digits" in result.output and "64 generated vs 64 real" in result.output
     for line in ("fd ", "kid ", "precision ", "recall ", "density ", "coverage ", "digit "):
         assert any(row.startswith(line) for row in result.output.splitlines()), line
-    result = runner.invoke(
-        app, ["evaluate", "models/digits/1", "--data", "digits", "--features", "pixels", "--json"]
-    )
+    args = ["evaluate", "models/digits/1", "--data", "digits", "--features", "pixels"]
+    result = runner.invoke(app, [*args, "--json", "--truncation", "0.5,2", "--record"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["features"] == "pixels"
+    quality = Manifest.load(workdir / "models" / "digits" / "1" / "manifest.json").quality
+    assert quality is not None and [c["psi"] for c in quality["truncation"]] == [0.5, 2.0]
+    assert quality["truncation"][0]["fd"] != quality["truncation"][1]["fd"]
+    card = (workdir / "models" / "digits" / "1" / "card.md").read_text()
+    assert "| 0.5 |" in card and "real-vs-real floor" in card
 
 
 @pytest.mark.parametrize(
@@ -73,6 +77,7 @@ def test_train_digits_one_epoch_then_export(workdir: Path) -> None:
         (["sample", "x", "--seeds", "a-b"], "--seeds must look like"),
         (["evaluate", "runs/x", "--data", "digits", "--record"], "--record needs an exported"),
         (["evaluate", "x", "--data", "digits", "--features", "nope"], "no feature network at"),
+        (["evaluate", "x", "--data", "digits", "--truncation", "9"], "--truncation values must"),
         (["data", "prepare", "missing-dir"], "data path does not exist"),
     ],
 )
