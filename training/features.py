@@ -152,7 +152,10 @@ def load_cartoon_faces(spec: FeatureSpec, folder: Path | None) -> tuple[Labelled
     # a head needs at least two values to be learnable
     classes = {h: c for h, c in classes.items() if len(c) > 1}
     labels = {h: np.array([c.index(v[h]) for v in values]) for h, c in classes.items()}
-    data = LabelledSet(np.stack(images), labels, classes, f"cartoon faces ({folder.name})")
+    built = folder / "dataset.json"  # how `dcgan data cartoon-faces` drew them
+    made_by = json.loads(built.read_text()).get("command") if built.is_file() else None
+    description = f"cartoon faces in {folder}" + (f", drawn by `{made_by}`" if made_by else "")
+    data = LabelledSet(np.stack(images), labels, classes, description)
     return split(data, 0.2, seed=0)
 
 

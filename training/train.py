@@ -5,6 +5,13 @@ sample grid per epoch from fixed latents (``samples/epoch_0001.png``), ``trainin
 made of those grids, ``losses.png`` and ``losses.csv``, and ``run.json`` (the training
 record that ``dcgan export`` copies into the manifest).
 
+Quality tracking (``eval_every`` epochs, rank 0): ``eval_samples`` images from the fixed
+latents of seeds 0..n-1 (the EMA generator when EMA is on) are embedded with the data's
+feature network (``training/features.py``; 8×8 pixel thumbnails as the fallback) and
+compared by Fréchet distance with a fixed real sample, beside that sample's real-vs-real
+floor. The history goes into the checkpoint (so ``--resume`` keeps it), ``run.json`` and
+``losses.png``; with ``keep_best``, ``best.pt`` holds the generator of the lowest FD.
+
 Determinism: data order for epoch e is a permutation drawn from ``seed`` and ``e``; noise
 comes from a dedicated generator whose state is checkpointed together with torch's
 global RNG (dropout). Resuming from a checkpoint therefore continues bit-for-bit on CPU.
@@ -17,6 +24,7 @@ import copy
 import dataclasses
 import json
 import logging
+import math
 import os
 import platform
 import shlex
@@ -38,9 +46,13 @@ from training.provenance import dataset_provenance, portable_spec
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"
+BEST_FILE = "best.pt"
 RUN_FILE = "run.json"
 CHECKPOINT_FORMAT = 1
 SAMPLE_SEEDS = list(range(64))
+EVAL_SAMPLES_MAX = 20_000
+EVAL_REAL_SEED = 0  # the fixed real sample: the same images for every run on a data set
+EVAL_BATCH = 500  # generated images per forward pass during an evaluation
 
 
 @dataclass
@@ -79,9 +91,24 @@ class TrainConfig:
     threads: int | None = None
     cache_dir: Path | None = None
     progress: bool = True
+    eval_every: float = 1.0
+    eval_samples: int = 500
+    eval_features: str = "auto"
+    keep_best: bool = False
 
     # fields that do not change the weights, left out of the recorded command
-    _NOT_RECORDED = ("resume", "progress", "cache_dir", "run_dir", "log_every", "checkpoint_every")
+    _NOT_RECORDED = (
+        "resume",
+        "progress",
+        "cache_dir",
+        "run_dir",
+        "log_every",
+        "checkpoint_every",
+        "eval_every",
+        "eval_samples",
+        "eval_features",
+        "keep_best",
+    )
 
     def to_command(self) -> str:
         """The `dcgan train` command that reproduces this run from scratch."""
@@ -115,6 +142,21 @@ class TrainConfig:
             ("limit", self.limit is None or self.limit >= 1, ">= 1"),
             ("threads", self.threads is None or self.threads >= 1, ">= 1"),
             ("seed", 0 <= self.seed < 2**63, "[0, 2**63)"),
+            (
+                "eval_every",
+                math.isfinite(self.eval_every) and self.eval_every >= 0,
+                ">= 0 epochs (0 turns evaluation off)",
+            ),
+            (
+                "eval_samples",
+                16 <= self.eval_samples <= EVAL_SAMPLES_MAX,
+                f"16..{EVAL_SAMPLES_MAX}",
+            ),
+            (
+                "eval_features",
+                bool(self.eval_features.strip()),
+                "auto, pixels, a feature network name under features/ or a folder",
+            ),
         ]
         for name, ok, allowed in checks:
             if not ok:
