@@ -60,6 +60,8 @@ RUN python -m venv /opt/venv \
 COPY pyproject.toml README.md ./
 COPY training/ training/
 COPY service/ service/
+# the feature networks `dcgan evaluate` embeds images with (read from ./features)
+COPY features/ features/
 # --no-build-isolation: build with the locked setuptools instead of fetching another
 RUN pip install --no-deps --no-build-isolation . \
     && groupadd --system --gid 10001 dcgan \

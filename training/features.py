@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -37,8 +38,18 @@ log = logging.getLogger(__name__)
 
 FEATURE_ONNX = "feature.onnx"
 FEATURE_JSON = "feature.json"
-# shipped beside the code, so `dcgan evaluate` finds them from any working directory
-FEATURES_DIR = Path(__file__).resolve().parents[1] / "features"
+
+
+def default_features_dir() -> Path:
+    """$DCGAN_FEATURES_DIR, else the shipped folder beside the code (found from any working
+    directory in a checkout), else ./features (an installed package, e.g. the train image)."""
+    if env := os.environ.get("DCGAN_FEATURES_DIR"):
+        return Path(env)
+    beside = Path(__file__).resolve().parents[1] / "features"
+    return beside if beside.is_dir() else Path("features")
+
+
+FEATURES_DIR = default_features_dir()
 
 
 @dataclass
