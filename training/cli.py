@@ -211,6 +211,22 @@ def train(
     threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="decode cache folder")] = None,
     progress: Annotated[bool, typer.Option(help="progress bar")] = True,
+    eval_every: Annotated[
+        float,
+        typer.Option(help="epochs between quality evaluations (FD vs a fixed real sample); 0: off"),
+    ] = 1.0,
+    eval_samples: Annotated[
+        int, typer.Option(help="fixed-seed images per evaluation (2× as many real ones), 16..20000")
+    ] = 500,
+    eval_features: Annotated[
+        str,
+        typer.Option(
+            help="auto (the data's own network), a name under features/, a folder, or pixels"
+        ),
+    ] = "auto",
+    keep_best: Annotated[
+        bool, typer.Option(help="also save best.pt: the generator (EMA when on) of the lowest FD")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Train a DCGAN (GPU when available); checkpoints, samples, GIF, loss plot in --run-dir."""
@@ -258,6 +274,10 @@ def train(
         threads=threads,
         cache_dir=cache_dir,
         progress=progress,
+        eval_every=eval_every,
+        eval_samples=eval_samples,
+        eval_features=eval_features,
+        keep_best=keep_best,
     )
     result = Trainer(cfg).fit()
     if not is_main:

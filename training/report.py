@@ -1,4 +1,4 @@
-"""Run-folder artefacts: sample grids, the training GIF and the loss plot."""
+"""Run-folder artefacts: sample grids, the training GIF and the loss (and FD) plot."""
 
 from __future__ import annotations
 
@@ -51,26 +51,54 @@ def preview_crop(image_size: int) -> tuple[int, int, int, int]:
     return (0, 0, side, side)
 
 
-def write_loss_plot(history: Sequence[tuple[int, float, float]], png: Path, csv_path: Path) -> None:
+def write_loss_plot(
+    history: Sequence[tuple[int, float, float]],
+    png: Path,
+    csv_path: Path,
+    *,
+    quality: Sequence[tuple[int, float]] = (),
+    floor: float | None = None,
+    quality_label: str = "",
+) -> None:
+    """Losses by step; with ``quality`` ((step, FD) pairs from training), a second panel
+    below with the FD curve and its real-vs-real ``floor`` on the same step axis."""
     with csv_path.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["step", "loss_d", "loss_g"])
         writer.writerows(history)
-    if not history:
+    if not history and not quality:
         return
     import matplotlib
 
     matplotlib.use("Agg")  # no display on training hosts
     import matplotlib.pyplot as plt
 
-    steps, loss_d, loss_g = zip(*history, strict=True)
-    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
-    ax.plot(steps, loss_d, label="discriminator", linewidth=1)
-    ax.plot(steps, loss_g, label="generator", linewidth=1)
-    ax.set_xlabel("step")
+    if quality:
+        fig, (ax, ax_fd) = plt.subplots(2, 1, figsize=(7, 6), dpi=100, sharex=True)
+    else:
+        fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
+    if history:
+        steps, loss_d, loss_g = zip(*history, strict=True)
+        ax.plot(steps, loss_d, label="discriminator", linewidth=1)
+        ax.plot(steps, loss_g, label="generator", linewidth=1)
+        ax.legend()
     ax.set_ylabel("loss")
-    ax.legend()
     ax.grid(alpha=0.3)
+    if quality:
+        q_steps, fds = zip(*quality, strict=True)
+        label = f"FD ({quality_label})" if quality_label else "FD"
+        ax_fd.plot(q_steps, fds, marker="o", markersize=3, linewidth=1, color="C2", label=label)
+        if floor is not None:
+            ax_fd.axhline(floor, color="grey", linestyle="--", linewidth=1, label="real floor")
+        ax_fd.set_ylabel("Fréchet distance")
+        lowest = min(*fds, floor if floor is not None else min(fds))
+        # FD falls by orders of magnitude early in training: a log axis keeps the tail visible
+        ax_fd.set_yscale("log" if lowest > 0 and max(fds) / lowest > 20 else "linear")
+        ax_fd.legend()
+        ax_fd.grid(alpha=0.3)
+        ax_fd.set_xlabel("step")
+    else:
+        ax.set_xlabel("step")
     fig.tight_layout()
     fig.savefig(png)
     plt.close(fig)

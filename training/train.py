@@ -91,10 +91,10 @@ class TrainConfig:
     threads: int | None = None
     cache_dir: Path | None = None
     progress: bool = True
-    eval_every: float = 1.0
-    eval_samples: int = 500
-    eval_features: str = "auto"
-    keep_best: bool = False
+    eval_every: float = 1.0  # epochs between FD evaluations (and one at the end); 0: off
+    eval_samples: int = 500  # generated images (seeds 0..n-1); twice as many real ones
+    eval_features: str = "auto"  # auto | pixels | a name under features/ | a folder
+    keep_best: bool = False  # best.pt: G and EMA at the lowest FD (measured on EMA when on)
 
     # fields that do not change the weights, left out of the recorded command
     _NOT_RECORDED = (
@@ -352,6 +352,47 @@ def unwrap(module: nn.Module) -> nn.Module:
     return getattr(inner, "_orig_mod", inner)  # torch.compile
 
 
+# ---- quality tracking -----------------------------------------------------------------
+
+
+class QualityProbe:
+    """A fixed real sample, embedded once, and the Fréchet distance of generated images to it.
+
+    ``2 * samples`` real images are drawn once (a seeded permutation, not sorted, so folders
+    ordered by class still give mixed halves); generated images are compared with the first
+    half, and the first half with the second (same counts) gives the real-vs-real floor.
+    ``features`` is a feature network folder, or None for 8×8 pixel thumbnails.
+    """
+
+    def __init__(self, images: torch.Tensor, samples: int, features: Path | None) -> None:
+        from training.features import FeatureExtractor
+        from training.quality import frechet_distance
+        from training.scorecard import PIXELS, portable
+
+        self.samples = min(samples, len(images) // 2)
+        self.extractor = FeatureExtractor(features) if features is not None else None
+        self.features = portable(features) if features is not None else PIXELS
+        rng = np.random.default_rng(EVAL_REAL_SEED)
+        pick = torch.from_numpy(rng.permutation(len(images))[: 2 * self.samples])
+        real = images[pick.to(images.device)].cpu().numpy()
+        embedded = self.embed(real)
+        self.real = embedded[: self.samples]
+        self.floor = round(frechet_distance(self.real, embedded[self.samples :]), 5)
+
+    def embed(self, images_u8: np.ndarray) -> np.ndarray:
+        """uint8 [N, C, H, W] -> float64 [N, D]."""
+        if self.extractor is None:
+            from training.evaluate import pixel_features
+
+            return pixel_features(images_u8)
+        return self.extractor(images_u8)[0]
+
+    def fd(self, fake_u8: np.ndarray) -> float:
+        from training.quality import frechet_distance
+
+        return round(frechet_distance(self.real, self.embed(fake_u8)), 5)
+
+
 # ---- the trainer ----------------------------------------------------------------------
 
 
@@ -415,6 +456,18 @@ class Trainer:
         self.wall_time = 0.0
         self.history: list[tuple[int, float, float]] = []
         self.fixed_z = torch.from_numpy(latents_for_seeds(SAMPLE_SEEDS, model.nz)).to(self.device)
+        # quality tracking: {"epoch", "step", "fd"} per evaluation; best = the lowest so far
+        self.quality_history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] | None = None
+        self.eval_interval = (
+            max(1, round(cfg.eval_every * self.steps_per_epoch)) if cfg.eval_every > 0 else 0
+        )
+        self.probe: QualityProbe | None = None
+        self.eval_z = torch.empty(0)
+        if self.eval_interval:
+            features = self._eval_features()  # every rank: a bad flag fails them all alike
+            if self.dist.main:
+                self._start_quality_probe(features)
 
         self.g_train: nn.Module = self.g
         self.d_train: nn.Module = self.d
@@ -435,6 +488,49 @@ class Trainer:
         epochs = self.cfg.epochs if self.cfg.epochs is not None else self.recipe.model.train.epochs
         return max(1, round(epochs * self.steps_per_epoch))
 
+    def _eval_features(self) -> Path | None:
+        from training.scorecard import PIXELS, resolve_features
+
+        spec = self.cfg.eval_features
+        if self.cfg.dry_run and spec == "auto":
+            return None  # fake data has no feature network: pixel thumbnails
+        try:
+            return resolve_features(spec, self.cfg.data)
+        except FileNotFoundError:
+            raise ValueError(
+                f"--eval-features must be auto, {PIXELS}, a feature network name under "
+                f"features/ or a folder with feature.json, got {spec!r} (not found)"
+            ) from None
+
+    def _start_quality_probe(self, features: Path | None) -> None:
+        if len(self.data) < 4:
+            log.warning("quality tracking off: %d images are too few for an FD", len(self.data))
+            self.eval_interval = 0
+            return
+        self.probe = QualityProbe(self.data.images, self.cfg.eval_samples, features)
+        n = self.probe.samples
+        if n < self.cfg.eval_samples:
+            log.warning(
+                "--eval-samples %d lowered to %d: the data set has %d images (2× are needed)",
+                self.cfg.eval_samples,
+                n,
+                len(self.data),
+            )
+        self.eval_z = torch.from_numpy(latents_for_seeds(list(range(n)), self.recipe.model.nz)).to(
+            self.device
+        )
+        note = "" if features else " (8×8 pixel thumbnails: no feature network for this data)"
+        log.info(
+            "quality: FD of %d fixed-seed samples vs %d real images every %d steps, %s%s; "
+            "real-vs-real floor %.4g",
+            n,
+            n,
+            self.eval_interval,
+            self.probe.features,
+            note,
+            self.probe.floor,
+        )
+
     def _optimizer(self, module: nn.Module) -> torch.optim.Optimizer:
         r = self.recipe
         if r.optimizer == "rmsprop":
@@ -446,7 +542,8 @@ class Trainer:
     def run_dir(self) -> Path:
         return self.cfg.run_dir
 
-    def state_dict(self) -> dict[str, Any]:
+    def _generator_state(self) -> dict[str, Any]:
+        """What `load_generator` needs: configs, G and EMA weights."""
         return {
             "format": CHECKPOINT_FORMAT,
             "model_config": self.recipe.model.to_dict(),
@@ -455,14 +552,25 @@ class Trainer:
                 for k, v in dataclasses.asdict(self.cfg).items()
             },
             "generator": self.g.state_dict(),
-            "discriminator": self.d.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **self._generator_state(),
+            "discriminator": self.d.state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "scaler": self.scaler.state_dict(),
             "step": self.step,
             "wall_time_s": self.wall_time,
             "history": self.history,
+            "quality": {
+                "history": self.quality_history,
+                "best": self.best,
+                "features": self.probe.features if self.probe else None,
+                "samples": self.probe.samples if self.probe else None,
+            },
             "rng": {
                 "noise": self.noise.get_state(),
                 "torch": torch.get_rng_state(),
@@ -471,9 +579,20 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> Path:
-        path = self.run_dir / CHECKPOINT_FILE
+        return self._save(self.state_dict(), self.run_dir / CHECKPOINT_FILE)
+
+    def save_best(self) -> Path:
+        """best.pt: the evaluated generator (EMA when on; the raw G too) at the lowest FD;
+        `load_generator` and `dcgan export runs/X/best.pt` read it."""
+        features = self.probe.features if self.probe is not None else None
+        best = {**(self.best or {}), "features": features}
+        state = {**self._generator_state(), "step": self.step, "best": best}
+        return self._save(state, self.run_dir / BEST_FILE)
+
+    @staticmethod
+    def _save(state: dict[str, Any], path: Path) -> Path:
         tmp = path.with_suffix(".tmp")
-        torch.save(self.state_dict(), tmp)
+        torch.save(state, tmp)
         os.replace(tmp, path)  # never leave a half-written checkpoint behind
         return path
 
@@ -495,10 +614,29 @@ class Trainer:
         self.step = int(state["step"])
         self.wall_time = float(state["wall_time_s"])
         self.history = [(int(s), float(d), float(g)) for s, d, g in state["history"]]
+        self._load_quality(state.get("quality") or {})
         self.noise.set_state(state["rng"]["noise"].cpu())
         torch.set_rng_state(state["rng"]["torch"].cpu())
         if state["rng"]["cuda"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+
+    def _load_quality(self, saved: dict[str, Any]) -> None:
+        history = [dict(e) for e in saved.get("history") or []]
+        best = saved.get("best")
+        probe = self.probe
+        if history and probe is not None:
+            was = (saved.get("features"), saved.get("samples"))
+            if was != (probe.features, probe.samples):
+                log.warning(
+                    "quality history restarted: it was measured with %s on %s samples, "
+                    "now %s on %d",
+                    *was,
+                    probe.features,
+                    probe.samples,
+                )
+                history, best = [], None
+        self.quality_history = history
+        self.best = dict(best) if best is not None and self.cfg.keep_best else None
 
     # ---- one step ----
     def _batches(self) -> Iterator[tuple[int, torch.Tensor]]:
@@ -552,13 +690,76 @@ class Trainer:
         net.train(was_training)
         return make_grid(to_uint8(images), nrow=8)
 
+    @torch.no_grad()
+    def eval_images(self) -> np.ndarray:
+        """uint8 [N, C, H, W] from the fixed evaluation latents (seeds 0..N-1), made by the
+        generator that gets exported: the EMA one when EMA is on."""
+        from service.imaging import to_uint8
+
+        net = self.ema if self.ema is not None else self.g
+        was_training = net.training
+        net.eval()
+        images = [
+            to_uint8(net(z).float().cpu().numpy()).transpose(0, 3, 1, 2)
+            for z in self.eval_z.split(EVAL_BATCH)
+        ]
+        net.train(was_training)
+        return np.concatenate(images)
+
+    def measure_quality(self) -> float:
+        """The FD of the current generator against the fixed real sample (nothing recorded)."""
+        if self.probe is None:
+            raise RuntimeError("quality tracking is off (--eval-every 0, or not rank 0)")
+        return self.probe.fd(self.eval_images())
+
+    def evaluate_quality(self) -> float:
+        """Measure, log and record one evaluation; with keep_best, save best.pt on a new low."""
+        fd = self.measure_quality()
+        assert self.probe is not None
+        epoch = round(self.step / self.steps_per_epoch, 4)
+        entry = {"epoch": epoch, "step": self.step, "fd": fd}
+        self.quality_history.append(entry)
+        kind = "pixel" if self.probe.extractor is None else "feature"
+        log.info(
+            "epoch %g: %s FD %.4g (floor %.4g, %s)",
+            epoch,
+            kind,
+            fd,
+            self.probe.floor,
+            self.probe.features,
+        )
+        if self.cfg.keep_best and (self.best is None or fd < self.best["fd"]):
+            self.best = dict(entry)
+            self.save_best()
+        return fd
+
     def write_epoch_outputs(self, epoch: int) -> None:
         from training.report import write_loss_plot, write_sample_grid, write_training_gif
 
         samples = self.run_dir / "samples"
         write_sample_grid(self.sample_grid(), samples / f"epoch_{epoch:04d}.png")
         write_training_gif(sorted(samples.glob("epoch_*.png")), self.run_dir / "training.gif")
-        write_loss_plot(self.history, self.run_dir / "losses.png", self.run_dir / "losses.csv")
+        write_loss_plot(
+            self.history,
+            self.run_dir / "losses.png",
+            self.run_dir / "losses.csv",
+            quality=[(e["step"], e["fd"]) for e in self.quality_history],
+            floor=self.probe.floor if self.probe is not None else None,
+            quality_label=self.probe.features if self.probe is not None else "",
+        )
+
+    def quality_record(self) -> dict[str, Any]:
+        if self.probe is None:
+            return {}
+        record: dict[str, Any] = {
+            "quality_features": self.probe.features,
+            "quality_samples": self.probe.samples,
+            "quality_floor": self.probe.floor,
+            "quality_history": self.quality_history,
+        }
+        if self.cfg.keep_best and self.best is not None:
+            record["best"] = self.best
+        return record
 
     def record(self, final_losses: dict[str, float]) -> dict[str, Any]:
         return {
@@ -583,6 +784,7 @@ class Trainer:
             "lr": self.recipe.lr,
             "loss": self.recipe.loss,
             "amp": str(self.amp).replace("torch.", "") if self.amp else "off",
+            **self.quality_record(),
         }
 
     # ---- the loop ----
@@ -638,6 +840,12 @@ class Trainer:
                 else:
                     step_time += time.perf_counter() - t_step
                 bar.update(1)
+                if (
+                    main
+                    and self.probe is not None
+                    and (self.step % self.eval_interval == 0 or self.step == self.total_steps)
+                ):
+                    self.evaluate_quality()
                 if main and (
                     self.step % self.steps_per_epoch == 0 or self.step == self.total_steps
                 ):
