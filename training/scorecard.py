@@ -131,17 +131,17 @@ def model_card(manifest: Manifest) -> str:
     if not q:
         return "\n".join([*lines, "", "No quality numbers recorded: `dcgan evaluate --record`."])
     lines += [
-        f"- quality measured on {q['data']} with `{q['features']}` ({q['features_note']}); "
-        f"{q['samples']} generated vs {q['samples']} real images, floors from two disjoint real "
-        "halves of the same size",
-        f"- command: `{q['command']}`",
+        f"- quality measured on {q.get('data', '?')} with `{q.get('features', '?')}` "
+        f"({q.get('features_note', '')}); {q.get('samples', '?')} generated vs "
+        f"{q.get('samples', '?')} real images, floors from two disjoint real halves of that size",
+        f"- command: `{q.get('command', '?')}`",
         "",
         "| metric | value | real-vs-real floor | better |",
         "|---|---|---|---|",
     ]
     lines += [
         f"| {name} | {m['value']:.4g} | {m['floor']:.4g} | {m['better']} |"
-        for name, m in q["metrics"].items()
+        for name, m in q.get("metrics", {}).items()
     ]
     if q.get("labels"):
         lines += ["", "| attribute | TV distance | floor | most common: real vs generated |"]

@@ -107,3 +107,30 @@ def test_failed_export_leaves_no_partial_folder(
     with pytest.raises(ExportError, match="parity failed"):
         make_tiny_model(tmp_path, "m")
     assert list((tmp_path / "m").iterdir()) == []
+
+
+def test_fp16_export_stays_within_its_tolerance_of_the_fp32_one(tmp_path: Path) -> None:
+    from service.manifest import TrainingRecord
+    from training.export import PARITY_TOLERANCE, ExportOptions
+
+    torch.manual_seed(0)
+    generator = Generator(tiny_config())
+    record = json.loads((make_tiny_model(tmp_path, "a") / "manifest.json").read_text())["training"]
+    outputs = {}
+    for fp16 in (False, True):
+        folder = tmp_path / f"fp16-{fp16}" / "1"
+        export_generator(
+            generator,
+            folder,
+            name="b",
+            version=1,
+            preset="tiny",
+            training=TrainingRecord(**record),
+            options=ExportOptions(fp16=fp16),
+        )
+        session = ort.InferenceSession(str(folder / "generator.onnx"))
+        (outputs[fp16],) = session.run(
+            None, {"z": latents_for_seeds(list(range(32)), generator.config.nz)}
+        )
+    diff = float(np.max(np.abs(outputs[True] - outputs[False])))
+    assert 0 < diff <= PARITY_TOLERANCE["float16"]  # fp16 weights differ, but not by much

@@ -353,3 +353,66 @@ def test_loss_plot_draws_the_fd_panel_and_still_works_without(tmp_path: Path) ->
     with Image.open(tmp_path / "a.png") as a, Image.open(tmp_path / "b.png") as b:
         assert b.size[1] > a.size[1]  # a second panel below the losses
     assert np.isfinite(np.loadtxt(tmp_path / "b.csv", delimiter=",", skiprows=1)).all()
+
+
+# ---- what training means: range, order, shards ------------------------------------------
+
+
+def test_the_discriminator_sees_real_images_in_the_generators_range(tmp_path: Path) -> None:
+    # the generator ends in tanh: real images must be scaled to [-1, 1], not [0, 1]
+    trainer = Trainer(tiny_run(tmp_path / "run", eval_every=0))
+    seen: list[torch.Tensor] = []
+    d = trainer.d_train
+
+    def spy(x: torch.Tensor) -> torch.Tensor:
+        seen.append(x.detach())
+        return d(x)
+
+    trainer.d_train = spy  # type: ignore[assignment]
+    batch = trainer.data.images[:8].clone()
+    batch[0].fill_(0)
+    batch[1].fill_(255)
+    trainer.train_step(batch)
+    real = seen[0]
+    assert real.shape == batch.shape
+    assert real[0].min().item() == -1.0 and real[1].max().item() == 1.0
+    fake = seen[1]
+    assert fake.min().item() >= -1.0 and fake.max().item() <= 1.0
+
+
+def epoch_batches(trainer: Trainer, epoch: int) -> list[torch.Tensor]:
+    """The batches of one epoch, as fit() draws them (it advances the step after each)."""
+    trainer.step = epoch * trainer.steps_per_epoch
+    batches, drawn = trainer._batches(), []
+    for _ in range(trainer.steps_per_epoch):
+        drawn.append(next(batches)[1])
+        trainer.step += 1
+    return drawn
+
+
+def test_each_epoch_reshuffles_but_one_seed_replays_the_same_order(tmp_path: Path) -> None:
+    cfg = tiny_run(tmp_path / "run", eval_every=0, max_steps=100)
+    trainer = Trainer(cfg)
+    first, second = epoch_batches(trainer, 0), epoch_batches(trainer, 1)
+    # every image once per epoch...
+    n = trainer.steps_per_epoch * trainer.batch
+    assert len({b.numpy().tobytes() for batch in first for b in batch}) == n
+    # ...in a different order each epoch...
+    assert not all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    # ...and the same order in another run with the same seed
+    again = epoch_batches(Trainer(tiny_run(tmp_path / "again", eval_every=0, max_steps=100)), 1)
+    assert all(torch.equal(a, b) for a, b in zip(second, again, strict=True))
+
+
+def test_ddp_ranks_get_disjoint_shards_of_each_epoch(tmp_path: Path) -> None:
+    from training.train import Dist
+
+    shards = []
+    for rank in (0, 1):
+        trainer = Trainer(tiny_run(tmp_path / f"rank{rank}", eval_every=0, batch_size=4))
+        trainer.dist = Dist(rank=rank, world=2)
+        trainer.steps_per_epoch = len(trainer.data) // (trainer.batch * 2)
+        shards.append({b.numpy().tobytes() for batch in epoch_batches(trainer, 0) for b in batch})
+    assert shards[0] and shards[1]
+    assert not shards[0] & shards[1]
+    assert len(shards[0] | shards[1]) == 2 * len(shards[0])
