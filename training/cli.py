@@ -5,16 +5,24 @@ Bad input never shows a traceback: it prints ``error: ...`` naming the problem a
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import inspect
 import logging
 import os
 import re
 import shutil
+import typing
 from collections.abc import Callable
+from inspect import Parameter
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+
+from training.config import TrainConfig
+
+KEYWORD_ONLY = Parameter.KEYWORD_ONLY
 
 app = typer.Typer(
     help="Train DCGAN generators on an image folder and export them to ONNX for dcgan-serve.",
@@ -168,117 +176,50 @@ def features(
 # ---- train ------------------------------------------------------------------------------
 
 
-@app.command()
-@user_errors
-def train(
-    preset: Annotated[
-        str, typer.Option(help="architecture preset (see `dcgan presets`)")
-    ] = "dcgan64",
-    data: Annotated[
-        str, typer.Option(help="built-in name (digits, fashion-mnist), image folder or idx file")
-    ] = "digits",
-    run_dir: Annotated[Path | None, typer.Option(help="default: runs/<data name>")] = None,
-    width: Annotated[float, typer.Option(help="multiply every hidden width, (0, 4]")] = 1.0,
-    image_size: Annotated[
-        int | None, typer.Option(help="train at preset size × a power of two")
-    ] = None,
-    epochs: Annotated[float | None, typer.Option(help="default: the preset's")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="stop after this many steps")] = None,
-    batch_size: Annotated[
-        int | None, typer.Option(help="per process; default: the preset's")
-    ] = None,
-    lr: Annotated[float | None, typer.Option(help="default: the preset's")] = None,
-    beta1: Annotated[float | None, typer.Option(help="Adam beta1")] = None,
-    beta2: Annotated[float | None, typer.Option(help="Adam beta2")] = None,
-    optimizer: Annotated[str | None, typer.Option(help="adam | rmsprop")] = None,
-    loss: Annotated[str | None, typer.Option(help="bce (non-saturating) | hinge")] = None,
-    label_smoothing: Annotated[float, typer.Option(help="real label = 1 - this")] = 0.0,
-    ema: Annotated[bool, typer.Option(help="keep an EMA copy of G (exported by default)")] = True,
-    ema_decay: Annotated[float, typer.Option()] = 0.999,
-    seed: Annotated[int, typer.Option()] = 0,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N")] = "auto",
-    amp: Annotated[str, typer.Option(help="auto | bf16 | fp16 | off (CUDA only)")] = "auto",
-    channels_last: Annotated[
-        bool | None, typer.Option(help="default: on CUDA; off with --compile")
-    ] = None,
-    compile: Annotated[bool, typer.Option(help="torch.compile G and D")] = False,
-    checkpoint_every: Annotated[int, typer.Option(help="steps between checkpoints")] = 1000,
-    log_every: Annotated[int, typer.Option(help="steps between loss records")] = 10,
-    resume: Annotated[bool, typer.Option(help="continue the run in --run-dir")] = False,
-    overwrite: Annotated[bool, typer.Option(help="delete an existing --run-dir first")] = False,
-    dry_run: Annotated[bool, typer.Option(help="3 steps on fake data")] = False,
-    limit: Annotated[int | None, typer.Option(help="use only the first N images")] = None,
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
-    cache_dir: Annotated[Path | None, typer.Option(help="decode cache folder")] = None,
-    progress: Annotated[bool, typer.Option(help="progress bar")] = True,
-    eval_every: Annotated[
-        float,
-        typer.Option(help="epochs between quality evaluations (FD vs a fixed real sample); 0: off"),
-    ] = 1.0,
-    eval_samples: Annotated[
-        int, typer.Option(help="fixed-seed images per evaluation (2× as many real ones), 16..20000")
-    ] = 500,
-    eval_features: Annotated[
-        str,
-        typer.Option(
-            help="auto (the data's own network), a name under features/, a folder, or pixels"
-        ),
-    ] = "auto",
-    keep_best: Annotated[
-        bool, typer.Option(help="also save best.pt: the generator (EMA when on) of the lowest FD")
-    ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
-) -> None:
+# CLI-only types and defaults where a field's own would not do for a command line
+CLI_OVERRIDES: dict[str, tuple[Any, Any, str]] = {
+    "run_dir": (Path | None, None, "default: runs/<data name>"),
+}
+
+
+def _cli_type(hint: Any) -> Any:
+    """typer has no Literal: its choices become a str that TrainConfig.validate checks."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is typing.Literal:
+        return str
+    if args and any(typing.get_origin(a) is typing.Literal for a in args):
+        return str | None
+    return hint
+
+
+def config_parameters(config: type) -> list[inspect.Parameter]:
+    """One keyword option per dataclass field: its type, default and metadata help."""
+    hints = typing.get_type_hints(config)
+    params = []
+    for f in dataclasses.fields(config):
+        hint, default, help_text = _cli_type(hints[f.name]), f.default, f.metadata.get("help")
+        if f.name in CLI_OVERRIDES:
+            hint, default, help_text = CLI_OVERRIDES[f.name]
+        annotation = Annotated[hint, typer.Option(help=help_text)]  # type: ignore[valid-type]
+        params.append(
+            inspect.Parameter(f.name, KEYWORD_ONLY, default=default, annotation=annotation)
+        )
+    return params
+
+
+def train(overwrite: bool = False, verbose: bool = False, **options: Any) -> None:
     """Train a DCGAN (GPU when available); checkpoints, samples, GIF, loss plot in --run-dir."""
-    from training.train import TrainConfig, Trainer
+    from training.train import Trainer
 
     setup_logging(verbose)
-    for name, value, allowed in (
-        ("optimizer", optimizer, ("adam", "rmsprop")),
-        ("loss", loss, ("bce", "hinge")),
-        ("amp", amp, ("auto", "bf16", "fp16", "off")),
-    ):
-        if value is not None and value not in allowed:
-            raise ValueError(f"--{name} must be one of {', '.join(allowed)}, got {value!r}")
-    run = run_dir or RUNS_DIR / ("dry-run" if dry_run else slug(data))
-    is_main = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 touches files
-    if overwrite and not resume and run.exists() and is_main:
-        shutil.rmtree(run)
-    cfg = TrainConfig(
-        preset=preset,
-        data=data,
-        run_dir=run,
-        width=width,
-        image_size=image_size,
-        epochs=epochs,
-        max_steps=max_steps,
-        batch_size=batch_size,
-        lr=lr,
-        beta1=beta1,
-        beta2=beta2,
-        optimizer=_lit(optimizer),
-        loss=_lit(loss),
-        label_smoothing=label_smoothing,
-        ema=ema,
-        ema_decay=ema_decay,
-        seed=seed,
-        device=device,
-        amp=_lit(amp),
-        channels_last=channels_last,
-        compile=compile,
-        checkpoint_every=checkpoint_every,
-        log_every=log_every,
-        resume=resume,
-        dry_run=dry_run,
-        limit=limit,
-        threads=threads,
-        cache_dir=cache_dir,
-        progress=progress,
-        eval_every=eval_every,
-        eval_samples=eval_samples,
-        eval_features=eval_features,
-        keep_best=keep_best,
+    run = options["run_dir"] or RUNS_DIR / (
+        "dry-run" if options["dry_run"] else slug(options["data"])
     )
+    cfg = TrainConfig(**(options | {"run_dir": run}))
+    cfg.validate()  # before anything is deleted
+    is_main = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 touches files
+    if overwrite and not cfg.resume and run.exists() and is_main:
+        shutil.rmtree(run)
     result = Trainer(cfg).fit()
     if not is_main:
         return
@@ -291,9 +232,25 @@ def train(
     typer.echo(f"next: dcgan export {result.run_dir}")
 
 
-def _lit(value: str | None) -> Any:
-    """Values were checked against their Literal choices above."""
-    return value
+# `dcgan train`'s options are TrainConfig's fields (training/config.py), plus two of its own
+train.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        *config_parameters(TrainConfig),
+        inspect.Parameter(
+            "overwrite",
+            KEYWORD_ONLY,
+            default=False,
+            annotation=Annotated[bool, typer.Option(help="delete an existing --run-dir first")],
+        ),
+        inspect.Parameter(
+            "verbose",
+            KEYWORD_ONLY,
+            default=False,
+            annotation=Annotated[bool, typer.Option("--verbose", "-v")],
+        ),
+    ]
+)
+train = app.command()(user_errors(train))
 
 
 # ---- export -----------------------------------------------------------------------------

@@ -24,15 +24,13 @@ import copy
 import dataclasses
 import json
 import logging
-import math
 import os
 import platform
-import shlex
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from service.latents import latents_for_seeds
+from training.config import TrainConfig
 from training.models import DCGANConfig, Discriminator, Generator, build_config, init_weights
 from training.provenance import dataset_provenance, portable_spec
 
@@ -50,119 +49,8 @@ BEST_FILE = "best.pt"
 RUN_FILE = "run.json"
 CHECKPOINT_FORMAT = 1
 SAMPLE_SEEDS = list(range(64))
-EVAL_SAMPLES_MAX = 20_000
 EVAL_REAL_SEED = 0  # the fixed real sample: the same images for every run on a data set
 EVAL_BATCH = 500  # generated images per forward pass during an evaluation
-
-
-@dataclass
-class TrainConfig:
-    """Every knob of a training run; `dcgan train` flags map 1:1 onto these fields.
-
-    ``None`` means "the preset's default" (from its seed document).
-    """
-
-    preset: str = "dcgan64"
-    data: str = "digits"
-    run_dir: Path = Path("runs/default")
-    width: float = 1.0
-    image_size: int | None = None
-    epochs: float | None = None
-    max_steps: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    beta1: float | None = None
-    beta2: float | None = None
-    optimizer: Literal["adam", "rmsprop"] | None = None
-    loss: Literal["bce", "hinge"] | None = None
-    label_smoothing: float = 0.0
-    ema: bool = True
-    ema_decay: float = 0.999
-    seed: int = 0
-    device: str = "auto"
-    amp: Literal["auto", "bf16", "fp16", "off"] = "auto"
-    channels_last: bool | None = None
-    compile: bool = False
-    checkpoint_every: int = 1000
-    log_every: int = 10
-    resume: bool = False
-    dry_run: bool = False
-    limit: int | None = None
-    threads: int | None = None
-    cache_dir: Path | None = None
-    progress: bool = True
-    eval_every: float = 1.0  # epochs between FD evaluations (and one at the end); 0: off
-    eval_samples: int = 500  # generated images (seeds 0..n-1); twice as many real ones
-    eval_features: str = "auto"  # auto | pixels | a name under features/ | a folder
-    keep_best: bool = False  # best.pt: G and EMA at the lowest FD (measured on EMA when on)
-
-    # fields that do not change the weights, left out of the recorded command
-    _NOT_RECORDED = (
-        "resume",
-        "progress",
-        "cache_dir",
-        "run_dir",
-        "log_every",
-        "checkpoint_every",
-        "eval_every",
-        "eval_samples",
-        "eval_features",
-        "keep_best",
-    )
-
-    def to_command(self) -> str:
-        """The `dcgan train` command that reproduces this run from scratch."""
-        args = ["dcgan", "train"]
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            always = f.name in ("preset", "data")
-            if f.name in self._NOT_RECORDED or (value == f.default and not always):
-                continue
-            flag = "--" + f.name.replace("_", "-")
-            if isinstance(value, bool):
-                args.append(flag if value else "--no-" + flag[2:])
-            else:
-                args += [flag, str(value)]
-        return shlex.join(args)
-
-    def validate(self) -> None:
-        """Raise ValueError naming the argument and its allowed range."""
-        checks: list[tuple[str, bool, str]] = [
-            ("width", 0 < self.width <= 4, "(0, 4]"),
-            ("epochs", self.epochs is None or self.epochs > 0, "> 0"),
-            ("max_steps", self.max_steps is None or self.max_steps >= 1, ">= 1"),
-            ("batch_size", self.batch_size is None or 1 <= self.batch_size <= 65536, "1..65536"),
-            ("lr", self.lr is None or 0 < self.lr < 1, "(0, 1)"),
-            ("beta1", self.beta1 is None or 0 <= self.beta1 < 1, "[0, 1)"),
-            ("beta2", self.beta2 is None or 0 <= self.beta2 < 1, "[0, 1)"),
-            ("label_smoothing", 0 <= self.label_smoothing < 0.5, "[0, 0.5)"),
-            ("ema_decay", 0 < self.ema_decay < 1, "(0, 1)"),
-            ("checkpoint_every", self.checkpoint_every >= 1, ">= 1"),
-            ("log_every", self.log_every >= 1, ">= 1"),
-            ("limit", self.limit is None or self.limit >= 1, ">= 1"),
-            ("threads", self.threads is None or self.threads >= 1, ">= 1"),
-            ("seed", 0 <= self.seed < 2**63, "[0, 2**63)"),
-            (
-                "eval_every",
-                math.isfinite(self.eval_every) and self.eval_every >= 0,
-                ">= 0 epochs (0 turns evaluation off)",
-            ),
-            (
-                "eval_samples",
-                16 <= self.eval_samples <= EVAL_SAMPLES_MAX,
-                f"16..{EVAL_SAMPLES_MAX}",
-            ),
-            (
-                "eval_features",
-                bool(self.eval_features.strip()),
-                "auto, pixels, a feature network name under features/ or a folder",
-            ),
-        ]
-        for name, ok, allowed in checks:
-            if not ok:
-                raise ValueError(
-                    f"--{name.replace('_', '-')} must be {allowed}, got {getattr(self, name)}"
-                )
 
 
 @dataclass(frozen=True)

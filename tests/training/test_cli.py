@@ -152,3 +152,20 @@ def test_parse_seeds() -> None:
     assert parse_seeds("0-3,9") == [0, 1, 2, 3, 9]
     with pytest.raises(ValueError):
         parse_seeds("1-")
+
+
+def test_train_options_are_the_config_fields_with_their_help() -> None:
+    import dataclasses
+
+    import typer.main
+
+    from training.config import TrainConfig
+
+    command = typer.main.get_command(app).commands["train"]  # type: ignore[attr-defined]
+    options = {p.name: p for p in command.params}
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    assert set(options) == set(fields) | {"overwrite", "verbose"}
+    for name, f in fields.items():
+        assert options[name].help == f.metadata["help"], name
+        if name != "run_dir":  # the CLI's default is runs/<data name>
+            assert options[name].default == f.default, name
