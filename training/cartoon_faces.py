@@ -21,6 +21,8 @@ from typing import Any
 
 from PIL import Image
 
+from training.errors import UserError
+
 BACKGROUND = "#e8e8e8"
 ATTRIBUTES_FILE = "attributes.jsonl"  # one {"file": ..., "attributes": {...}} per face
 RENDER_SIZE = (200, 300)  # the SVG's 400x600 viewBox at half scale
@@ -28,7 +30,7 @@ RENDER_SIZE = (200, 300)  # the SVG's 400x600 viewBox at half scale
 CROP_BOX = (0, 25, 200, 225)
 
 
-class CartoonFacesError(RuntimeError):
+class CartoonFacesError(UserError, RuntimeError):
     """Node.js, facesjs or the renderer is missing (the message says how to install it)."""
 
 

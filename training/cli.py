@@ -21,6 +21,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from training.config import TrainConfig
+from training.errors import UserError
 
 KEYWORD_ONLY = Parameter.KEYWORD_ONLY
 
@@ -43,6 +44,10 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+# a user's mistake (UserError) and argument checks; anything else is a bug: a traceback
+USER_ERRORS = (UserError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)
+
+
 def user_errors(func: F) -> F:
     """Turn the errors a user can cause into `error: ...` + exit 2 instead of a traceback."""
 
@@ -50,12 +55,8 @@ def user_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as exc:
+        except USER_ERRORS as exc:
             raise fail(str(exc)) from None
-        except RuntimeError as exc:
-            if type(exc).__name__ in {"ExportError", "CartoonFacesError"}:
-                raise fail(str(exc)) from None
-            raise
 
     return wrapper  # type: ignore[return-value]
 

@@ -25,6 +25,8 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image, ImageOps
 
+from training.errors import UserError
+
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1
@@ -42,7 +44,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError, ValueError):
     """A data set cannot be read; the message names the path or spec."""
 
 

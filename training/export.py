@@ -32,6 +32,7 @@ from service.manifest import (
     is_valid_model_name,
     sha256_file,
 )
+from training.errors import UserError
 from training.models import Generator
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ PARITY_TOLERANCE = {"float32": 1e-4, "float16": 2e-2}
 SAMPLE_SEEDS = list(range(64))  # samples.png shows seeds 0..63, as GET /generate would
 
 
-class ExportError(RuntimeError):
+class ExportError(UserError, RuntimeError):
     """The export failed a check (parity, onnx checker, bad name or folder)."""
 
 

@@ -169,3 +169,34 @@ def test_train_options_are_the_config_fields_with_their_help() -> None:
         assert options[name].help == f.metadata["help"], name
         if name != "run_dir":  # the CLI's default is runs/<data name>
             assert options[name].default == f.default, name
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "training.export.ExportError",
+        "training.cartoon_faces.CartoonFacesError",
+        "training.data.DatasetError",
+    ],
+)
+def test_user_errors_exit_2_and_bugs_keep_their_traceback(error: str) -> None:
+    import importlib
+
+    import typer
+
+    from training.cli import user_errors
+    from training.errors import UserError
+
+    module, name = error.rsplit(".", 1)
+    cls = getattr(importlib.import_module(module), name)
+    assert issubclass(cls, UserError)
+
+    @user_errors
+    def fails(exc: Exception) -> None:
+        raise exc
+
+    with pytest.raises(typer.Exit) as exited:
+        fails(cls("the user can fix this"))
+    assert exited.value.exit_code == 2
+    with pytest.raises(RuntimeError, match="a bug"):
+        fails(RuntimeError("a bug"))  # not a user error: the traceback stays
