@@ -378,22 +378,20 @@ def generate_images(
 
     Returns (images, image_size, channels).
     """
-    import numpy as np
 
     from service.latents import latents_for_seeds
 
-    if (source / "generator.onnx").exists():
-        import onnxruntime as ort
+    if (source / "manifest.json").exists():
+        # the service's own checked path: manifest schema, sha256, signature, warm-up
+        from service.registry import CPU, load_version
+        from service.settings import Settings
 
-        from service.manifest import Manifest
-
-        manifest = Manifest.load(source / "manifest.json")
-        session = ort.InferenceSession(
-            str(source / manifest.onnx_file), providers=["CPUExecutionProvider"]
-        )
-        z = latents_for_seeds(seed_list, manifest.nz, truncation)
-        (images,) = session.run(None, {"z": z})
-        return np.asarray(images), manifest.image_size, manifest.channels
+        settings = Settings(models_dir=source.resolve().parent.parent)
+        entry = load_version(source.resolve().parent.name, source, settings, [CPU])
+        if entry.status != "ready" or entry.manifest is None:
+            raise UserError(f"{source} cannot be loaded: {entry.reason}")
+        z = latents_for_seeds(seed_list, entry.manifest.nz, truncation)
+        return entry.run(z), entry.manifest.image_size, entry.manifest.channels
     import torch
 
     from training.train import CHECKPOINT_FILE, load_generator
