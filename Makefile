@@ -41,7 +41,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# A short training + export on the built-in digits data set (under a minute on 2 cores).
+# A short training + export on the built-in digits data set (about half a minute on 2 cores).
 demo: $(VENV)/.dev-installed
 	$(BIN)/dcgan train --preset mnist28 --data digits --epochs 1 --run-dir runs/digits --overwrite
 	$(BIN)/dcgan export runs/digits --name digits --models-dir runs/models
