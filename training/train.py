@@ -1,16 +1,21 @@
 """The DCGAN training loop: TrainConfig in, run folder out.
 
-A run folder holds ``checkpoint.pt`` (config + weights + optimizers + EMA + step + RNG), a
-sample grid per epoch from fixed latents (``samples/epoch_0001.png``), ``training.gif``
-made of those grids, ``losses.png`` and ``losses.csv``, and ``run.json`` (the training
-record that ``dcgan export`` copies into the manifest).
+``Trainer`` puts the parts together; each part is a module of its own:
 
-Quality tracking (``eval_every`` epochs, rank 0): ``eval_samples`` images from the fixed
-latents of seeds 0..n-1 (the EMA generator when EMA is on) are embedded with the data's
-feature network (``training/features.py``; 8×8 pixel thumbnails as the fallback) and
-compared by Fréchet distance with a fixed real sample, beside that sample's real-vs-real
-floor. The history goes into the checkpoint (so ``--resume`` keeps it), ``run.json`` and
-``losses.png``; with ``keep_best``, ``best.pt`` holds the generator of the lowest FD.
+- ``training/distributed.py``: the torchrun process group (``distributed()``, a context
+  manager), each rank's device, AMP dtype, the machine description;
+- ``training/train_data.py``: the images in memory and each epoch's seeded order;
+- ``training/losses.py``: the discriminator's and the generator's losses;
+- ``training/ema.py``: the moving average of the generator's weights;
+- ``training/quality_probe.py``: the Fréchet distance to a fixed real sample during training;
+- ``training/checkpoints.py``: ``checkpoint.pt`` / ``best.pt`` (written atomically) and
+  ``load_generator``;
+- ``training/run_outputs.py``: sample grids, ``training.gif``, ``losses.png``/``.csv``,
+  ``run.json``.
+
+Quality tracking (``eval_every`` epochs, rank 0): the history goes into the checkpoint (so
+``--resume`` keeps it), ``run.json`` and ``losses.png``; with ``keep_best``, ``best.pt``
+holds the generator of the lowest FD.
 
 Determinism: data order for epoch e is a permutation drawn from ``seed`` and ``e``; noise
 comes from a dedicated generator whose state is checkpointed together with torch's
@@ -21,11 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
-import json
 import logging
-import os
-import platform
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,23 +35,83 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from service.latents import latents_for_seeds
+from training.checkpoints import (
+    BEST_FILE,
+    CHECKPOINT_FILE,
+    CHECKPOINT_FORMAT,
+    best_state,
+    checkpoint_state,
+    load_generator,
+    restore_checkpoint,
+    save_atomic,
+)
 from training.config import TrainConfig
+from training.distributed import (
+    Dist,
+    amp_dtype,
+    distributed,
+    machine_description,
+    pick_device,
+    setup_distributed,
+    unwrap,
+)
+from training.ema import ema_decay_at, ema_update
+from training.losses import d_loss_fn, g_loss_fn
 from training.models import DCGANConfig, Discriminator, Generator, build_config, init_weights
-from training.provenance import dataset_provenance, portable_spec
+from training.quality_probe import (
+    EVAL_BATCH,
+    EVAL_REAL_SEED,
+    QualityProbe,
+    generated_images,
+    resolve_eval_features,
+)
+from training.run_outputs import (
+    RUN_FILE,
+    SAMPLE_SEEDS,
+    quality_record,
+    run_record,
+    sample_grid,
+    write_epoch_outputs,
+    write_run_record,
+)
+from training.train_data import TrainData, epoch_order, load_train_data, to_model_input
+
+__all__ = [
+    "BEST_FILE",
+    "CHECKPOINT_FILE",
+    "CHECKPOINT_FORMAT",
+    "EVAL_BATCH",
+    "EVAL_REAL_SEED",
+    "RUN_FILE",
+    "SAMPLE_SEEDS",
+    "Dist",
+    "QualityProbe",
+    "Recipe",
+    "TrainConfig",
+    "TrainData",
+    "TrainResult",
+    "Trainer",
+    "amp_dtype",
+    "d_loss_fn",
+    "distributed",
+    "ema_decay_at",
+    "ema_update",
+    "epoch_order",
+    "g_loss_fn",
+    "load_generator",
+    "load_train_data",
+    "machine_description",
+    "pick_device",
+    "resolve_recipe",
+    "setup_distributed",
+    "to_model_input",
+    "unwrap",
+]
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT_FILE = "checkpoint.pt"
-BEST_FILE = "best.pt"
-RUN_FILE = "run.json"
-CHECKPOINT_FORMAT = 1
-SAMPLE_SEEDS = list(range(64))
-EVAL_REAL_SEED = 0  # the fixed real sample: the same images for every run on a data set
-EVAL_BATCH = 500  # generated images per forward pass during an evaluation
 
 
 @dataclass(frozen=True)
@@ -85,202 +146,6 @@ def resolve_recipe(cfg: TrainConfig) -> Recipe:
     )
 
 
-# ---- environment ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed() -> Dist:
-    """torchrun sets WORLD_SIZE/RANK/LOCAL_RANK; the same command then trains with DDP."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist()
-    import torch.distributed as tdist
-
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    tdist.init_process_group(backend)
-    return Dist(tdist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def pick_device(requested: str, dist: Dist) -> torch.device:
-    if requested == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", dist.local_rank)
-        return torch.device("cpu")
-    device = torch.device(requested)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda requested but CUDA is not available")
-    return device
-
-
-def amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
-    """Mixed precision only on CUDA: bf16 where supported (no loss scaling needed), else fp16."""
-    if setting == "off" or device.type != "cuda":
-        return None
-    if setting == "fp16":
-        return torch.float16
-    if setting == "bf16" or torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float16
-
-
-def machine_description(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)}, {platform.node()}"
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
-
-
-# ---- data -----------------------------------------------------------------------------
-
-
-@dataclass
-class TrainData:
-    images: torch.Tensor  # uint8 [N, C, H, W], on CPU (pinned) or on the GPU
-    spec: str
-    description: str
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-
-def load_train_data(
-    cfg: TrainConfig, model: DCGANConfig, device: torch.device, batch: int
-) -> TrainData:
-    if cfg.dry_run:
-        gen = torch.Generator().manual_seed(cfg.seed)
-        n = batch * 4
-        shape = (n, model.channels, model.image_size, model.image_size)
-        images = torch.randint(0, 256, shape, generator=gen, dtype=torch.uint8)
-        return TrainData(images, "fake", f"fake data ({n} random images, --dry-run)")
-    from training.data import load_images
-
-    data = load_images(
-        cfg.data,
-        model.image_size,
-        model.channels,
-        cache_dir=cfg.cache_dir,
-        limit=cfg.limit,
-        progress=cfg.progress,
-    )
-    # The decode cache is a memmap; one copy into RAM (uint8, 4x smaller than float) makes
-    # batch gathering a cheap index_select instead of page faults.
-    images = torch.from_numpy(np.array(data.images))
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        # the whole data set goes on the GPU when it fits easily, else pinned host memory
-        fits = images.numel() < free // 4
-        images = images.to(device) if fits else images.pin_memory()
-    return TrainData(images, data.spec, data.description)
-
-
-def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
-    """The shuffled index order of one epoch: a pure function of (seed, epoch)."""
-    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(n, generator=gen)
-
-
-def to_model_input(batch: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    x = batch.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
-
-
-# ---- losses and EMA -------------------------------------------------------------------
-
-
-def d_loss_fn(
-    kind: str, real: torch.Tensor, fake: torch.Tensor, real_label: float, fake_label: float
-) -> torch.Tensor:
-    if kind == "hinge":
-        return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
-    # The seeds' sigmoid + BCE, fused for stability (and AMP safety).
-    return F.binary_cross_entropy_with_logits(
-        real, torch.full_like(real, real_label)
-    ) + F.binary_cross_entropy_with_logits(fake, torch.full_like(fake, fake_label))
-
-
-def g_loss_fn(kind: str, fake: torch.Tensor) -> torch.Tensor:
-    if kind == "hinge":
-        return -fake.mean()
-    # Non-saturating generator loss: maximise log D(G(z)).
-    return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
-
-
-def ema_decay_at(step: int, decay: float) -> float:
-    """Warm-up: early on the average follows the weights closely, else it would sit near
-    the random init for ~1/(1-decay) steps (TensorFlow's num_updates rule)."""
-    return min(decay, (1.0 + step) / (10.0 + step))
-
-
-@torch.no_grad()
-def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
-        e.lerp_(p.detach(), 1.0 - decay)
-    # BatchNorm statistics are copied: averaging them lags behind the averaged weights.
-    for eb, b in zip(ema.buffers(), model.buffers(), strict=True):
-        eb.copy_(b)
-
-
-def unwrap(module: nn.Module) -> nn.Module:
-    inner = getattr(module, "module", module)  # DDP
-    return getattr(inner, "_orig_mod", inner)  # torch.compile
-
-
-# ---- quality tracking -----------------------------------------------------------------
-
-
-class QualityProbe:
-    """A fixed real sample, embedded once, and the Fréchet distance of generated images to it.
-
-    ``2 * samples`` real images are drawn once (a seeded permutation, not sorted, so folders
-    ordered by class still give mixed halves); generated images are compared with the first
-    half, and the first half with the second (same counts) gives the real-vs-real floor.
-    ``features`` is a feature network folder, or None for 8×8 pixel thumbnails.
-    """
-
-    def __init__(self, images: torch.Tensor, samples: int, features: Path | None) -> None:
-        from training.features import FeatureExtractor
-        from training.quality import frechet_distance
-        from training.scorecard import PIXELS, portable
-
-        self.samples = min(samples, len(images) // 2)
-        self.extractor = FeatureExtractor(features) if features is not None else None
-        self.features = portable(features) if features is not None else PIXELS
-        rng = np.random.default_rng(EVAL_REAL_SEED)
-        pick = torch.from_numpy(rng.permutation(len(images))[: 2 * self.samples])
-        real = images[pick.to(images.device)].cpu().numpy()
-        embedded = self.embed(real)
-        self.real = embedded[: self.samples]
-        self.floor = round(frechet_distance(self.real, embedded[self.samples :]), 5)
-
-    def embed(self, images_u8: np.ndarray) -> np.ndarray:
-        """uint8 [N, C, H, W] -> float64 [N, D]."""
-        if self.extractor is None:
-            from training.evaluate import pixel_features
-
-            return pixel_features(images_u8)
-        return self.extractor(images_u8)[0]
-
-    def fd(self, fake_u8: np.ndarray) -> float:
-        from training.quality import frechet_distance
-
-        return round(frechet_distance(self.real, self.embed(fake_u8)), 5)
-
-
 # ---- the trainer ----------------------------------------------------------------------
 
 
@@ -296,11 +161,29 @@ class TrainResult:
 
 
 class Trainer:
+    """One training run. The process group it starts (under torchrun) is destroyed when
+    ``fit`` ends, however it ends, or right away when the start itself fails; ``close``
+    destroys it for a trainer that is never fit."""
+
     def __init__(self, cfg: TrainConfig) -> None:
         cfg.validate()
         self.cfg = cfg
         self.recipe = resolve_recipe(cfg)
-        self.dist = setup_distributed()
+        self._scope = contextlib.ExitStack()  # holds the process group: see fit and close
+        try:
+            self.dist = self._scope.enter_context(distributed())
+            self._start()
+        except BaseException:
+            self._scope.close()
+            raise
+
+    def close(self) -> None:
+        """Destroy the process group this trainer started (fit does it itself)."""
+        self._scope.close()
+
+    def _start(self) -> None:
+        """Device, data, models, optimizers, quality probe, DDP/compile wrappers."""
+        cfg = self.cfg
         self.device = pick_device(cfg.device, self.dist)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -377,18 +260,7 @@ class Trainer:
         return max(1, round(epochs * self.steps_per_epoch))
 
     def _eval_features(self) -> Path | None:
-        from training.scorecard import PIXELS, resolve_features
-
-        spec = self.cfg.eval_features
-        if self.cfg.dry_run and spec == "auto":
-            return None  # fake data has no feature network: pixel thumbnails
-        try:
-            return resolve_features(spec, self.cfg.data)
-        except FileNotFoundError:
-            raise ValueError(
-                f"--eval-features must be auto, {PIXELS}, a feature network name under "
-                f"features/ or a folder with feature.json, got {spec!r} (not found)"
-            ) from None
+        return resolve_eval_features(self.cfg.eval_features, self.cfg.data, self.cfg.dry_run)
 
     def _start_quality_probe(self, features: Path | None) -> None:
         if len(self.data) < 4:
@@ -430,101 +302,19 @@ class Trainer:
     def run_dir(self) -> Path:
         return self.cfg.run_dir
 
-    def _generator_state(self) -> dict[str, Any]:
-        """What `load_generator` needs: configs, G and EMA weights."""
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "model_config": self.recipe.model.to_dict(),
-            "train_config": {
-                k: str(v) if isinstance(v, Path) else v
-                for k, v in dataclasses.asdict(self.cfg).items()
-            },
-            "generator": self.g.state_dict(),
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-        }
-
     def state_dict(self) -> dict[str, Any]:
-        return {
-            **self._generator_state(),
-            "discriminator": self.d.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "step": self.step,
-            "wall_time_s": self.wall_time,
-            "history": self.history,
-            "quality": {
-                "history": self.quality_history,
-                "best": self.best,
-                "features": self.probe.features if self.probe else None,
-                "samples": self.probe.samples if self.probe else None,
-            },
-            "rng": {
-                "noise": self.noise.get_state(),
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            },
-        }
+        return checkpoint_state(self)
 
     def save_checkpoint(self) -> Path:
-        return self._save(self.state_dict(), self.run_dir / CHECKPOINT_FILE)
+        return save_atomic(self.state_dict(), self.run_dir / CHECKPOINT_FILE)
 
     def save_best(self) -> Path:
         """best.pt: the evaluated generator (EMA when on; the raw G too) at the lowest FD;
         `load_generator` and `dcgan export runs/X/best.pt` read it."""
-        features = self.probe.features if self.probe is not None else None
-        best = {**(self.best or {}), "features": features}
-        state = {**self._generator_state(), "step": self.step, "best": best}
-        return self._save(state, self.run_dir / BEST_FILE)
-
-    @staticmethod
-    def _save(state: dict[str, Any], path: Path) -> Path:
-        tmp = path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path)  # never leave a half-written checkpoint behind
-        return path
+        return save_atomic(best_state(self), self.run_dir / BEST_FILE)
 
     def load_checkpoint(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        saved = DCGANConfig.from_dict(state["model_config"])
-        if saved != self.recipe.model:
-            raise ValueError(
-                f"{path} was trained with a different model config; use the same "
-                "--preset/--width/--image-size to resume"
-            )
-        self.g.load_state_dict(state["generator"])
-        self.d.load_state_dict(state["discriminator"])
-        if self.ema is not None and state["ema"] is not None:
-            self.ema.load_state_dict(state["ema"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.step = int(state["step"])
-        self.wall_time = float(state["wall_time_s"])
-        self.history = [(int(s), float(d), float(g)) for s, d, g in state["history"]]
-        self._load_quality(state.get("quality") or {})
-        self.noise.set_state(state["rng"]["noise"].cpu())
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        if state["rng"]["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-
-    def _load_quality(self, saved: dict[str, Any]) -> None:
-        history = [dict(e) for e in saved.get("history") or []]
-        best = saved.get("best")
-        probe = self.probe
-        if history and probe is not None:
-            was = (saved.get("features"), saved.get("samples"))
-            if was != (probe.features, probe.samples):
-                log.warning(
-                    "quality history restarted: it was measured with %s on %s samples, "
-                    "now %s on %d",
-                    *was,
-                    probe.features,
-                    probe.samples,
-                )
-                history, best = [], None
-        self.quality_history = history
-        self.best = dict(best) if best is not None and self.cfg.keep_best else None
+        restore_checkpoint(self, path)
 
     # ---- one step ----
     def _batches(self) -> Iterator[tuple[int, torch.Tensor]]:
@@ -567,32 +357,16 @@ class Trainer:
         return loss_d.detach(), loss_g.detach()
 
     # ---- outputs ----
-    @torch.no_grad()
+    def _exported_generator(self) -> nn.Module:
+        return self.ema if self.ema is not None else self.g
+
     def sample_grid(self) -> np.ndarray:
-        from service.imaging import make_grid, to_uint8
+        return sample_grid(self._exported_generator(), self.fixed_z)
 
-        net = self.ema if self.ema is not None else self.g
-        was_training = net.training
-        net.eval()
-        images = net(self.fixed_z).float().cpu().numpy()
-        net.train(was_training)
-        return make_grid(to_uint8(images), nrow=8)
-
-    @torch.no_grad()
     def eval_images(self) -> np.ndarray:
         """uint8 [N, C, H, W] from the fixed evaluation latents (seeds 0..N-1), made by the
         generator that gets exported: the EMA one when EMA is on."""
-        from service.imaging import to_uint8
-
-        net = self.ema if self.ema is not None else self.g
-        was_training = net.training
-        net.eval()
-        images = [
-            to_uint8(net(z).float().cpu().numpy()).transpose(0, 3, 1, 2)
-            for z in self.eval_z.split(EVAL_BATCH)
-        ]
-        net.train(was_training)
-        return np.concatenate(images)
+        return generated_images(self._exported_generator(), self.eval_z)
 
     def measure_quality(self) -> float:
         """The FD of the current generator against the fixed real sample (nothing recorded)."""
@@ -622,61 +396,20 @@ class Trainer:
         return fd
 
     def write_epoch_outputs(self, epoch: int) -> None:
-        from training.report import write_loss_plot, write_sample_grid, write_training_gif
-
-        samples = self.run_dir / "samples"
-        write_sample_grid(self.sample_grid(), samples / f"epoch_{epoch:04d}.png")
-        write_training_gif(sorted(samples.glob("epoch_*.png")), self.run_dir / "training.gif")
-        write_loss_plot(
-            self.history,
-            self.run_dir / "losses.png",
-            self.run_dir / "losses.csv",
-            quality=[(e["step"], e["fd"]) for e in self.quality_history],
-            floor=self.probe.floor if self.probe is not None else None,
-            quality_label=self.probe.features if self.probe is not None else "",
-        )
+        write_epoch_outputs(self, epoch)
 
     def quality_record(self) -> dict[str, Any]:
-        if self.probe is None:
-            return {}
-        record: dict[str, Any] = {
-            "quality_features": self.probe.features,
-            "quality_samples": self.probe.samples,
-            "quality_floor": self.probe.floor,
-            "quality_history": self.quality_history,
-        }
-        if self.cfg.keep_best and self.best is not None:
-            record["best"] = self.best
-        return record
+        return quality_record(self)
 
     def record(self, final_losses: dict[str, float]) -> dict[str, Any]:
-        return {
-            "command": self.cfg.to_command(),
-            "dataset": portable_spec(self.data.spec),
-            "dataset_description": self.data.description,
-            **({"dataset_build": build} if (build := dataset_provenance(self.cfg.data)) else {}),
-            "dataset_size": len(self.data),
-            "epochs": round(self.step / self.steps_per_epoch, 4),
-            "steps": self.step,
-            "batch_size": self.batch * self.dist.world,
-            "wall_time_s": round(self.wall_time, 2),
-            "device": str(self.device) + (f" x{self.dist.world}" if self.dist.world > 1 else ""),
-            "machine": machine_description(self.device),
-            "seed": self.cfg.seed,
-            "final_losses": final_losses,
-            "ema": self.ema is not None,
-            "torch_version": torch.__version__,
-            "preset": self.cfg.preset,
-            "width": self.cfg.width,
-            "optimizer": self.recipe.optimizer,
-            "lr": self.recipe.lr,
-            "loss": self.recipe.loss,
-            "amp": str(self.amp).replace("torch.", "") if self.amp else "off",
-            **self.quality_record(),
-        }
+        return run_record(self, final_losses)
 
     # ---- the loop ----
     def fit(self) -> TrainResult:
+        with self._scope:  # destroys the process group however the run ends
+            return self._fit()
+
+    def _fit(self) -> TrainResult:
         from tqdm import tqdm
 
         main = self.dist.main
@@ -753,14 +486,13 @@ class Trainer:
         )
         if main:
             self.save_checkpoint()
-            (self.run_dir / RUN_FILE).write_text(json.dumps(self.record(final), indent=2) + "\n")
+            write_run_record(self.run_dir / RUN_FILE, self.record(final))
         if self.dist.world > 1:
             import torch.distributed as tdist
 
             # every rank waits for rank 0's files: a rank that tears gloo down while its
             # peer is still connected can abort ("terminate called without an active exception")
-            tdist.barrier()
-            tdist.destroy_process_group()
+            tdist.barrier()  # (fit's scope then destroys the group)
         rate = seen / step_time if step_time else 0.0
         return TrainResult(
             self.run_dir,
@@ -771,14 +503,3 @@ class Trainer:
             final,
             interrupted,
         )
-
-
-def load_generator(checkpoint: Path, *, ema: bool = True) -> tuple[Generator, dict[str, Any]]:
-    """Rebuild the generator from a checkpoint file alone (EMA weights when present)."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    if state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{checkpoint} is not a dcgan checkpoint (format {state.get('format')})")
-    generator = Generator(DCGANConfig.from_dict(state["model_config"]))
-    weights = state["ema"] if ema and state.get("ema") is not None else state["generator"]
-    generator.load_state_dict(weights)
-    return generator.eval(), state

@@ -1,5 +1,6 @@
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -416,3 +417,68 @@ def test_ddp_ranks_get_disjoint_shards_of_each_epoch(tmp_path: Path) -> None:
     assert shards[0] and shards[1]
     assert not shards[0] & shards[1]
     assert len(shards[0] | shards[1]) == 2 * len(shards[0])
+
+
+# ---- the process group ------------------------------------------------------------------
+
+
+@pytest.fixture
+def torchrun_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """torchrun's variables for rank 0 of 2, but init_process_group starts a real gloo group
+    of one process (no second rank to wait for). Returns the backends asked for."""
+    import socket
+
+    import torch.distributed as tdist
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": "0"}
+    for key, value in {**env, "LOCAL_RANK": "0", "WORLD_SIZE": "2"}.items():
+        monkeypatch.setenv(key, value)
+    real_init, asked = tdist.init_process_group, []
+
+    def init_one_rank(backend: str, **_: object) -> None:
+        asked.append(backend)
+        real_init("gloo", world_size=1, rank=0)
+
+    monkeypatch.setattr(tdist, "init_process_group", init_one_rank)
+    yield asked
+    if tdist.is_initialized():  # a failing test must not leak its group into the next
+        tdist.destroy_process_group()
+
+
+def test_distributed_destroys_its_group_when_the_block_fails(torchrun_env: list[str]) -> None:
+    from training.distributed import distributed
+
+    with pytest.raises(RuntimeError, match="boom"), distributed() as dist:
+        assert torch.distributed.is_initialized()
+        assert (dist.rank, dist.world) == (0, 2)
+        raise RuntimeError("boom")
+    assert torchrun_env == ["gloo"]
+    assert not torch.distributed.is_initialized()
+
+
+def test_distributed_without_torchrun_starts_no_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    from training.distributed import Dist, distributed
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    with distributed() as dist:
+        assert dist == Dist() and not torch.distributed.is_initialized()
+
+
+def test_a_failed_start_leaves_no_process_group(tmp_path: Path, torchrun_env: list[str]) -> None:
+    # the data set is too small for the batch only after init_process_group ran
+    cfg = tiny_run(tmp_path / "run", data="digits", limit=64, dry_run=False, batch_size=64)
+    with pytest.raises(ValueError, match="larger than the data set"):
+        Trainer(cfg)
+    assert torchrun_env == ["gloo"]
+    assert not torch.distributed.is_initialized()
+
+
+def test_fit_destroys_the_process_group_it_started(tmp_path: Path, torchrun_env: list[str]) -> None:
+    trainer = Trainer(tiny_run(tmp_path / "run", eval_every=0))
+    assert torch.distributed.is_initialized() and trainer.dist.world == 2
+    trainer.fit()
+    assert not torch.distributed.is_initialized()
+    assert '"device": "cpu x2"' in (tmp_path / "run" / RUN_FILE).read_text()
