@@ -62,6 +62,7 @@ def checkpoint_state(trainer: Trainer) -> dict[str, Any]:
         },
         "rng": {
             "noise": t.noise.get_state(),
+            "augment": t.augment_rng.get_state(),
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         },
@@ -104,6 +105,8 @@ def restore_checkpoint(trainer: Trainer, path: Path) -> None:
     t.history = [(int(s), float(d), float(g)) for s, d, g in state["history"]]
     restore_quality(t, state.get("quality") or {})
     t.noise.set_state(state["rng"]["noise"].cpu())
+    if "augment" in state["rng"]:  # checkpoints from before --augment existed have none
+        t.augment_rng.set_state(state["rng"]["augment"].cpu())
     torch.set_rng_state(state["rng"]["torch"].cpu())
     if state["rng"]["cuda"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["rng"]["cuda"])

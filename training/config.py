@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 EVAL_SAMPLES_MAX = 20_000
+AUGMENT_POLICIES = ("color", "translation", "cutout")  # training/augment.py implements them
 
 
 def option(default: Any, help: str) -> Any:
@@ -42,6 +43,9 @@ class TrainConfig:
     optimizer: Literal["adam", "rmsprop"] | None = option(None, "adam | rmsprop")
     loss: Literal["bce", "hinge"] | None = option(None, "bce (non-saturating) | hinge")
     label_smoothing: float = option(0.0, "real label = 1 - this, [0, 0.5)")
+    augment: str = option(
+        "", "DiffAugment of D's inputs: a comma list of color, translation, cutout ('': off)"
+    )
     ema: bool = option(True, "keep an EMA copy of G (exported by default)")
     ema_decay: float = option(0.999, "EMA decay, (0, 1)")
     seed: int = option(0, "same seed, same run (bit for bit on CPU)")
@@ -144,6 +148,12 @@ class TrainConfig:
                 raise ValueError(
                     f"--{name} must be one of {', '.join(allowed_values)}, got {value!r}"
                 )
+        unknown = [p for p in self.augment.split(",") if p.strip() not in ("", *AUGMENT_POLICIES)]
+        if unknown:
+            raise ValueError(
+                f"--augment must be a comma list of {', '.join(AUGMENT_POLICIES)}, "
+                f"got {self.augment!r}"
+            )
         for name, ok, allowed in checks:
             if not ok:
                 raise ValueError(

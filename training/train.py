@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from service.latents import latents_for_seeds
+from training.augment import diff_augment, parse_policy
 from training.checkpoints import (
     BEST_FILE,
     CHECKPOINT_FILE,
@@ -223,6 +224,11 @@ class Trainer:
         self.opt_d = self._optimizer(self.d)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
         self.noise = torch.Generator(self.device).manual_seed(cfg.seed * 7919 + self.dist.rank)
+        # DiffAugment: its own seeded stream, so turning it on changes nothing else
+        self.augment_policy = parse_policy(cfg.augment)
+        self.augment_rng = torch.Generator(self.device).manual_seed(
+            cfg.seed * 104729 + self.dist.rank
+        )
         self.step = 0
         self.wall_time = 0.0
         self.history: list[tuple[int, float, float]] = []
@@ -332,6 +338,12 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast("cuda", dtype=self.amp)
 
+    def _augment(self, images: torch.Tensor) -> torch.Tensor:
+        """DiffAugment (when on): D sees real and fake images through the same transforms."""
+        if not self.augment_policy:
+            return images
+        return diff_augment(images, self.augment_policy, self.augment_rng)
+
     def train_step(self, real_u8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         r = self.recipe
         real = to_model_input(real_u8, self.device, self.channels_last)
@@ -340,14 +352,18 @@ class Trainer:
         with self._autocast():
             fake = self.g_train(z)
             loss_d = d_loss_fn(
-                r.loss, self.d_train(real), self.d_train(fake.detach()), r.real_label, r.fake_label
+                r.loss,
+                self.d_train(self._augment(real)),
+                self.d_train(self._augment(fake.detach())),
+                r.real_label,
+                r.fake_label,
             )
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler.scale(loss_d).backward()
         self.scaler.step(self.opt_d)
         # G step
         with self._autocast():
-            loss_g = g_loss_fn(r.loss, self.d_train(fake))
+            loss_g = g_loss_fn(r.loss, self.d_train(self._augment(fake)))
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler.scale(loss_g).backward()
         self.scaler.step(self.opt_g)

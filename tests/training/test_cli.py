@@ -72,6 +72,7 @@ def test_train_digits_one_epoch_then_export(workdir: Path) -> None:
         (["train", "--preset", "nope"], "unknown preset 'nope'"),
         (["train", "--width", "0"], "--width must be (0, 4]"),
         (["train", "--optimizer", "sgd"], "--optimizer must be one of adam, rmsprop"),
+        (["train", "--augment", "color,flip"], "--augment must be a comma list of color"),
         (["export", "runs/none"], "no checkpoint at runs/none"),
         (["export"], "no training runs under"),
         (["sample", "x", "--seeds", "a-b"], "--seeds must look like"),

@@ -46,10 +46,11 @@ def test_dry_run_writes_the_run_folder(tmp_path: Path) -> None:
     assert set(result.final_losses) == {"d", "g"}
 
 
-def test_resume_continues_bit_for_bit(tmp_path: Path) -> None:
-    straight = Trainer(tiny_run(tmp_path / "a", max_steps=8)).fit()
-    Trainer(tiny_run(tmp_path / "b", max_steps=4)).fit()
-    resumed = Trainer(tiny_run(tmp_path / "b", max_steps=8, resume=True)).fit()
+@pytest.mark.parametrize("augment", ["", "color,translation,cutout"])
+def test_resume_continues_bit_for_bit(tmp_path: Path, augment: str) -> None:
+    straight = Trainer(tiny_run(tmp_path / "a", max_steps=8, augment=augment)).fit()
+    Trainer(tiny_run(tmp_path / "b", max_steps=4, augment=augment)).fit()
+    resumed = Trainer(tiny_run(tmp_path / "b", max_steps=8, resume=True, augment=augment)).fit()
     assert resumed.steps == straight.steps == 8
     a = torch.load(tmp_path / "a" / CHECKPOINT_FILE, weights_only=False)
     b = torch.load(tmp_path / "b" / CHECKPOINT_FILE, weights_only=False)
@@ -482,3 +483,25 @@ def test_fit_destroys_the_process_group_it_started(tmp_path: Path, torchrun_env:
     trainer.fit()
     assert not torch.distributed.is_initialized()
     assert '"device": "cpu x2"' in (tmp_path / "run" / RUN_FILE).read_text()
+
+
+def test_augment_shows_d_transformed_real_and_fake_images(tmp_path: Path) -> None:
+    from training.augment import POLICIES
+    from training.config import AUGMENT_POLICIES
+
+    assert tuple(POLICIES) == AUGMENT_POLICIES
+    trainer = Trainer(tiny_run(tmp_path / "run", eval_every=0, augment="translation,cutout"))
+    seen: list[torch.Tensor] = []
+    d = trainer.d_train
+
+    def spy(x: torch.Tensor) -> torch.Tensor:
+        seen.append(x.detach())
+        return d(x)
+
+    trainer.d_train = spy  # type: ignore[assignment]
+    batch = trainer.data.images[:8]
+    trainer.train_step(batch)
+    real = batch.float().div(127.5).sub(1)
+    assert len(seen) == 3 and not torch.equal(seen[0], real)  # cut out / shifted
+    assert (seen[0] == 0).any() and (seen[1] == 0).any()  # fakes get the same treatment
+    assert "--augment translation,cutout" in trainer.cfg.to_command()
