@@ -341,7 +341,10 @@ def export(
     from training.scorecard import HELD_OUT_DATA
 
     spec = quality_data or HELD_OUT_DATA.get(record.dataset)
-    if spec is None or spec == "none":
+    if spec == "none":
+        typer.echo("quality: not measured (--quality-data none)")
+        return
+    if spec is None:
         typer.echo(
             f"quality: not measured (no held-out set known for {record.dataset}); run "
             f"`dcgan evaluate {version_dir} --data HELD_OUT --record`"
