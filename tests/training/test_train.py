@@ -360,9 +360,8 @@ def test_loss_plot_draws_the_fd_panel_and_still_works_without(tmp_path: Path) ->
 # ---- what training means: range, order, shards ------------------------------------------
 
 
-def test_the_discriminator_sees_real_images_in_the_generators_range(tmp_path: Path) -> None:
-    # the generator ends in tanh: real images must be scaled to [-1, 1], not [0, 1]
-    trainer = Trainer(tiny_run(tmp_path / "run", eval_every=0))
+def spy_on_discriminator(trainer: Trainer) -> list[torch.Tensor]:
+    """Every batch D is called with from now on, in call order (real, fake, fake for G)."""
     seen: list[torch.Tensor] = []
     d = trainer.d_train
 
@@ -371,6 +370,13 @@ def test_the_discriminator_sees_real_images_in_the_generators_range(tmp_path: Pa
         return d(x)
 
     trainer.d_train = spy  # type: ignore[assignment]
+    return seen
+
+
+def test_the_discriminator_sees_real_images_in_the_generators_range(tmp_path: Path) -> None:
+    # the generator ends in tanh: real images must be scaled to [-1, 1], not [0, 1]
+    trainer = Trainer(tiny_run(tmp_path / "run", eval_every=0))
+    seen = spy_on_discriminator(trainer)
     batch = trainer.data.images[:8].clone()
     batch[0].fill_(0)
     batch[1].fill_(255)
@@ -491,14 +497,7 @@ def test_augment_shows_d_transformed_real_and_fake_images(tmp_path: Path) -> Non
 
     assert tuple(POLICIES) == AUGMENT_POLICIES
     trainer = Trainer(tiny_run(tmp_path / "run", eval_every=0, augment="translation,cutout"))
-    seen: list[torch.Tensor] = []
-    d = trainer.d_train
-
-    def spy(x: torch.Tensor) -> torch.Tensor:
-        seen.append(x.detach())
-        return d(x)
-
-    trainer.d_train = spy  # type: ignore[assignment]
+    seen = spy_on_discriminator(trainer)
     batch = trainer.data.images[:8]
     trainer.train_step(batch)
     real = batch.float().div(127.5).sub(1)
