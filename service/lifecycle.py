@@ -36,6 +36,7 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("service.access")
 _MANAGERS: weakref.WeakSet[ModelManager] = weakref.WeakSet()
+WATCH_SETTLE_S = 1.0  # the second look after a file-change reload
 RELOAD_POLL_S = 0.25
 
 
@@ -263,6 +264,11 @@ class ModelManager:
             access_log.info(json.dumps({"event": "reload", "changes": len(changes)}))
             try:
                 await self.reload(tell_workers=False)  # every worker watches for itself
+                # A folder created in this change set (a new model's first version) can be
+                # filled before the watcher has added a watch on it, and those events never
+                # come: look once more after a moment (unchanged versions are kept as they are).
+                await asyncio.sleep(WATCH_SETTLE_S)
+                await self.reload(tell_workers=False)
             except Exception:  # a bad reload must not stop the watcher
                 log.exception("reload after file change failed")
 
