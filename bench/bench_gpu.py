@@ -54,6 +54,7 @@ import onnxruntime as ort
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.bench_service import cpu_model
 from bench.bench_training import make_folder, reference_loop
 from bench.naive_torch_server import load_generator
 from service.registry import CPU, CUDA, preload_cuda_libraries, session_options
@@ -451,14 +452,6 @@ def command_output(command: list[str]) -> str:
         if done.returncode == 0:
             return done.stdout.strip()
     return ""
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def environment(device: torch.device) -> dict[str, str]:

@@ -33,6 +33,7 @@ CACHE_FORMAT = 1
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif")
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 IDX_IMAGES_MAGIC = 0x00000803
+IDX_LABELS_MAGIC = 0x00000801
 
 BUILTIN_DATASETS: dict[str, str] = {
     "digits": "scikit-learn's 1,797 handwritten 8x8 digits (bundled with scikit-learn)",
@@ -317,15 +318,32 @@ def _track_failures(
 # ---- idx files (MNIST / Fashion-MNIST) ------------------------------------------------------
 
 
-def read_idx_images(path: Path) -> np.ndarray:
-    """An idx3 images file (gzipped or not) -> uint8 [N, H, W]."""
+def _read_idx_bytes(path: Path) -> bytes:
+    """An idx file's bytes, gunzipped when gzipped (the name need not end in .gz)."""
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
-        if raw[:2] == b"\x1f\x8b":  # gzip magic: the name need not end in .gz
+        if raw[:2] == b"\x1f\x8b":  # gzip magic
             raw = gzip.decompress(raw)
     except (OSError, EOFError) as exc:
         raise DatasetError(f"cannot read idx file {path}: {exc}") from None
+    return raw
+
+
+def read_idx_labels(path: Path) -> np.ndarray:
+    """An idx1 labels file (gzipped or not) -> int64 [N]."""
+    raw = _read_idx_bytes(path)
+    if len(raw) < 8 or int.from_bytes(raw[:4], "big") != IDX_LABELS_MAGIC:
+        raise DatasetError(f"{path} is not an idx1 labels file (bad magic number)")
+    n = int.from_bytes(raw[4:8], "big")
+    if len(raw) != 8 + n:
+        raise DatasetError(f"{path} is truncated: header says {n} labels, file is {len(raw)} bytes")
+    return np.frombuffer(raw, dtype=np.uint8, offset=8).astype(np.int64)
+
+
+def read_idx_images(path: Path) -> np.ndarray:
+    """An idx3 images file (gzipped or not) -> uint8 [N, H, W]."""
+    raw = _read_idx_bytes(path)
     if len(raw) < 16 or int.from_bytes(raw[:4], "big") != IDX_IMAGES_MAGIC:
         raise DatasetError(f"{path} is not an idx3 images file (bad magic number)")
     n, h, w = (int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(3))

@@ -93,19 +93,13 @@ FASHION_CLASSES = [
 ]
 
 
-def read_idx_labels(path: Path) -> np.ndarray:
-    import gzip
-
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    if int.from_bytes(data[:4], "big") != 2049:
-        raise ValueError(f"{path} is not an idx label file")
-    return np.frombuffer(data, dtype=np.uint8, offset=8).astype(np.int64)
-
-
 def load_fashion(spec: FeatureSpec, _: Path | None) -> tuple[LabelledSet, LabelledSet]:
-    from training.data import fashion_mnist_file, from_gray_array, read_idx_images
+    from training.data import (
+        fashion_mnist_file,
+        from_gray_array,
+        read_idx_images,
+        read_idx_labels,
+    )
 
     sets = []
     for split in ("train", "t10k"):

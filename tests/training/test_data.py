@@ -256,3 +256,23 @@ def test_default_cache_dir_follows_the_environment(
     assert data_module.default_cache_dir() == tmp_path
     monkeypatch.delenv("DCGAN_CACHE_DIR")
     assert data_module.default_cache_dir() == Path.home() / ".cache" / "dcgan"
+
+
+def test_idx_labels_are_read_gzipped_and_checked(tmp_path: Path) -> None:
+    import gzip
+
+    from training.data import read_idx_labels
+
+    good = tmp_path / "labels.gz"
+    good.write_bytes(
+        gzip.compress((0x801).to_bytes(4, "big") + (3).to_bytes(4, "big") + bytes([7, 0, 9]))
+    )
+    assert read_idx_labels(good).tolist() == [7, 0, 9]
+    short = tmp_path / "short"
+    short.write_bytes((0x801).to_bytes(4, "big") + (5).to_bytes(4, "big") + bytes([1]))
+    with pytest.raises(DatasetError, match=re.escape(f"{short} is truncated")):
+        read_idx_labels(short)
+    images = tmp_path / "images"
+    images.write_bytes((0x803).to_bytes(4, "big") + bytes(12))
+    with pytest.raises(DatasetError, match="not an idx1 labels file"):
+        read_idx_labels(images)
