@@ -38,11 +38,22 @@ class TrainConfig:
     max_steps: int | None = option(None, "stop after this many steps")
     batch_size: int | None = option(None, "per process; default: the preset's")
     lr: float | None = option(None, "default: the preset's")
+    lr_d: float | None = option(
+        None, "discriminator learning rate (TTUR, Heusel et al. 2017); default: --lr"
+    )
     beta1: float | None = option(None, "Adam beta1")
     beta2: float | None = option(None, "Adam beta2")
     optimizer: Literal["adam", "rmsprop"] | None = option(None, "adam | rmsprop")
     loss: Literal["bce", "hinge"] | None = option(None, "bce (non-saturating) | hinge")
     label_smoothing: float = option(0.0, "real label = 1 - this, [0, 0.5)")
+    spectral_norm: bool = option(
+        False, "spectral norm on every D layer, in place of D's BatchNorm (Miyato et al. 2018)"
+    )
+    r1_gamma: float = option(
+        0.0,
+        "R1 weight gamma on D's gradient at real images (Mescheder et al. 2018); 0: off",
+    )
+    r1_every: int = option(16, "steps between (lazy) R1 penalty steps, as StyleGAN2 does")
     augment: str = option(
         "", "DiffAugment of D's inputs: a comma list of color, translation, cutout ('': off)"
     )
@@ -112,6 +123,9 @@ class TrainConfig:
             ("max_steps", self.max_steps is None or self.max_steps >= 1, ">= 1"),
             ("batch_size", self.batch_size is None or 1 <= self.batch_size <= 65536, "1..65536"),
             ("lr", self.lr is None or 0 < self.lr < 1, "(0, 1)"),
+            ("lr_d", self.lr_d is None or 0 < self.lr_d < 1, "(0, 1)"),
+            ("r1_gamma", math.isfinite(self.r1_gamma) and self.r1_gamma >= 0, ">= 0 (0: off)"),
+            ("r1_every", self.r1_every >= 1, ">= 1"),
             ("beta1", self.beta1 is None or 0 <= self.beta1 < 1, "[0, 1)"),
             ("beta2", self.beta2 is None or 0 <= self.beta2 < 1, "[0, 1)"),
             ("label_smoothing", 0 <= self.label_smoothing < 0.5, "[0, 0.5)"),

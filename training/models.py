@@ -76,6 +76,9 @@ class DCGANConfig:
     d_norm_first: bool = False
     d_head: Literal["dense", "conv"] = "conv"
     d_dropout: float = 0.0
+    # spectral norm on every D weight (Miyato et al. 2018); it replaces D's BatchNorm, as in
+    # SNGAN. Off in every preset; `dcgan train --spectral-norm` turns it on.
+    d_spectral_norm: bool = False
     leaky_slope: float = 0.2
     train: TrainDefaults = field(default_factory=TrainDefaults)
     # where the numbers come from, shown in `dcgan presets`
@@ -271,7 +274,7 @@ class Discriminator(nn.Module):
         # each conv: [N, cin, h, h] -> [N, cout, h/stride, h/stride]
         for i, (cout, stride) in enumerate(zip(config.d_channels, config.d_strides, strict=True)):
             layers.append(nn.Conv2d(cin, cout, k, stride, _same_padding(k), bias=config.d_bias))
-            if config.d_norm and (i > 0 or config.d_norm_first):
+            if config.d_norm and not config.d_spectral_norm and (i > 0 or config.d_norm_first):
                 layers.append(nn.BatchNorm2d(cout))
             layers.append(nn.LeakyReLU(config.leaky_slope, inplace=True))
             if config.d_dropout:
@@ -284,6 +287,10 @@ class Discriminator(nn.Module):
         else:
             # [N, c, k, k] -> [N, 1, 1, 1] (a k x k valid conv)
             layers += [nn.Conv2d(cin, 1, size, 1, 0, bias=config.d_bias), nn.Flatten()]
+        if config.d_spectral_norm:
+            for layer in layers:
+                if isinstance(layer, nn.Conv2d | nn.Linear):
+                    nn.utils.parametrizations.spectral_norm(layer)
         self.body = nn.Sequential(*layers)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -291,9 +298,16 @@ class Discriminator(nn.Module):
 
 
 def init_weights(module: nn.Module) -> None:
-    """DCGAN init (Radford et al.): conv/linear weights ~ N(0, 0.02), BN gamma ~ N(1, 0.02)."""
+    """DCGAN init (Radford et al.): conv/linear weights ~ N(0, 0.02), BN gamma ~ N(1, 0.02).
+
+    A spectrally normalised layer's stored weight is ``parametrizations.weight.original``
+    (``module.weight`` is computed from it on every access)."""
     if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
-        nn.init.normal_(module.weight, 0.0, 0.02)
+        if nn.utils.parametrize.is_parametrized(module, "weight"):
+            original: torch.Tensor = module.parametrizations["weight"].original  # type: ignore[union-attr,index]
+            nn.init.normal_(original, 0.0, 0.02)
+        else:
+            nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
     elif isinstance(module, nn.BatchNorm2d):
@@ -405,11 +419,20 @@ PRESETS: dict[str, DCGANConfig] = {
 }
 
 
-def build_config(preset: str, *, width: float = 1.0, image_size: int | None = None) -> DCGANConfig:
-    """A preset, optionally scaled in width and resolution (the CLI's --width/--image-size)."""
+def build_config(
+    preset: str,
+    *,
+    width: float = 1.0,
+    image_size: int | None = None,
+    spectral_norm: bool = False,
+) -> DCGANConfig:
+    """A preset, optionally scaled in width and resolution (the CLI's --width/--image-size)
+    and with a spectrally normalised discriminator (--spectral-norm)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     config = PRESETS[preset]
     if image_size is not None:
         config = config.at_resolution(image_size)
+    if spectral_norm:
+        config = dataclasses.replace(config, d_spectral_norm=True)
     return config.scaled(width) if width != 1.0 else config

@@ -104,7 +104,10 @@ def run_record(trainer: Trainer, final_losses: dict[str, float]) -> dict[str, An
         "width": cfg.width,
         "optimizer": recipe.optimizer,
         "lr": recipe.lr,
+        **({"lr_d": recipe.lr_d} if recipe.lr_d != recipe.lr else {}),
         "loss": recipe.loss,
+        **({"spectral_norm": True} if cfg.spectral_norm else {}),
+        **({"r1_gamma": cfg.r1_gamma, "r1_every": cfg.r1_every} if cfg.r1_gamma else {}),
         "amp": str(t.amp).replace("torch.", "") if t.amp else "off",
         **quality_record(trainer),
     }

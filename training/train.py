@@ -122,6 +122,7 @@ class Recipe:
     model: DCGANConfig
     optimizer: str
     lr: float
+    lr_d: float
     betas: tuple[float, float]
     batch_size: int
     loss: str
@@ -130,12 +131,16 @@ class Recipe:
 
 
 def resolve_recipe(cfg: TrainConfig) -> Recipe:
-    model = build_config(cfg.preset, width=cfg.width, image_size=cfg.image_size)
+    model = build_config(
+        cfg.preset, width=cfg.width, image_size=cfg.image_size, spectral_norm=cfg.spectral_norm
+    )
     d = model.train
+    lr = cfg.lr or d.lr
     return Recipe(
         model=model,
         optimizer=cfg.optimizer or d.optimizer,
-        lr=cfg.lr or d.lr,
+        lr=lr,
+        lr_d=cfg.lr_d or lr,
         betas=(
             cfg.beta1 if cfg.beta1 is not None else d.betas[0],
             cfg.beta2 if cfg.beta2 is not None else d.betas[1],
@@ -220,8 +225,8 @@ class Trainer:
             self.g.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
             self.d.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.ema = copy.deepcopy(self.g).eval().requires_grad_(False) if cfg.ema else None
-        self.opt_g = self._optimizer(self.g)
-        self.opt_d = self._optimizer(self.d)
+        self.opt_g = self._optimizer(self.g, self.recipe.lr)
+        self.opt_d = self._optimizer(self.d, self.recipe.lr_d)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
         self.noise = torch.Generator(self.device).manual_seed(cfg.seed * 7919 + self.dist.rank)
         # DiffAugment: its own seeded stream, so turning it on changes nothing else
@@ -297,11 +302,11 @@ class Trainer:
             self.probe.floor,
         )
 
-    def _optimizer(self, module: nn.Module) -> torch.optim.Optimizer:
+    def _optimizer(self, module: nn.Module, lr: float) -> torch.optim.Optimizer:
         r = self.recipe
         if r.optimizer == "rmsprop":
-            return torch.optim.RMSprop(module.parameters(), lr=r.lr)
-        return torch.optim.Adam(module.parameters(), lr=r.lr, betas=r.betas)
+            return torch.optim.RMSprop(module.parameters(), lr=lr)
+        return torch.optim.Adam(module.parameters(), lr=lr, betas=r.betas)
 
     # ---- checkpoints ----
     @property
@@ -361,6 +366,9 @@ class Trainer:
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler.scale(loss_d).backward()
         self.scaler.step(self.opt_d)
+        if self.cfg.r1_gamma and self.step % self.cfg.r1_every == 0:
+            self.scaler.update()  # a scaler steps each optimizer once between updates
+            self._r1_step(real)
         # G step
         with self._autocast():
             loss_g = g_loss_fn(r.loss, self.d_train(self._augment(fake)))
@@ -371,6 +379,19 @@ class Trainer:
         if self.ema is not None:
             ema_update(self.ema, self.g, ema_decay_at(self.step, self.cfg.ema_decay))
         return loss_d.detach(), loss_g.detach()
+
+    def _r1_step(self, real: torch.Tensor) -> None:
+        """Lazy R1 (StyleGAN2): every ``r1_every`` steps one extra D update on
+        gamma/2 · E‖∇ₓD(x)‖² at real x, scaled by ``r1_every`` so the average pull is the same as
+        a penalty on every step. In fp32: a gradient of a gradient under fp16 underflows."""
+        real = real.detach().requires_grad_(True)
+        logits = self.d_train(self._augment(real))
+        (grad,) = torch.autograd.grad(logits.float().sum(), real, create_graph=True)
+        penalty = grad.float().square().sum(dim=(1, 2, 3)).mean()
+        loss = penalty * (self.cfg.r1_gamma / 2 * self.cfg.r1_every)
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt_d)
 
     # ---- outputs ----
     def _exported_generator(self) -> nn.Module:

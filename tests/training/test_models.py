@@ -10,6 +10,7 @@ from training.models import (
     Generator,
     build_config,
     count_parameters,
+    init_weights,
 )
 
 # (G trainable, G BN stats, D trainable, D BN stats) from the seed documents' Keras summaries
@@ -100,3 +101,28 @@ def test_preset_training_defaults_follow_the_seeds() -> None:
     assert PRESETS["celeba64"].train.batch_size == 128
     assert PRESETS["celeba64"].train.epochs == 50
     assert PRESETS["dcgan64"].train.betas == (0.5, 0.999)
+
+
+@pytest.mark.parametrize("preset", sorted(SEED_COUNTS))
+def test_spectral_norm_bounds_every_discriminator_layer_and_replaces_batchnorm(
+    preset: str,
+) -> None:
+    config = build_config(preset, width=0.25, spectral_norm=True)
+    assert config.d_spectral_norm and not PRESETS[preset].d_spectral_norm
+    d = Discriminator(config)
+    d.apply(init_weights)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+    layers = [m for m in d.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
+    # the DCGAN init reaches the stored weight (module.weight is recomputed from it)
+    for layer in layers:
+        assert 0.015 < layer.parametrizations.weight.original.std().item() < 0.025
+    x = torch.randn(16, config.channels, config.image_size, config.image_size)
+    for _ in range(30):  # each training-mode forward runs one power iteration
+        d(x)
+    d.eval()
+    for layer in layers:
+        sigma = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2).item()
+        assert sigma == pytest.approx(1.0, abs=0.05), layer
+    assert d(x).shape == (16,)
+    # the preset itself is untouched: its D keeps the BatchNorm statistics the seed counts
+    assert count_parameters(Discriminator(PRESETS[preset]))[1] == SEED_COUNTS[preset][3]

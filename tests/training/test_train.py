@@ -19,6 +19,7 @@ from training.train import (
     TrainConfig,
     Trainer,
     load_generator,
+    to_model_input,
 )
 
 
@@ -46,11 +47,20 @@ def test_dry_run_writes_the_run_folder(tmp_path: Path) -> None:
     assert set(result.final_losses) == {"d", "g"}
 
 
-@pytest.mark.parametrize("augment", ["", "color,translation,cutout"])
-def test_resume_continues_bit_for_bit(tmp_path: Path, augment: str) -> None:
-    straight = Trainer(tiny_run(tmp_path / "a", max_steps=8, augment=augment)).fit()
-    Trainer(tiny_run(tmp_path / "b", max_steps=4, augment=augment)).fit()
-    resumed = Trainer(tiny_run(tmp_path / "b", max_steps=8, resume=True, augment=augment)).fit()
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        {},
+        {"augment": "color,translation,cutout"},
+        # spectral norm's power-iteration vectors and R1's schedule must resume too
+        {"spectral_norm": True, "loss": "hinge", "r1_gamma": 1.0, "r1_every": 3, "lr_d": 4e-4},
+    ],
+    ids=["default", "augment", "sn-r1-ttur"],
+)
+def test_resume_continues_bit_for_bit(tmp_path: Path, recipe: dict[str, Any]) -> None:
+    straight = Trainer(tiny_run(tmp_path / "a", max_steps=8, **recipe)).fit()
+    Trainer(tiny_run(tmp_path / "b", max_steps=4, **recipe)).fit()
+    resumed = Trainer(tiny_run(tmp_path / "b", max_steps=8, resume=True, **recipe)).fit()
     assert resumed.steps == straight.steps == 8
     a = torch.load(tmp_path / "a" / CHECKPOINT_FILE, weights_only=False)
     b = torch.load(tmp_path / "b" / CHECKPOINT_FILE, weights_only=False)
@@ -97,6 +107,10 @@ def test_resume_with_another_architecture_is_refused(tmp_path: Path) -> None:
         ("eval_every", float("nan")),
         ("eval_samples", 8),
         ("eval_features", " "),
+        ("lr_d", 2.0),
+        ("r1_gamma", -1.0),
+        ("r1_gamma", float("inf")),
+        ("r1_every", 0),
     ],
 )
 def test_bad_values_name_the_flag(tmp_path: Path, field: str, value: object) -> None:
@@ -504,3 +518,64 @@ def test_augment_shows_d_transformed_real_and_fake_images(tmp_path: Path) -> Non
     assert len(seen) == 3 and not torch.equal(seen[0], real)  # cut out / shifted
     assert (seen[0] == 0).any() and (seen[1] == 0).any()  # fakes get the same treatment
     assert "--augment translation,cutout" in trainer.cfg.to_command()
+
+
+# ---- recipe options: TTUR, spectral norm, R1 --------------------------------------------
+
+
+def test_ttur_gives_the_discriminator_its_own_learning_rate(tmp_path: Path) -> None:
+    trainer = Trainer(tiny_run(tmp_path / "run", lr=1e-4, lr_d=4e-4, eval_every=0))
+    assert trainer.opt_g.param_groups[0]["lr"] == 1e-4
+    assert trainer.opt_d.param_groups[0]["lr"] == 4e-4
+    trainer.fit()
+    record = run_record(tmp_path / "run")
+    assert (record["lr"], record["lr_d"]) == (1e-4, 4e-4)
+    assert "--lr-d 0.0004" in record["command"]
+    plain = Trainer(tiny_run(tmp_path / "plain", lr=3e-4, eval_every=0))
+    assert plain.opt_d.param_groups[0]["lr"] == 3e-4  # --lr-d defaults to --lr
+
+
+def test_spectral_norm_run_records_it_and_resume_without_it_is_refused(tmp_path: Path) -> None:
+    Trainer(tiny_run(tmp_path / "run", spectral_norm=True, eval_every=0)).fit()
+    record = run_record(tmp_path / "run")
+    assert record["spectral_norm"] is True and "--spectral-norm" in record["command"]
+    state = torch.load(tmp_path / "run" / CHECKPOINT_FILE, weights_only=False)
+    assert state["model_config"]["d_spectral_norm"] is True
+    with pytest.raises(ValueError, match="different model config"):
+        Trainer(tiny_run(tmp_path / "run", max_steps=6, resume=True)).fit()
+
+
+def test_r1_runs_an_extra_discriminator_pass_on_real_images_every_n_steps(
+    tmp_path: Path,
+) -> None:
+    trainer = Trainer(tiny_run(tmp_path / "run", r1_gamma=1.0, r1_every=2, eval_every=0))
+    seen = spy_on_discriminator(trainer)
+    batch = trainer.data.images[:8]
+    calls = []
+    for _ in range(4):
+        before = len(seen)
+        trainer.train_step(batch)
+        trainer.step += 1
+        calls.append(len(seen) - before)
+    # real, fake, [R1 on real,] fake for G: the penalty on steps 0 and 2 only
+    assert calls == [4, 3, 4, 3]
+    assert torch.equal(seen[2], seen[0])  # R1 looks at the same real batch
+
+
+def real_gradient_norm(trainer: Trainer, real: torch.Tensor) -> float:
+    x = real.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(trainer.d(x).sum(), x)
+    return float(grad.square().sum(dim=(1, 2, 3)).mean())
+
+
+def test_r1_step_flattens_the_discriminator_at_real_images(tmp_path: Path) -> None:
+    # R1 minimises ‖∇ₓD(x)‖² at real x: R1 steps alone must lower it (a flipped sign or a
+    # penalty on the wrong tensor would not)
+    trainer = Trainer(tiny_run(tmp_path / "run", r1_gamma=1.0, r1_every=1, eval_every=0))
+    real = to_model_input(trainer.data.images[:8], trainer.device, False)
+    for group in trainer.opt_d.param_groups:
+        group["lr"] = 1e-2  # Adam moves each weight ~lr a step: make a few steps count
+    before = real_gradient_norm(trainer, real)
+    for _ in range(5):
+        trainer._r1_step(real)
+    assert real_gradient_norm(trainer, real) < 0.5 * before
