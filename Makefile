@@ -8,7 +8,7 @@ TORCH  ?= torch==2.13.0
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: serve demo test test-slow lint lock clean bench-gpu
+.PHONY: serve demo test test-slow test-fid lint lock clean bench-gpu
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,21 @@ test: $(VENV)/.dev-installed
 
 test-slow: $(VENV)/.dev-installed
 	$(BIN)/pytest -m slow
+
+# Standard FID (`dcgan evaluate --inception-weights`, the `fid` extra) in a virtualenv of its
+# own: torch-fidelity imports torchvision, and PyPI's torchvision matches only PyPI's torch (a
+# CUDA build, ~5.5 GB installed), not the CPU torch of .venv.
+VENV_FID  ?= .venv-fid
+FID_TORCH ?= torch==2.14.1 torchvision==0.29.1
+$(VENV_FID)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV_FID)
+	$(VENV_FID)/bin/pip install -q --upgrade pip
+	$(VENV_FID)/bin/pip install -q $(FID_TORCH)
+	$(VENV_FID)/bin/pip install -q -e '.[cpu,train,fid]' pytest pytest-timeout
+	touch $@
+
+test-fid: $(VENV_FID)/.installed
+	DCGAN_REQUIRE_FID=1 $(VENV_FID)/bin/pytest -p no:cacheprovider tests/training/test_inception.py
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
@@ -83,4 +98,4 @@ lock: | $(BIN)/python
 	$(LOCK) --extra cpu --extra train -c requirements/torch.txt -o requirements/train.lock pyproject.toml
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_FID) .pytest_cache .mypy_cache .ruff_cache

@@ -431,9 +431,11 @@ def evaluate_source(
     features: str,
     cache_dir: Path | None,
     truncations: list[float] | None = None,
+    inception_weights: Path | None = None,
 ) -> dict[str, Any]:
     """The scorecard (and pixel checks) of ``source`` against ``data``: JSON-ready; with
-    ``truncations``, the main numbers again for each ψ (the same seeds, truncated)."""
+    ``truncations``, the main numbers again for each ψ (the same seeds, truncated); with
+    ``inception_weights``, standard FID/KID too (training/inception.py)."""
     import numpy as np
 
     from service.imaging import to_uint8
@@ -442,6 +444,11 @@ def evaluate_source(
     from training.scorecard import resolve_features, score
 
     feature_dir = resolve_features(features, data)
+    extractor = None
+    if inception_weights is not None:  # a bad file or a missing library fails before the work
+        from training.inception import InceptionFeatures
+
+        extractor = InceptionFeatures(inception_weights)
     images, size, channels = generate_images(source, list(range(samples)))
     fake = to_uint8(images).transpose(0, 3, 1, 2)
     real_all = load_images(data, size, channels, cache_dir=cache_dir, progress=False).images
@@ -457,6 +464,14 @@ def evaluate_source(
         )
         curve.append({"psi": psi} | {m.name: m.value for m in truncated.report.metrics})
     table = card.table()
+    inception = None
+    if inception_weights is not None:
+        from training.inception import inception_scores
+
+        scores = inception_scores(real, fake, inception_weights, extractor=extractor)
+        inception = scores.to_dict()
+        command += f" --inception-weights {inception_weights}"
+        table += "\n\n" + scores.table()
     if curve:
         command += " --truncation " + ",".join(f"{c['psi']:g}" for c in curve)
         table += "\n\ntruncation ψ (same seeds; the floors above still apply)\n"
@@ -469,6 +484,7 @@ def evaluate_source(
     return {
         **card.to_dict(),
         "truncation": curve,
+        **({"inception": inception} if inception else {}),
         "pixel_checks": pixel_checks(real[: len(fake)], fake).to_dict(),
         "command": command,
         "table": table,
@@ -516,6 +532,13 @@ def evaluate(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
     cache_dir: Annotated[Path | None, typer.Option(help="decode cache folder")] = None,
+    inception_weights: Annotated[
+        Path | None,
+        typer.Option(
+            help="also standard FID/KID from this InceptionV3 .pth (torch-fidelity's; the "
+            "`fid` extra); nothing is downloaded"
+        ),
+    ] = None,
 ) -> None:
     """Quality numbers with their real-vs-real floors: feature-space FD, KID, precision/recall,
     density/coverage, attribute shares; plus pixel-space diversity and copying checks."""
@@ -526,7 +549,9 @@ def evaluate(
     if record and not (source / MANIFEST_FILE).is_file():
         raise ValueError(f"--record needs an exported version folder; {source} has no manifest")
     truncations = parse_truncations(truncation) if truncation else None
-    quality = evaluate_source(source, data, samples, features, cache_dir, truncations)
+    quality = evaluate_source(
+        source, data, samples, features, cache_dir, truncations, inception_weights
+    )
     if record:
         record_quality(source, quality)
     if as_json:

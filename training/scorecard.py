@@ -143,6 +143,18 @@ def model_card(manifest: Manifest) -> str:
         f"| {name} | {m['value']:.4g} | {m['floor']:.4g} | {m['better']} |"
         for name, m in q.get("metrics", {}).items()
     ]
+    if inception := q.get("inception"):
+        lines += [
+            "",
+            f"Standard Inception metrics ({inception['library']}, weights "
+            f"`{inception['weights']}`, sha256 {inception['weights_sha256'][:12]}…; "
+            f"{inception['samples']} vs {inception['samples']}):",
+            "",
+            "| metric | value | real-vs-real floor |",
+            "|---|---|---|",
+            f"| FID | {inception['fid']:.4g} | {inception['fid_floor']:.4g} |",
+            f"| KID | {inception['kid']:.4g} | {inception['kid_floor']:.4g} |",
+        ]
     if q.get("labels"):
         lines += ["", "| attribute | TV distance | floor | most common: real vs generated |"]
         lines += ["|---|---|---|---|"]
