@@ -2,29 +2,37 @@
 budget on this machine, then scored by `dcgan evaluate` on held-out images.
 
     .venv/bin/python bench/recipe_compare.py --data data/cartoon-faces/faces \\
-        --held-out data/cartoon-faces-heldout/faces --budget-s 300 --seeds 0
+        --held-out data/cartoon-faces-heldout/faces --budget-steps 2500 --seeds 0
 
-The budget becomes a step count per recipe: first each recipe's training speed is measured
-back to back (``--calibrate-steps`` steps, no evaluation), then each trains for
-``budget × its steps/s`` steps. So a recipe whose step costs more (R1's extra D pass) gets
-fewer steps, and the comparison no longer depends on what else the machine runs while the
-long runs go (``--steps N`` instead gives every recipe N steps). Every run is a real
-`dcgan train` + `dcgan export` (commands printed and recorded). Prints a Markdown table
-(feature FD, KID, precision, recall, coverage beside their real-vs-real floors, steps, wall
-time, images/s) and writes it with the raw numbers to --out. Measures; asserts nothing.
+The budget is the time the first recipe (the plain one) takes for ``--budget-steps`` steps.
+Each recipe's cost per step is timed first, interleaved in one process (rounds of a few
+steps, one recipe after another, the median round each), and each recipe then trains for the
+steps that fit that time: a recipe whose step costs more (R1's extra D pass) gets fewer. Only
+the ratios of step costs are used, so the budget holds whatever else runs on the machine
+(``--steps N`` instead gives every recipe N steps). Every run is a real `dcgan train` +
+`dcgan export` (commands printed and recorded). Prints a Markdown table (feature FD, KID,
+precision, recall, coverage beside their real-vs-real floors, steps, wall time, images/s)
+and writes it with the raw numbers to --out. Measures; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import shlex
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from training.config import TrainConfig  # noqa: E402  (after the repo is importable)
+
 DCGAN = [sys.executable, "-m", "training"]
 
 # name -> `dcgan train` flags on top of the common ones
@@ -63,17 +71,65 @@ def slug_of(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
 
 
-def calibrate(args: argparse.Namespace, common: list[str], name: str) -> float:
-    """Training steps per second of one recipe: a short run with no evaluation; the rate
-    `dcgan train` prints counts the steps' own time (no start-up, sample grids or GIF)."""
-    run_dir = args.out / "calibrate" / slug_of(name)
-    flags = [*common, *CANDIDATES[name], "--max-steps", str(args.calibrate_steps)]
-    flags += ["--eval-every", "0", "--run-dir", str(run_dir)]
-    out = run([*DCGAN, "train", *flags])
-    images_per_s = re.search(r"([\d.]+) images/s", out)
-    if images_per_s is None:
-        raise SystemExit(f"no images/s in `dcgan train`'s output:\n{out[-2000:]}")
-    return float(images_per_s[1]) / int(args.batch_size)
+def config_kwargs(flags: list[str]) -> dict[str, Any]:
+    """`dcgan train` flags -> TrainConfig fields (the options are made from those fields)."""
+    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    kwargs: dict[str, Any] = {}
+    i = 0
+    while i < len(flags):
+        name = flags[i].removeprefix("--").replace("-", "_")
+        if name.startswith("no_") and name[3:] in types:
+            kwargs[name[3:]], i = False, i + 1
+        elif "bool" in str(types[name]):
+            kwargs[name], i = True, i + 1
+        else:
+            kind = str(types[name])
+            value = flags[i + 1]
+            cast = int if "int" in kind else float if "float" in kind else str
+            kwargs[name], i = cast(value), i + 2
+    return kwargs
+
+
+def step_costs(args: argparse.Namespace, names: list[str]) -> dict[str, float]:
+    """CPU seconds per training step of each recipe, timed interleaved in one process: rounds
+    of ``--calibrate-steps`` steps, one recipe after another (a rotating order), the median
+    round per recipe. Only the ratios are used."""
+    import torch
+
+    from training.train import Trainer
+
+    # one thread: its CPU time is the work itself; with more, threads that spin at a barrier
+    # while the machine is busy bill CPU time that is not work
+    torch.set_num_threads(1)
+    trainers = {}
+    for name in names:
+        cfg = TrainConfig(
+            preset=args.preset,
+            data=args.data,
+            width=float(args.width),
+            batch_size=int(args.batch_size),
+            limit=4 * int(args.batch_size),
+            eval_every=0,
+            progress=False,
+            run_dir=args.out / "calibrate" / slug_of(name),
+            **config_kwargs(CANDIDATES[name]),
+        )
+        trainers[name] = Trainer(cfg)
+    rounds: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(args.calibrate_rounds + 1):  # the first round warms up, not counted
+        order = names[r % len(names) :] + names[: r % len(names)]  # nobody always goes first
+        for name in order:
+            trainer = trainers[name]
+            batch = trainer.data.images[: trainer.batch]
+            # CPU time of this process: other processes on the machine barely move it
+            start = time.process_time()
+            for _ in range(args.calibrate_steps):
+                trainer.train_step(batch)
+                trainer.step += 1
+            rounds[name].append((time.process_time() - start) / args.calibrate_steps)
+    for trainer in trainers.values():
+        trainer.close()
+    return {name: statistics.median(times[1:]) for name, times in rounds.items()}
 
 
 def main() -> None:
@@ -84,10 +140,22 @@ def main() -> None:
     parser.add_argument("--width", default="0.25")
     parser.add_argument("--batch-size", default="64")
     budget = parser.add_mutually_exclusive_group(required=True)
-    budget.add_argument("--budget-s", type=float, help="wall-clock seconds of training each")
+    budget.add_argument(
+        "--budget-steps",
+        type=int,
+        help="the wall-clock budget, as steps of the first recipe: every other recipe gets "
+        "the steps that take it the same time (from the measured step costs)",
+    )
     budget.add_argument("--steps", type=int, help="the same step count for every recipe")
-    parser.add_argument("--calibrate-steps", type=int, default=60)
-    parser.add_argument("--threads", default="2", help="torch threads of every run")
+    parser.add_argument(
+        "--calibrate-steps", type=int, default=16, help="steps a round (a multiple of R1's 16)"
+    )
+    parser.add_argument("--calibrate-rounds", type=int, default=3)
+    parser.add_argument(
+        "--threads",
+        default="1",
+        help="torch threads of every run (1 holds up best on a busy machine)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES))
@@ -97,12 +165,18 @@ def main() -> None:
     common += ["--batch-size", args.batch_size, "--threads", args.threads]
     common += ["--no-progress", "--overwrite"]
     steps = {name: args.steps for name in args.candidates}
-    rates: dict[str, float] = {}
-    if args.budget_s is not None:
+    costs: dict[str, float] = {}
+    if args.budget_steps is not None:
+        costs = step_costs(args, args.candidates)
+        reference = args.candidates[0]
+        budget_s = args.budget_steps * costs[reference]
         for name in args.candidates:
-            rates[name] = calibrate(args, common, name)
-            steps[name] = max(1, round(args.budget_s * rates[name]))
-            print(f"{name}: {rates[name]:.2f} steps/s -> {steps[name]} steps", flush=True)
+            steps[name] = max(1, round(budget_s / costs[name]))
+            print(
+                f"{name}: {costs[name] * 1e3:.0f} ms of CPU a step "
+                f"({costs[name] / costs[reference]:.3f}x {reference}) -> {steps[name]} steps",
+                flush=True,
+            )
     rows = []
     for seed in args.seeds:
         for name in args.candidates:
@@ -148,8 +222,12 @@ def main() -> None:
                     "seed": seed,
                     "command": record["command"],
                     "steps": record["steps"],
-                    "budget_s": args.budget_s,
-                    "calibrated_steps_per_s": rates.get(name),
+                    "budget_steps": args.budget_steps,
+                    "budget_reference": args.candidates[0],
+                    "step_cost_s": costs.get(name),
+                    "relative_step_cost": (
+                        costs[name] / costs[args.candidates[0]] if costs else None
+                    ),
                     "wall_time_s": record["wall_time_s"],
                     "images_per_s": record["steps"] * record["batch_size"] / record["wall_time_s"],
                     **{k: (m["value"], m["floor"]) for k, m in metrics.items()},

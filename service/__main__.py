@@ -185,9 +185,10 @@ def main(argv: list[str] | None = None) -> None:
     url = f"http://{settings.host}:{settings.port}"
     example = example_model(settings)
     logging.getLogger("service").info(
-        "serving %s on %s; try: curl -s -X POST '%s/generate?model=%s' -H "
+        "serving %s on %s (web page: %s/); try: curl -s -X POST '%s/generate?model=%s' -H "
         "'Content-Type: application/json' -d '{\"seed\": 42}' -o image.png",
         settings.models_dir,
+        url,
         url,
         url,
         example,

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from service.api import admin, generate, interpolate, operations
+from service.api import admin, files, generate, interpolate, operations, web
 from service.api.auth import ADMIN_KEY, API_KEY
 from service.api.deps import Services
 from service.cache import ResponseCache
@@ -57,7 +57,8 @@ def create_app(
     key = API_KEY if settings.api_key else []
     admin_key = ADMIN_KEY if settings.admin_api_key or settings.api_key else []
     app.include_router(operations.router)
-    for router in (operations.models_router, generate.router, interpolate.router):
+    app.include_router(web.router)  # open: the page is where a key is typed in
+    for router in (operations.models_router, files.router, generate.router, interpolate.router):
         app.include_router(router, dependencies=key)
     app.include_router(admin.router, dependencies=admin_key)
     app.add_middleware(

@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 MANIFEST_FILE = "manifest.json"
 ONNX_FILE = "generator.onnx"
 SAMPLES_FILE = "samples.png"
+# the pictures of a version folder that GET /models/{name}/files/{file} may serve (the model
+# card), with their media types; nothing else in the folder is ever served
+CARD_FILES = {SAMPLES_FILE: "image/png", "training.gif": "image/gif", "losses.png": "image/png"}
 SCHEMA_VERSION: Literal[1] = 1
 # Model names are path components under models/: keep them boring so they can never
 # escape the folder (no dots, slashes or leading dashes).

@@ -31,7 +31,13 @@ import onnxruntime as ort
 from pydantic import ValidationError
 
 from service.batching import MicroBatcher
-from service.manifest import MANIFEST_FILE, Manifest, is_valid_model_name, sha256_file
+from service.manifest import (
+    CARD_FILES,
+    MANIFEST_FILE,
+    Manifest,
+    is_valid_model_name,
+    sha256_file,
+)
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,6 +72,7 @@ class ModelVersion:
     batcher: MicroBatcher | None = None
     leases: int = 0  # requests holding this version right now
     retired: bool = False  # replaced or removed by a reload: closed when leases reach 0
+    files: tuple[str, ...] = ()  # the CARD_FILES present (checked at discovery)
 
     def run(self, latents: np.ndarray) -> np.ndarray:
         assert self.session is not None and self.manifest is not None
@@ -90,6 +97,7 @@ class ModelVersion:
                     "range": list(m.value_range),
                 },
                 "manifest": m.model_dump(mode="json"),
+                "files": list(self.files),
             }
         return info
 
@@ -217,7 +225,7 @@ def load_version(
         detail = _sanitize(str(exc), folder, real_root)
         entry.session, entry.reason = None, f"warm-up failed: {detail}"
         return entry
-    entry.status = "ready"
+    entry.status, entry.files = "ready", card_files(real_root, folder)
     fallback = "" if entry.provider == providers[0] else f" ({providers[0]} requested, not usable)"
     log.info("model %s v%d runs on %s%s", name, version, entry.provider, fallback)
     return entry
@@ -321,6 +329,25 @@ def discover(settings: Settings, previous: Registry | None = None) -> Registry:
     return registry
 
 
+def card_files(root: Path, folder: Path) -> tuple[str, ...]:
+    """The CARD_FILES of a version folder that are regular files inside ``root``."""
+    return tuple(f for f in CARD_FILES if not _regular_file_inside(root, folder / f))
+
+
+def read_card_file(root: Path, folder: Path, file: str) -> bytes | None:
+    """A CARD_FILES picture of a version folder (blocking I/O: call it in a thread), or None
+    when it is missing or is not a regular file inside the models folder ``root``."""
+    if file not in CARD_FILES:
+        raise ValueError(f"not a model card file: {file!r}")
+    path = folder / file
+    if _regular_file_inside(Path(os.path.realpath(root)), path):
+        return None
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
 # ---- discovery helpers: every check of a path under the models folder is made here ----
 
 # ASCII digits only, no leading zero, at least 1: str.isdigit() also takes "²" (int() then
@@ -349,6 +376,7 @@ def _discover_version(
     """``old`` if its files are unchanged, else a fresh load; never raises."""
     try:
         if old is not None and unchanged(old, folder, root=root):
+            old.files = card_files(root, folder)  # pictures can change while the weights do not
             return old
         return load_version(name, folder, settings, providers, root=root)
     except Exception as exc:  # a bug or an odd file must not abort the scan of the others

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Path, Query, Request
 
 from service.cache import ResponseCache
 from service.lifecycle import ModelManager
@@ -46,17 +47,39 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 ManagerDep = Annotated[ModelManager, Depends(get_manager)]
 
 
+VersionQuery = Annotated[int | None, Query(ge=1, description="default: the highest version")]
+
+
+@asynccontextmanager
+async def _resolved(
+    request: Request, manager: ModelManager, name: str | None, version: int | None
+) -> AsyncIterator[ModelVersion]:
+    entry = manager.resolve(name, version)
+    request.state.model = entry.name  # the access log and metrics label it
+    async with manager.lease(entry):
+        yield entry
+
+
 async def leased_model(
     request: Request,
     manager: ManagerDep,
     model: Annotated[
         str | None, Query(description="model name; default DCGAN_DEFAULT_MODEL")
     ] = None,
-    version: Annotated[int | None, Query(ge=1, description="default: the highest version")] = None,
+    version: VersionQuery = None,
 ) -> AsyncIterator[ModelVersion]:
-    entry = manager.resolve(model, version)
-    request.state.model = entry.name  # the access log and metrics label it
-    async with manager.lease(entry):
+    async with _resolved(request, manager, model, version) as entry:
+        yield entry
+
+
+async def leased_named_model(
+    request: Request,
+    manager: ManagerDep,
+    name: Annotated[str, Path(description="model name, as listed by GET /models")],
+    version: VersionQuery = None,
+) -> AsyncIterator[ModelVersion]:
+    """The model of a /models/{name}/... route (the name is in the path, not the query)."""
+    async with _resolved(request, manager, name, version) as entry:
         yield entry
 
 
@@ -77,4 +100,5 @@ async def request_deadline(
 
 
 ModelDep = Annotated[ModelVersion, Depends(leased_model)]
+NamedModelDep = Annotated[ModelVersion, Depends(leased_named_model)]
 DeadlineDep = Annotated[float | None, Depends(request_deadline)]

@@ -1,4 +1,8 @@
-"""POST /generate: seeded or random images from a model."""
+"""POST /generate (seeded or random images) and GET /models/{name}/images/{seed}.{format}.
+
+The GET route is one seeded image at a cacheable URL, for <img> tags and browser caches: it
+builds the GenerateRequest that POST /generate would get for that seed and answers through
+the same code, so both give the same bytes and the same ETag."""
 
 from __future__ import annotations
 
@@ -7,11 +11,11 @@ import functools
 import hashlib
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.types import Receive
 
-from service.api.deps import DeadlineDep, ModelDep, Services, ServicesDep
+from service.api.deps import DeadlineDep, ModelDep, NamedModelDep, Services, ServicesDep
 from service.batching import (
     ClientDisconnected,
     Closed,
@@ -200,7 +204,17 @@ async def generate(
     deadline: DeadlineDep,
     body: Annotated[GenerateRequest | None, Body()] = None,
 ) -> Response:
-    req = body or GenerateRequest()
+    return await generated(request, entry, services, deadline, body or GenerateRequest())
+
+
+async def generated(
+    request: Request,
+    entry: ModelVersion,
+    services: Services,
+    deadline: float | None,
+    req: GenerateRequest,
+) -> Response:
+    """What every image route answers for a validated request: checks, ETag, the job."""
     settings = services.settings
     assert entry.manifest is not None
     if req.count > settings.max_count:
@@ -260,3 +274,67 @@ async def generate(
         deadline=deadline,
     )
     return await respond(request, entry, job, headers, MEDIA_TYPES[req.format], services)
+
+
+ImageFormat = Literal["png", "webp", "jpeg"]
+
+
+@router.get(
+    "/models/{name}/images/{seed}.{format}",
+    response_class=Response,  # images only: no application/json in the document
+    responses={
+        200: {
+            "content": {t: {} for t in ("image/png", "image/webp", "image/jpeg")},
+            "description": "the image POST /generate makes for this seed: same bytes, same ETag",
+        },
+        304: {"description": "its ETag matches If-None-Match"},
+        **error_responses(401, 404, 422, 503),
+    },
+)
+async def seeded_image(
+    request: Request,
+    entry: NamedModelDep,
+    services: ServicesDep,
+    deadline: DeadlineDep,
+    seed: Annotated[
+        int,
+        Path(
+            ge=0, le=SEED_MAX, description="the seed, in plain decimal (no sign, no zeros in front)"
+        ),
+    ],
+    format: Annotated[ImageFormat, Path(description="png, webp or jpeg")],
+    upscale: Annotated[int, Query(ge=1, le=8, description="enlarge by this factor")] = 1,
+    upscale_filter: Annotated[Literal["nearest", "lanczos"], Query()] = "nearest",
+    truncation: Annotated[
+        float | None,
+        Query(
+            ge=TRUNCATION_MIN,
+            le=TRUNCATION_MAX,
+            allow_inf_nan=False,
+            description=TRUNCATION_DESCRIPTION,
+        ),
+    ] = None,
+) -> Response:
+    """One seeded image at a cacheable URL: the bytes and ETag of POST /generate with
+    {"seed": seed, "format": format, ...}. With `version` it is immutable; without it the
+    default version answers, which a new export changes, so it is revalidated (no-cache)."""
+    # one URL per image: "007", "+7" or "7.0" would split browser and proxy caches
+    if request.path_params["seed"] != str(seed):
+        raise ApiError(
+            422,
+            "invalid_parameter",
+            f"seed must be written in plain decimal: {seed}",
+            {"parameter": "seed", "min": 0, "max": SEED_MAX},
+        )
+    req = GenerateRequest(
+        seed=seed,
+        format=format,
+        upscale=upscale,
+        upscale_filter=upscale_filter,
+        truncation=truncation,
+    )
+    response = await generated(request, entry, services, deadline, req)
+    if "version" not in request.query_params:
+        # the default version moves when a new one is exported: revalidate (a cheap 304)
+        response.headers["Cache-Control"] = "no-cache"
+    return response

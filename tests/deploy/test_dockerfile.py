@@ -65,6 +65,9 @@ def test_dockerignore_keeps_caches_runs_and_virtualenvs_out() -> None:
     for needed in (
         "service/app.py",
         "service/healthcheck.py",
+        "service/static/index.html",
+        "service/static/app.js",
+        "service/static/style.css",
         "requirements/serve-cpu.lock",
         "requirements/serve-gpu.lock",
         "models/fashion/1/generator.onnx",

@@ -1,0 +1,96 @@
+"""GET / and /static/{file}: the service's own web page (no build step, nothing external).
+
+The files of service/static are read once, when this module is imported, and served from
+memory with an ETag. They are open (no API key): the page is where a key is typed in. It
+then calls the API with the key in an X-API-Key header, never in a URL.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
+
+from service.api.deps import SettingsDep
+from service.errors import ApiError
+
+router = APIRouter(tags=["web"])
+MEDIA_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+}
+# the page loads nothing from elsewhere; images come from the API or as blob:/data: URLs
+HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self' blob: data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",  # revalidate (304): a new release shows at once
+}
+INDEX = "index.html"
+
+
+@dataclass(frozen=True)
+class Asset:
+    body: bytes
+    media_type: str
+    etag: str
+
+
+def _asset(body: bytes, media_type: str) -> Asset:
+    return Asset(body, media_type, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+
+
+def _load() -> dict[str, Asset]:
+    folder = resources.files("service") / "static"
+    return {
+        f.name: _asset(f.read_bytes(), MEDIA_TYPES[ext])
+        for f in folder.iterdir()
+        if f.is_file() and (ext := "." + f.name.rpartition(".")[2]) in MEDIA_TYPES
+    }
+
+
+ASSETS = _load()
+
+
+@functools.lru_cache(maxsize=8)
+def _index(key_required: bool, max_count: int) -> Asset:
+    """index.html with what the page must know before its first request."""
+    html = ASSETS[INDEX].body.decode()
+    html = html.replace(
+        'data-key-required="false"', f'data-key-required="{str(key_required).lower()}"'
+    )
+    html = html.replace('data-max-count="64"', f'data-max-count="{max_count}"')
+    return _asset(html.encode(), MEDIA_TYPES[".html"])
+
+
+def _serve(request: Request, asset: Asset) -> Response:
+    headers = {**HEADERS, "ETag": asset.etag}
+    if request.headers.get("if-none-match") == asset.etag:
+        return Response(status_code=304, headers=headers)
+    return Response(asset.body, media_type=asset.media_type, headers=headers)
+
+
+@router.get("/", include_in_schema=False)
+async def page(request: Request, settings: SettingsDep) -> Response:
+    return _serve(request, _index(settings.api_key is not None, settings.max_count))
+
+
+@router.get("/static/{file}", include_in_schema=False)
+async def static(request: Request, file: Annotated[str, Path()]) -> Response:
+    asset = ASSETS.get(file) if file != INDEX else None
+    if asset is None:
+        raise ApiError(
+            404,
+            "not_found",
+            f"no static file {file!r}",
+            {"available": sorted(set(ASSETS) - {INDEX})},
+        )
+    return _serve(request, asset)

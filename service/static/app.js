@@ -1,0 +1,578 @@
+// dcgan-serve's own page: plain JavaScript, no dependencies, nothing loaded from elsewhere.
+// The view's state lives in the URL hash, so every view is a permalink. An API key lives in
+// sessionStorage and only ever travels in an X-API-Key header: <img> tags cannot send one, so
+// with a key set images are fetched with it and shown through object URLs.
+"use strict";
+
+const PER_PAGE = 24n;
+const SEED_MAX = (1n << 64n) - 1n;
+const LAST_PAGE = SEED_MAX / PER_PAGE;
+const KEY_STORE = "dcgan-serve.api-key";
+const KEY_REQUIRED = document.documentElement.dataset.keyRequired === "true";
+const MAX_COUNT = Number(document.documentElement.dataset.maxCount) || 64;
+const FRAME_MS = 100;
+const FILE_ALT = {
+  "samples.png": "seeds 0 to 63",
+  "training.gif": "the first seeds after every training epoch",
+  "losses.png": "discriminator and generator losses during training",
+};
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  model: "", version: null, page: 0n, seed: null, psi: null,
+  a: 1n, b: 2n, steps: 16, method: "slerp",
+};
+let models = {};  // GET /models: name -> {default_version, versions}
+
+// ---- small helpers -----------------------------------------------------------------------
+
+function parseSeed(text) {
+  const t = String(text ?? "").trim();
+  if (!/^(0|[1-9][0-9]{0,19})$/.test(t)) return null;
+  const n = BigInt(t);
+  return n <= SEED_MAX ? n : null;
+}
+
+function el(tag, props = {}, ...children) {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children);
+  return node;
+}
+
+function say(text) { $("status").textContent = text; }
+
+function apiKey() { return sessionStorage.getItem(KEY_STORE) || ""; }
+
+async function api(path) {
+  const key = apiKey();
+  const response = await fetch(path, { headers: key ? { "X-API-Key": key } : {} });
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText}`;
+    try { message = (await response.json()).error.message; } catch { /* not our JSON */ }
+    throw Object.assign(new Error(message), { status: response.status });
+  }
+  return response;
+}
+
+function report(error) {
+  if (error.status === 401) {
+    $("key-panel").open = true;
+    say("This server needs an API key (or the one given is wrong): enter it under API key.");
+  } else {
+    say(`Error: ${error.message}`);
+  }
+}
+
+// Object URLs are owned by a bucket and revoked when what shows them is replaced.
+class Bucket {
+  constructor() { this.urls = []; this.generation = 0; }
+  renew() { this.urls.forEach(URL.revokeObjectURL); this.urls = []; return ++this.generation; }
+}
+const buckets = { gallery: new Bucket(), detail: new Bucket(), card: new Bucket() };
+
+async function setImage(img, url, bucket) {
+  if (!apiKey()) { img.src = url; return; }
+  const generation = bucket.generation;
+  try {
+    const blob = await (await api(url)).blob();
+    if (generation !== bucket.generation) return;  // replaced meanwhile
+    const objectUrl = URL.createObjectURL(blob);
+    bucket.urls.push(objectUrl);
+    img.src = objectUrl;
+  } catch (error) {
+    if (generation === bucket.generation) report(error);
+  }
+}
+
+async function downloadWithKey(url, filename) {
+  try {
+    const blob = await (await api(url)).blob();
+    const objectUrl = URL.createObjectURL(blob);
+    el("a", { href: objectUrl, download: filename }).click();
+    setTimeout(() => URL.revokeObjectURL(objectUrl), 60_000);
+  } catch (error) { report(error); }
+}
+
+// Links download by themselves; with a key they cannot send it, so the click fetches.
+function keyedDownload(event) {
+  const link = event.currentTarget;
+  if (!apiKey() || !link.href) return;
+  event.preventDefault();
+  downloadWithKey(link.getAttribute("href"), link.download);
+}
+
+async function copyText(text, input) {
+  try {
+    await navigator.clipboard.writeText(text);
+    say("Copied to the clipboard.");
+  } catch {  // no clipboard (plain http on another host) or no permission
+    input.focus();
+    input.select();
+    say("Selected: press Ctrl+C (⌘C) to copy.");
+  }
+}
+
+// ---- state <-> URL hash ------------------------------------------------------------------
+
+function readHash() {
+  const p = new URLSearchParams(location.hash.slice(1));
+  const seed = (k) => parseSeed(p.get(k));
+  state.model = p.get("model") || state.model;
+  const version = Number(p.get("version"));
+  state.version = Number.isInteger(version) && version >= 1 ? version : null;
+  const page = parseSeed(p.get("page"));
+  state.page = page !== null && page <= LAST_PAGE ? page : 0n;
+  state.seed = seed("seed");
+  const psi = Number(p.get("psi"));
+  state.psi = p.has("psi") && psi >= 0.01 && psi <= 4 ? p.get("psi") : null;
+  state.a = seed("a") ?? state.a;
+  state.b = seed("b") ?? state.b;
+  const steps = Number(p.get("steps"));
+  state.steps = Number.isInteger(steps) && steps >= 2 && steps <= MAX_COUNT ? steps : state.steps;
+  state.method = p.get("method") === "lerp" ? "lerp" : "slerp";
+}
+
+function hashOf(overrides = {}) {
+  const s = { ...state, ...overrides };
+  const p = new URLSearchParams({ model: s.model });
+  if (s.version !== null) p.set("version", s.version);
+  p.set("page", s.page);
+  if (s.seed !== null) p.set("seed", s.seed);
+  if (s.psi !== null) p.set("psi", s.psi);
+  p.set("a", s.a);
+  p.set("b", s.b);
+  p.set("steps", s.steps);
+  p.set("method", s.method);
+  return "#" + p;
+}
+
+function writeHash() { history.replaceState(null, "", hashOf()); }
+
+function permalink(overrides) {
+  return location.origin + location.pathname + hashOf(overrides);
+}
+
+// ---- models and versions -----------------------------------------------------------------
+
+const readyVersions = (name) => (models[name]?.versions ?? []).filter((v) => v.status === "ready");
+const current = () => (models[state.model]?.versions ?? []).find((v) => v.version === state.version);
+
+async function loadModels() {
+  say("Loading models…");
+  try {
+    models = (await (await api("/models")).json()).models;
+  } catch (error) { report(error); return; }
+  const select = $("model");
+  select.replaceChildren();
+  const unavailable = $("unavailable");
+  unavailable.replaceChildren();
+  for (const name of Object.keys(models)) {
+    const usable = readyVersions(name).length > 0;
+    select.append(el("option", { value: name, disabled: !usable,
+      textContent: usable ? name : `${name} (unavailable)` }));
+    for (const v of models[name].versions) {
+      if (v.status !== "ready") {
+        unavailable.append(el("li", { textContent: `${name} v${v.version} unavailable: ${v.reason}` }));
+      }
+    }
+  }
+  if (!Object.keys(models).some((n) => readyVersions(n).length)) {
+    say("No model is ready on this server.");
+    return;
+  }
+  say("");
+  selectModel();
+}
+
+function selectModel() {
+  const names = Object.keys(models).filter((n) => readyVersions(n).length);
+  if (!names.includes(state.model)) state.model = names[0];
+  $("model").value = state.model;
+  const versions = models[state.model].versions;
+  const ready = readyVersions(state.model);
+  if (!ready.some((v) => v.version === state.version)) {
+    state.version = models[state.model].default_version ?? ready[ready.length - 1].version;
+  }
+  $("version").replaceChildren(...versions.map((v) => el("option", {
+    value: v.version,
+    disabled: v.status !== "ready",
+    title: v.reason ?? "",
+    textContent: v.status === "ready" ? `v${v.version}` : `v${v.version} (unavailable: ${shorten(v.reason, 60)})`,
+  })));
+  $("version").value = state.version;
+  renderAll();
+}
+
+function shorten(text, n) { return text.length > n ? text.slice(0, n - 1) + "…" : text; }
+
+function renderAll() {
+  writeHash();
+  renderGallery();
+  renderCard();
+  renderInterpolation();
+  if (state.seed !== null) openDetail(state.seed); else closeDetail();
+}
+
+// ---- gallery -----------------------------------------------------------------------------
+
+function imageUrl(seed, format, extra = {}) {
+  const q = new URLSearchParams({ version: state.version, ...extra });
+  if (state.psi !== null) q.set("truncation", state.psi);
+  return `/models/${encodeURIComponent(state.model)}/images/${seed}.${format}?${q}`;
+}
+
+const label = (seed) => `${state.model} v${state.version}, seed ${seed}` +
+  (state.psi !== null ? `, ψ ${state.psi}` : "");
+
+function renderGallery() {
+  buckets.gallery.renew();
+  const first = state.page * PER_PAGE;
+  const tiles = [];
+  for (let seed = first; seed < first + PER_PAGE && seed <= SEED_MAX; seed++) {
+    const img = el("img", { alt: label(seed), width: 96, height: 96 });
+    const button = el("button", { type: "button", className: "tile" }, img,
+      el("span", { textContent: String(seed) }));
+    button.dataset.seed = String(seed);
+    button.addEventListener("click", () => openDetail(seed));
+    tiles.push(el("li", {}, button));
+    setImage(img, imageUrl(seed, "png"), buckets.gallery);
+  }
+  $("gallery").replaceChildren(...tiles);
+  const last = first + BigInt(tiles.length) - 1n;
+  $("page-label").textContent = `Page ${state.page + 1n}: seeds ${first}–${last}`;
+  $("prev").disabled = state.page === 0n;
+  $("next").disabled = state.page >= LAST_PAGE;
+}
+
+function goToPage(page) {
+  if (page < 0n || page > LAST_PAGE) return;
+  state.page = page;
+  writeHash();
+  renderGallery();
+}
+
+function galleryKeys(event) {
+  const tile = event.target.closest(".tile");
+  if (!tile) return;
+  const tiles = [...$("gallery").querySelectorAll(".tile")];
+  const i = tiles.indexOf(tile);
+  const columns = Math.max(1, tiles.filter((t) => t.offsetTop === tiles[0].offsetTop).length);
+  const step = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns, ArrowDown: columns }[event.key];
+  if (step !== undefined && tiles[i + step]) {
+    event.preventDefault();
+    tiles[i + step].focus();
+  } else if (event.key === "PageDown" || event.key === "PageUp") {
+    event.preventDefault();
+    goToPage(state.page + (event.key === "PageDown" ? 1n : -1n));
+    $("gallery").querySelector(".tile")?.focus();
+  }
+}
+
+// ---- one seed: dialog with permalink, downloads, curl -------------------------------------
+
+function openDetail(seed) {
+  state.seed = seed;
+  const page = seed / PER_PAGE;
+  if (page !== state.page) { state.page = page; renderGallery(); }
+  writeHash();
+  buckets.detail.renew();
+  $("detail-seed").textContent = String(seed);
+  const img = $("detail-img");
+  img.alt = label(seed);
+  setImage(img, imageUrl(seed, "png"), buckets.detail);
+  const link = $("permalink");
+  link.href = permalink();
+  link.textContent = link.href;
+  $("detail-prev").disabled = seed === 0n;
+  $("detail-next").disabled = seed === SEED_MAX;
+  updateDownloads();
+  const dialog = $("detail");
+  if (!dialog.open) dialog.showModal();
+}
+
+function closeDetail() {
+  const dialog = $("detail");
+  if (dialog.open) dialog.close();
+}
+
+function downloadName(seed, format) {
+  const psi = state.psi !== null ? `-psi${state.psi}` : "";
+  const size = $("dl-upscale").value !== "1" ? `-x${$("dl-upscale").value}` : "";
+  return `${state.model}-v${state.version}-seed${seed}${psi}${size}.${format}`;
+}
+
+function updateDownloads() {
+  if (state.seed === null) return;
+  const upscale = $("dl-upscale").value;
+  const filter = $("dl-filter").value;
+  const extra = upscale === "1" ? {} : { upscale, upscale_filter: filter };
+  for (const [id, format] of [["dl-png", "png"], ["dl-webp", "webp"]]) {
+    const link = $(id);
+    link.href = imageUrl(state.seed, format, extra);
+    link.download = downloadName(state.seed, format);
+  }
+  const url = location.origin + $("dl-png").getAttribute("href");
+  const header = apiKey() ? ` -H "X-API-Key: $DCGAN_API_KEY"` : "";
+  $("curl").value = `curl -s '${url}'${header} -o ${$("dl-png").download}`;
+}
+
+function detailKeys(event) {
+  if (event.target.matches("input, select")) return;
+  if (event.key === "ArrowLeft" && state.seed > 0n) openDetail(state.seed - 1n);
+  if (event.key === "ArrowRight" && state.seed < SEED_MAX) openDetail(state.seed + 1n);
+}
+
+// ---- interpolation -----------------------------------------------------------------------
+
+const interp = { frames: [], index: 0, timer: null, generation: 0 };
+
+function interpolationQuery() {
+  const q = new URLSearchParams({
+    model: state.model, version: state.version, seed_a: state.a, seed_b: state.b,
+    steps: state.steps, method: state.method,
+  });
+  if (state.psi !== null) q.set("truncation", state.psi);
+  return q;
+}
+
+async function renderInterpolation() {
+  $("seed-a").value = String(state.a);
+  $("seed-b").value = String(state.b);
+  $("steps").value = String(state.steps);
+  $("method").value = state.method;
+  pause();
+  const q = interpolationQuery();
+  const name = `${state.model}-v${state.version}-${state.a}-to-${state.b}-${state.method}` +
+    `${state.steps}${state.psi !== null ? `-psi${state.psi}` : ""}`;
+  for (const [id, format] of [["dl-gif", "gif"], ["dl-webp-anim", "webp"]]) {
+    Object.assign($(id), { href: `/interpolate?${q}&format=${format}`, download: `${name}.${format}` });
+  }
+  const generation = ++interp.generation;
+  $("frame-label").textContent = "Rendering…";
+  try {
+    const body = await (await api(`/interpolate?${q}&format=json`)).json();
+    if (generation !== interp.generation) return;
+    interp.frames = body.frames.map((f) => `data:image/png;base64,${f}`);
+  } catch (error) {
+    if (generation === interp.generation) { report(error); $("frame-label").textContent = ""; }
+    return;
+  }
+  const slider = $("frame-slider");
+  slider.max = String(interp.frames.length - 1);
+  slider.disabled = false;
+  $("play").disabled = false;
+  showFrame(0);
+}
+
+function showFrame(i) {
+  const n = interp.frames.length;
+  interp.index = i;
+  const img = $("frame");
+  img.src = interp.frames[i];
+  img.alt = `frame ${i + 1} of ${n}, ${state.method} from seed ${state.a} to seed ${state.b}`;
+  img.hidden = false;
+  const slider = $("frame-slider");
+  slider.value = String(i);
+  slider.setAttribute("aria-valuetext", `frame ${i + 1} of ${n}`);
+  $("frame-label").textContent = `Frame ${i + 1} of ${n}: seed ${state.a} → seed ${state.b} (${state.method})`;
+}
+
+function play() {
+  if (!interp.frames.length) return;
+  interp.timer = setInterval(() => showFrame((interp.index + 1) % interp.frames.length), FRAME_MS);
+  $("play").textContent = "Pause";
+  $("play").setAttribute("aria-pressed", "true");
+}
+
+function pause() {
+  clearInterval(interp.timer);
+  interp.timer = null;
+  $("play").textContent = "Play";
+  $("play").setAttribute("aria-pressed", "false");
+}
+
+function submitInterpolation(event) {
+  event.preventDefault();
+  const a = parseSeed($("seed-a").value);
+  const b = parseSeed($("seed-b").value);
+  const steps = Number($("steps").value);
+  if (a === null || b === null) { say(`Seeds are whole numbers from 0 to ${SEED_MAX}.`); return; }
+  if (!Number.isInteger(steps) || steps < 2 || steps > MAX_COUNT) {
+    say(`Frames must be a whole number from 2 to ${MAX_COUNT}.`);
+    return;
+  }
+  Object.assign(state, { a, b, steps, method: $("method").value });
+  say("");
+  writeHash();
+  renderInterpolation();
+}
+
+function useSeed(which) {
+  state[which] = state.seed;
+  closeDetail();
+  writeHash();
+  renderInterpolation();
+  $(which === "a" ? "seed-a" : "seed-b").focus();
+}
+
+// ---- model card --------------------------------------------------------------------------
+
+function fmt(value, digits = 4) {
+  if (typeof value !== "number") return String(value ?? "");
+  if (Number.isInteger(value)) return value.toLocaleString("en");
+  return Math.abs(value) >= 0.01 || value === 0 ? String(+value.toPrecision(digits)) : value.toExponential(2);
+}
+
+function duration(seconds) {
+  if (seconds < 90) return `${fmt(seconds, 3)} s`;
+  const minutes = Math.round(seconds / 60);
+  return minutes < 90 ? `${minutes} min` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+function table(head, rows) {
+  return el("table", {},
+    el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col", textContent: h })))),
+    el("tbody", {}, ...rows.map((r) => el("tr", {}, ...r.map((c) => el("td", { textContent: fmt(c) }))))));
+}
+
+function renderCard() {
+  const v = current();
+  const m = v.manifest;
+  const t = m.training;
+  const code = (text) => el("code", { textContent: text });
+  const facts = [
+    ["Command", code(t.command)],
+    ["Data set", t.dataset],
+    ["Images", fmt(t.dataset_size)],
+    ["Epochs", fmt(t.epochs)],
+    ["Steps", `${fmt(t.steps)} at batch ${fmt(t.batch_size)}`],
+    ["Wall time", duration(t.wall_time_s)],
+    ["Device", t.device],
+    ["Machine", t.machine],
+    ["Provider", v.provider],
+    ["Network", `${m.preset}, ${m.image_size}×${m.image_size}×${m.channels}, z of ${m.nz}, ${m.dtype} weights`],
+    ["ONNX parity", `max |Δ| ${fmt(m.parity.max_abs_diff)} (tolerance ${fmt(m.parity.tolerance)})`],
+  ];
+  const losses = Object.entries(t.final_losses ?? {}).map(([k, x]) => `${k} ${fmt(x)}`).join(", ");
+  if (losses) facts.push(["Final losses", losses]);
+  if (t.dataset_build?.command) facts.push(["Data set built by", code(t.dataset_build.command)]);
+  facts.push(["Exported", m.created_at]);
+  $("training").replaceChildren(...facts.flatMap(([k, x]) => [el("dt", { textContent: k }), el("dd", {}, x)]));
+
+  const q = m.quality;
+  const quality = $("quality");
+  if (!q?.metrics) {
+    quality.replaceChildren(el("p", { textContent: "No quality numbers recorded for this version." }));
+  } else {
+    const rows = Object.entries(q.metrics).map(([k, x]) => [k, x.value, x.floor, x.better]);
+    const inception = q.inception;
+    if (inception) {
+      rows.push(["FID (Inception)", inception.fid, inception.fid_floor, "lower"]);
+      rows.push(["KID (Inception)", inception.kid, inception.kid_floor, "lower"]);
+    }
+    const parts = [
+      el("p", { textContent: `${fmt(q.samples)} generated images against real ones from ${q.data}` +
+        (q.features ? `, embedded by ${q.features}.` : ".") }),
+      table(["metric", "value", "real-vs-real floor", "better"], rows),
+    ];
+    if (q.truncation?.length) {
+      const keys = ["fd", "precision", "recall", "density", "coverage"].filter((k) => k in q.truncation[0]);
+      parts.push(el("h4", { textContent: "By truncation ψ" }),
+        table(["ψ", ...keys], q.truncation.map((r) => [r.psi, ...keys.map((k) => r[k])])));
+    }
+    if (q.command) parts.push(el("p", {}, code(q.command)));
+    quality.replaceChildren(...parts);
+  }
+
+  buckets.card.renew();
+  const figures = (v.files ?? []).map((file) => {
+    const img = el("img", { alt: `${file}: ${FILE_ALT[file] ?? file} (${state.model} v${state.version})` });
+    const q = new URLSearchParams({ version: state.version });
+    setImage(img, `/models/${encodeURIComponent(state.model)}/files/${file}?${q}`, buckets.card);
+    return el("figure", {}, img, el("figcaption", { textContent: `${file}: ${FILE_ALT[file] ?? ""}` }));
+  });
+  $("pictures").replaceChildren(...figures);
+}
+
+// ---- truncation and key ------------------------------------------------------------------
+
+function showPsi() {
+  const on = state.psi !== null;
+  $("psi-on").checked = on;
+  $("psi").disabled = !on;
+  if (on) $("psi").value = state.psi;
+  $("psi-value").textContent = on ? `ψ = ${state.psi}` : "off";
+}
+
+function changePsi() {
+  state.psi = $("psi-on").checked ? $("psi").value : null;
+  showPsi();
+  if (state.model) renderAll();
+}
+
+function submitKey(event) {
+  event.preventDefault();
+  const key = $("key").value.trim();
+  if (key) sessionStorage.setItem(KEY_STORE, key); else sessionStorage.removeItem(KEY_STORE);
+  $("key").value = "";
+  $("key-panel").open = false;
+  loadModels();
+}
+
+function forgetKey() {
+  sessionStorage.removeItem(KEY_STORE);
+  $("key").value = "";
+  say("Key forgotten.");
+}
+
+// ---- wiring ------------------------------------------------------------------------------
+
+function bind() {
+  $("picker").addEventListener("submit", (e) => e.preventDefault());
+  $("model").addEventListener("change", (e) => { state.model = e.target.value; state.version = null; state.page = 0n; state.seed = null; selectModel(); });
+  $("version").addEventListener("change", (e) => { state.version = Number(e.target.value); renderAll(); });
+  $("psi-on").addEventListener("change", changePsi);
+  $("psi").addEventListener("input", () => { $("psi-value").textContent = `ψ = ${$("psi").value}`; });
+  $("psi").addEventListener("change", changePsi);
+  $("prev").addEventListener("click", () => goToPage(state.page - 1n));
+  $("next").addEventListener("click", () => goToPage(state.page + 1n));
+  $("gallery").addEventListener("keydown", galleryKeys);
+  $("goto-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const seed = parseSeed($("goto").value);
+    if (seed === null) say(`A seed is a whole number from 0 to ${SEED_MAX}.`); else openDetail(seed);
+  });
+  $("detail").addEventListener("close", () => { state.seed = null; writeHash(); buckets.detail.renew(); });
+  $("detail").addEventListener("keydown", detailKeys);
+  $("detail-close").addEventListener("click", closeDetail);
+  $("detail-prev").addEventListener("click", () => openDetail(state.seed - 1n));
+  $("detail-next").addEventListener("click", () => openDetail(state.seed + 1n));
+  $("use-a").addEventListener("click", () => useSeed("a"));
+  $("use-b").addEventListener("click", () => useSeed("b"));
+  $("dl-upscale").addEventListener("change", updateDownloads);
+  $("dl-filter").addEventListener("change", updateDownloads);
+  for (const id of ["dl-png", "dl-webp", "dl-gif", "dl-webp-anim"]) $(id).addEventListener("click", keyedDownload);
+  $("copy-curl").addEventListener("click", () => copyText($("curl").value, $("curl")));
+  $("interp-form").addEventListener("submit", submitInterpolation);
+  $("frame-slider").addEventListener("input", (e) => { pause(); showFrame(Number(e.target.value)); });
+  $("play").addEventListener("click", () => (interp.timer ? pause() : play()));
+  $("key-form").addEventListener("submit", submitKey);
+  $("key-forget").addEventListener("click", forgetKey);
+  $("steps").max = String(MAX_COUNT);
+  window.addEventListener("hashchange", () => { readHash(); showPsi(); if (models[state.model]) selectModel(); });
+}
+
+function start() {
+  bind();
+  readHash();
+  showPsi();
+  if (KEY_REQUIRED && !apiKey()) {
+    $("key-panel").open = true;
+    say("This server needs an API key: enter it under API key.");
+    $("key").focus();
+    return;
+  }
+  loadModels();
+}
+
+start();

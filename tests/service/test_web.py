@@ -1,0 +1,102 @@
+"""The web page's HTTP side: / and /static/{file}, what they send, and that the files ship.
+
+What the page does is tested in a real browser (test_web_browser.py).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from fnmatch import fnmatch
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+STATIC = ROOT / "service" / "static"
+
+
+@pytest.mark.parametrize(
+    ("path", "media_type"),
+    [
+        ("/", "text/html; charset=utf-8"),
+        ("/static/app.js", "text/javascript; charset=utf-8"),
+        ("/static/style.css", "text/css; charset=utf-8"),
+    ],
+)
+def test_page_and_static_files_are_served_with_an_etag(
+    client: TestClient, path: str, media_type: str
+) -> None:
+    r = client.get(path)
+    assert r.status_code == 200 and r.headers["content-type"] == media_type
+    assert r.headers["cache-control"] == "no-cache"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert "default-src 'none'" in r.headers["content-security-policy"]
+    again = client.get(path, headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    if path != "/":
+        assert r.content == (STATIC / path.removeprefix("/static/")).read_bytes()
+
+
+def test_the_page_knows_whether_a_key_is_needed_and_the_frame_limit(models_dir: Path) -> None:
+    with TestClient(create_app(Settings(models_dir=models_dir))) as open_client:
+        page = open_client.get("/").text
+    assert 'data-key-required="false"' in page and 'data-max-count="64"' in page
+    keyed = Settings(models_dir=models_dir, api_key="k3y", max_count=32)
+    with TestClient(create_app(keyed)) as client:
+        page = client.get("/").text
+        assert 'data-key-required="true"' in page and 'data-max-count="32"' in page
+        assert "k3y" not in page
+        assert client.get("/static/app.js").status_code == 200  # open, like the page
+        assert client.get("/models").status_code == 401
+
+
+@pytest.mark.parametrize("file", ["nope.js", "index.html", "..%2Fapp.py", "app.js.map"])
+def test_unknown_static_files_are_a_json_404(client: TestClient, file: str) -> None:
+    r = client.get(f"/static/{file}")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_the_page_loads_nothing_from_elsewhere() -> None:
+    """No CDN, no web font, no external script: it must work offline."""
+    for path in STATIC.iterdir():
+        text = path.read_text()
+        assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text), path.name
+        assert not re.search(r"url\(\s*['\"]?(https?:)?//", text), path.name
+        assert "@import" not in text and 'fetch("http' not in text, path.name
+    html = (STATIC / "index.html").read_text()
+    assert re.findall(r'<script src="([^"]+)"', html) == ["/static/app.js"]
+    assert re.findall(r'<link rel="stylesheet" href="([^"]+)"', html) == ["/static/style.css"]
+
+
+def test_the_static_files_ship_in_the_package_and_the_image() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["service"]
+    for path in STATIC.iterdir():
+        assert any(fnmatch(f"static/{path.name}", p) for p in patterns), path.name
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert dockerfile.count("COPY service/ service/") >= 2  # both serving images
+
+
+def test_without_a_browser_the_browser_tests_skip_or_fail_under_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tests import browser
+
+    def outcome() -> tuple[type[BaseException], str]:
+        # caught whatever it is: a skip escaping here would skip this test, not fail it
+        with pytest.raises(BaseException) as info:
+            browser.require_browser()
+        return info.type, str(info.value)
+
+    monkeypatch.setattr(browser, "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.delenv("DCGAN_REQUIRE_BROWSER", raising=False)
+    kind, message = outcome()
+    assert kind is pytest.skip.Exception and "apt-get install chromium" in message
+    monkeypatch.setenv("DCGAN_REQUIRE_BROWSER", "1")
+    kind, message = outcome()
+    assert kind is pytest.fail.Exception and "no-chromium missing" in message

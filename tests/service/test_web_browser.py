@@ -1,0 +1,321 @@
+"""The web page at / in a real browser (headless Chromium) against a real server.
+
+One server with the bundled models (models/) and one with the tiny test models behind
+DCGAN_API_KEY; one browser for the module, a fresh page load per test. Every test ends with
+an empty console: a failed request, a CSP violation or a script error fails it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.browser import chrome, console_errors, require_browser, wait_for
+from tests.servers import running_server
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "browser-test-key"
+GALLERY = "[...document.querySelectorAll('#gallery img')]"
+# every gallery image loaded and decoded (naturalWidth is 0 for a broken image)
+SEEDS_AB = "return ['seed-a', 'seed-b'].map(i => document.getElementById(i).value)"
+GALLERY_DECODED = (
+    f"const i = {GALLERY}; return i.length && i.every(x => x.complete && x.naturalWidth > 0);"
+)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    require_browser()
+    downloads = tmp_path_factory.mktemp("downloads")
+    with chrome(downloads) as driver:
+        driver.downloads = downloads  # type: ignore[attr-defined]
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def bundled() -> Iterator[str]:
+    """The service with the bundled models, as `make serve` runs it."""
+    require_browser()  # skip before paying for a server
+    with running_server(ROOT / "models") as running:
+        yield running.url
+
+
+@pytest.fixture(scope="module")
+def keyed(prepared_models: Path) -> Iterator[str]:
+    """Tiny models (and broken ones) behind an API key."""
+    require_browser()
+    with running_server(prepared_models, {"DCGAN_API_KEY": KEY}) as running:
+        yield running.url
+
+
+@pytest.fixture
+def clean_console(browser: Any) -> Iterator[Any]:
+    console_errors(browser)  # whatever an earlier test left
+    yield browser
+    assert console_errors(browser) == []
+
+
+def js(driver: Any, script: str, *args: Any) -> Any:
+    return driver.execute_script(script, *args)
+
+
+def open_page(driver: Any, url: str) -> None:
+    """A fresh load (from the same page, a URL that differs in its hash only would not be)."""
+    driver.get("about:blank")
+    driver.get(url)
+    wait_for(driver, lambda d: js(d, GALLERY_DECODED))
+
+
+def text(driver: Any, element_id: str) -> str:
+    return str(js(driver, f"return document.getElementById('{element_id}').textContent"))
+
+
+def click(driver: Any, css: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.CSS_SELECTOR, css).click()
+
+
+def downloaded(driver: Any, name: str) -> Path:
+    path = driver.downloads / name
+    wait_for(driver, lambda _: path.is_file() and path.stat().st_size > 0)
+    return path
+
+
+def test_page_lists_the_bundled_models_and_shows_decoded_images_and_the_card(
+    browser: Any, bundled: str, clean_console: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    open_page(browser, bundled + "/")
+    options = js(
+        browser, "return [...document.querySelectorAll('#model option')].map(o => o.value)"
+    )
+    assert {"cartoon-faces", "fashion"} <= set(options)
+    assert js(browser, "return document.getElementById('model').value") == "cartoon-faces"
+    alts = js(browser, f"return {GALLERY}.map(i => i.alt)")
+    assert len(alts) == 24 and alts[5] == "cartoon-faces v1, seed 5"
+    sources = js(browser, f"return {GALLERY}.map(i => i.src)")
+    assert sources[5] == f"{bundled}/models/cartoon-faces/images/5.png?version=1"
+    assert js(browser, f"return {GALLERY}[0].naturalWidth") == 64
+    # the model card: the training record and the three pictures, decoded
+    assert "dcgan train --preset dcgan64" in text(browser, "training")
+    assert "AMD EPYC" in text(browser, "training") and "CPUExecutionProvider" in text(
+        browser, "training"
+    )
+    assert "real-vs-real floor" in text(browser, "quality")
+    pictures = "[...document.querySelectorAll('#pictures img')]"
+    wait_for(browser, lambda d: js(d, f"return {pictures}.every(i => i.naturalWidth > 0)"))
+    assert js(browser, f"return {pictures}.map(i => i.src.split('/files/')[1])") == [
+        "samples.png?version=1",
+        "training.gif?version=1",
+        "losses.png?version=1",
+    ]
+    assert js(browser, "return [...document.images].filter(i => i.src && !i.alt).length") == 0
+    # by keyboard: arrows move between the tiles, Enter opens one, Escape closes it
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    js(browser, "document.querySelector('#gallery .tile').focus()")
+    ActionChains(browser).send_keys(Keys.ARROW_RIGHT, Keys.ARROW_DOWN, Keys.ENTER).perform()
+    wait_for(browser, lambda d: js(d, "return document.getElementById('detail').open"))
+    assert text(browser, "detail-seed") == "7"  # 0 -> 1 -> one row (6 tiles) down
+    ActionChains(browser).send_keys(Keys.ESCAPE).perform()
+    wait_for(browser, lambda d: not js(d, "return document.getElementById('detail').open"))
+    assert js(browser, "return document.activeElement.dataset.seed") == "7"  # focus is back
+    # the other model: its own gallery and card
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element("id", "model")).select_by_value("fashion")
+    wait_for(browser, lambda d: js(d, f"return {GALLERY}[0].alt.startsWith('fashion')"))
+    wait_for(browser, lambda d: js(d, GALLERY_DECODED))
+    assert js(browser, f"return {GALLERY}[0].naturalWidth") == 28
+    assert "--data fashion-mnist" in text(browser, "training")
+    assert "model=fashion" in browser.current_url
+    # a screenshot for people to look at (not compared with anything)
+    shot = tmp_path_factory.getbasetemp() / "web-page.png"
+    browser.save_screenshot(str(shot))
+    assert Image.open(shot).size[0] > 0
+
+
+def test_a_clicked_image_shows_its_seed_and_a_permalink_that_restores_the_view(
+    browser: Any, bundled: str, clean_console: Any
+) -> None:
+    open_page(browser, bundled + "/")
+    click(browser, "#next")
+    click(browser, "#next")
+    wait_for(browser, lambda d: "seeds 48–71" in text(d, "page-label"))
+    wait_for(browser, lambda d: js(d, GALLERY_DECODED))
+    js(browser, "const p = document.getElementById('psi-on'); p.click();")  # ψ on, 1
+    wait_for(browser, lambda d: "truncation=1" in js(d, f"return {GALLERY}[0].src"))
+    wait_for(browser, lambda d: js(d, GALLERY_DECODED))
+    click(browser, '#gallery .tile[data-seed="50"]')
+    click(browser, "#use-a")
+    click(browser, '#gallery .tile[data-seed="53"]')
+    click(browser, "#use-b")
+    click(browser, '#gallery .tile[data-seed="50"]')
+    assert js(browser, "return document.getElementById('detail').open")
+    assert text(browser, "detail-seed") == "50"
+    wait_for(browser, lambda d: js(d, "return document.getElementById('detail-img').naturalWidth"))
+    link = js(browser, "return document.getElementById('permalink').href")
+    for part in ("model=cartoon-faces", "version=1", "page=2", "seed=50", "psi=1", "a=50", "b=53"):
+        assert part in link
+    assert browser.current_url == link  # the address bar is the permalink too
+    # the permalink, opened fresh in another tab, shows the same state
+    first = browser.current_window_handle
+    browser.switch_to.new_window("tab")
+    try:
+        browser.get(link)
+        wait_for(browser, lambda d: js(d, "return document.getElementById('detail').open"))
+        assert text(browser, "detail-seed") == "50"
+        assert "seeds 48–71" in text(browser, "page-label")
+        assert js(browser, "return document.getElementById('psi-on').checked")
+        assert js(browser, SEEDS_AB) == ["50", "53"]
+        assert js(browser, "return document.getElementById('model').value") == "cartoon-faces"
+        wait_for(browser, lambda d: js(d, GALLERY_DECODED))
+        assert console_errors(browser) == []
+    finally:
+        browser.close()
+        browser.switch_to.window(first)
+    # the arrow keys walk the seeds; Escape closes and the seed leaves the URL
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    ActionChains(browser).send_keys(Keys.ARROW_RIGHT).perform()
+    wait_for(browser, lambda d: text(d, "detail-seed") == "51")
+    ActionChains(browser).send_keys(Keys.ESCAPE).perform()
+    wait_for(browser, lambda d: not js(d, "return document.getElementById('detail').open"))
+    assert "seed=" not in browser.current_url
+
+
+def test_the_interpolation_slider_scrubs_the_frames_and_play_animates_them(
+    browser: Any, bundled: str, clean_console: Any
+) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    open_page(browser, bundled + "/#model=cartoon-faces&a=3&b=9&steps=8&method=lerp")
+    frame = "document.getElementById('frame')"
+    wait_for(browser, lambda d: js(d, f"return {frame}.naturalWidth > 0"))
+    assert text(browser, "frame-label").startswith("Frame 1 of 8: seed 3 → seed 9 (lerp)")
+    first = js(browser, f"return {frame}.src")
+    slider = browser.find_element("id", "frame-slider")
+    slider.send_keys(Keys.END)
+    wait_for(browser, lambda d: text(d, "frame-label").startswith("Frame 8 of 8"))
+    last = js(browser, f"return {frame}.src")
+    assert last != first and last.startswith("data:image/png;base64,")
+    slider.send_keys(Keys.ARROW_LEFT)
+    wait_for(browser, lambda d: text(d, "frame-label").startswith("Frame 7 of 8"))
+    # play/pause: the frame moves by itself, then stops
+    click(browser, "#play")
+    seen = {js(browser, f"return {frame}.src")}
+    deadline = time.monotonic() + 5
+    while len(seen) < 3 and time.monotonic() < deadline:
+        seen.add(js(browser, f"return {frame}.src"))
+        time.sleep(0.03)
+    assert len(seen) >= 3
+    click(browser, "#play")
+    assert js(browser, "return document.getElementById('play').getAttribute('aria-pressed')") == (
+        "false"
+    )
+    stopped = js(browser, f"return {frame}.src")
+    time.sleep(0.3)
+    assert js(browser, f"return {frame}.src") == stopped
+    # a new pair from the form
+    for element_id, value in (("seed-a", "4"), ("seed-b", "5"), ("steps", "3")):
+        js(browser, "document.getElementById(arguments[0]).value = arguments[1]", element_id, value)
+    click(browser, "#interp-form button[type=submit]")
+    wait_for(browser, lambda d: text(d, "frame-label").startswith("Frame 1 of 3: seed 4 → seed 5"))
+    assert "a=4&b=5&steps=3" in browser.current_url
+
+
+def test_downloads_answer_200_and_land_as_files(
+    browser: Any, bundled: str, clean_console: Any
+) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    open_page(browser, bundled + "/#model=cartoon-faces&seed=7&a=1&b=2&steps=4")
+    wait_for(browser, lambda d: js(d, "return document.getElementById('detail').open"))
+    Select(browser.find_element("id", "dl-upscale")).select_by_value("2")
+    links = js(
+        browser,
+        "return ['dl-png', 'dl-webp', 'dl-gif', 'dl-webp-anim']"
+        ".map(id => [document.getElementById(id).href, document.getElementById(id).download])",
+    )
+    types = ["image/png", "image/webp", "image/gif", "image/webp"]
+    for (href, _), media_type in zip(links, types, strict=True):
+        r = httpx.get(href, timeout=30)
+        assert r.status_code == 200 and r.headers["content-type"] == media_type, href
+    assert links[0][1] == "cartoon-faces-v1-seed7-x2.png"
+    png = Image.open(downloaded_after_click(browser, "#dl-png", links[0][1]))
+    assert png.size == (128, 128)
+    curl = js(browser, "return document.getElementById('curl').value")
+    assert curl.startswith(f"curl -s '{links[0][0]}'") and "X-API-Key" not in curl
+    click(browser, "#detail-close")
+    gif = Image.open(downloaded_after_click(browser, "#dl-gif", links[2][1]))
+    assert gif.format == "GIF" and gif.n_frames == 6  # 4 frames there, 2 back
+
+
+def downloaded_after_click(driver: Any, css: str, name: str) -> Path:
+    (driver.downloads / name).unlink(missing_ok=True)
+    click(driver, css)
+    return downloaded(driver, name)
+
+
+def test_with_an_api_key_the_page_asks_for_it_and_sends_it_only_in_a_header(
+    browser: Any, keyed: str, clean_console: Any
+) -> None:
+    browser.get("about:blank")
+    browser.get(keyed + "/")
+    wait_for(browser, lambda d: "needs an API key" in text(d, "status"))
+    assert js(browser, "return document.getElementById('key-panel').open")
+    assert js(browser, f"return {GALLERY}.length") == 0  # nothing asked before the key
+    browser.find_element("id", "key").send_keys(KEY + "\n")
+    wait_for(browser, lambda d: js(d, GALLERY_DECODED))
+    # <img> cannot send the header: the images are fetched with it, shown as object URLs
+    assert all(s.startswith("blob:") for s in js(browser, f"return {GALLERY}.map(i => i.src)"))
+    assert js(browser, "return sessionStorage.getItem('dcgan-serve.api-key')") == KEY
+    assert js(browser, "return document.getElementById('model').value") == "gray"
+    # versions that failed to load are listed, greyed, with their reason
+    unavailable = text(browser, "unavailable")
+    assert "corrupt v1 unavailable: onnxruntime cannot load" in unavailable
+    assert "tampered v1 unavailable: sha256" in unavailable
+    disabled = js(
+        browser, "return [...document.querySelectorAll('#model option:disabled')].map(o => o.value)"
+    )
+    assert set(disabled) == {"corrupt", "nomanifest", "tampered"}
+    pictures = "[...document.querySelectorAll('#pictures img')]"
+    wait_for(browser, lambda d: js(d, f"return {pictures}.length && {pictures}[0].naturalWidth"))
+    # a download with the key: fetched with the header, saved under its name
+    click(browser, '#gallery .tile[data-seed="3"]')
+    name = js(browser, "return document.getElementById('dl-webp').download")
+    assert name == "gray-v1-seed3-x4.webp"
+    assert Image.open(downloaded_after_click(browser, "#dl-webp", name)).size == (64, 64)
+    assert 'X-API-Key: $DCGAN_API_KEY"' in js(
+        browser, "return document.getElementById('curl').value"
+    )
+    # the key never went into a URL: not the page's, not any request's
+    urls = js(browser, "return performance.getEntriesByType('resource').map(e => e.name)")
+    assert any("/images/3.png" in u for u in urls)
+    assert not [u for u in [browser.current_url, *urls] if KEY in u]
+    assert js(browser, "return document.getElementById('permalink').href").find(KEY) == -1
+
+
+def test_the_page_fits_a_phone_screen(browser: Any, bundled: str, clean_console: Any) -> None:
+    browser.set_window_size(390, 844)
+    try:
+        open_page(browser, bundled + "/#model=cartoon-faces&seed=3")
+        assert js(browser, "return document.documentElement.scrollWidth <= window.innerWidth")
+        tops = js(
+            browser, "return [...document.querySelectorAll('#gallery .tile')].map(t => t.offsetTop)"
+        )
+        assert tops.count(tops[0]) == 4  # four tiles a row
+        dialog = js(
+            browser, "return document.getElementById('detail').getBoundingClientRect().right"
+        )
+        assert dialog <= js(browser, "return window.innerWidth")
+    finally:
+        browser.set_window_size(1280, 1000)
