@@ -152,6 +152,16 @@ def resolve_recipe(cfg: TrainConfig) -> Recipe:
     )
 
 
+def average_gradients(module: nn.Module, world: int) -> None:
+    """What DDP does after backward, for a pass it cannot wrap: the mean over ranks."""
+    import torch.distributed as tdist
+
+    for p in module.parameters():
+        if p.grad is not None:
+            tdist.all_reduce(p.grad)
+            p.grad /= world
+
+
 # ---- the trainer ----------------------------------------------------------------------
 
 
@@ -385,12 +395,17 @@ class Trainer:
         gamma/2 · E‖∇ₓD(x)‖² at real x, scaled by ``r1_every`` so the average pull is the same as
         a penalty on every step. In fp32: a gradient of a gradient under fp16 underflows."""
         real = real.detach().requires_grad_(True)
-        logits = self.d_train(self._augment(real))
+        # DDP's reducer cannot follow a gradient of a gradient: under torchrun the plain D
+        # runs this pass and its gradients are averaged by hand (as StyleGAN2-ADA does)
+        d = self.d if self.dist.world > 1 else self.d_train
+        logits = d(self._augment(real))
         (grad,) = torch.autograd.grad(logits.float().sum(), real, create_graph=True)
         penalty = grad.float().square().sum(dim=(1, 2, 3)).mean()
         loss = penalty * (self.cfg.r1_gamma / 2 * self.cfg.r1_every)
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        if self.dist.world > 1:
+            average_gradients(self.d, self.dist.world)
         self.scaler.step(self.opt_d)
 
     # ---- outputs ----

@@ -135,7 +135,13 @@ def test_generator_rebuilds_from_checkpoint_alone(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_torchrun_ddp_on_cpu_uses_the_same_command(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "recipe",
+    # R1 takes a gradient of a gradient, which DDP cannot follow: its pass runs outside it
+    [[], ["--r1-gamma", "1", "--r1-every", "2", "--spectral-norm", "--loss", "hinge"]],
+    ids=["default", "r1-sn"],
+)
+def test_torchrun_ddp_on_cpu_uses_the_same_command(tmp_path: Path, recipe: list[str]) -> None:
     import subprocess
     import sys
 
@@ -158,6 +164,7 @@ def test_torchrun_ddp_on_cpu_uses_the_same_command(tmp_path: Path) -> None:
         "--run-dir",
         str(tmp_path / "run"),
         "--no-progress",
+        *recipe,
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     # the head of stderr holds the failing rank's own message, the tail torchrun's summary
