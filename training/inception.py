@@ -15,13 +15,13 @@ torch-fidelity imports torchvision, which must match the installed torch; it is 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from service.manifest import sha256_file
 from training.errors import UserError
 from training.quality import sample_rows
 
@@ -70,14 +70,6 @@ def _torch_fidelity() -> Any:
             f"torchvision see README 'Standard FID'); import failed: {exc}"
         ) from exc
     return torch_fidelity
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class InceptionFeatures:
@@ -165,6 +157,6 @@ def inception_scores(
         kid_subset_size=subset,
         samples=n,
         weights=weights.name,
-        weights_sha256=sha256_of(weights),
+        weights_sha256=sha256_file(weights),
         library=f"torch-fidelity {tf.__version__}",
     )

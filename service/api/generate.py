@@ -50,6 +50,16 @@ TRUNCATION_DESCRIPTION = (
 )
 
 
+def truncation_query(note: str = "") -> Any:
+    """The `truncation` query parameter of the GET image routes (ψ; see the body field)."""
+    return Query(
+        ge=TRUNCATION_MIN,
+        le=TRUNCATION_MAX,
+        allow_inf_nan=False,
+        description=TRUNCATION_DESCRIPTION + note,
+    )
+
+
 class GenerateRequest(BaseModel):
     # strict: a seed is a JSON integer (not 1.0, "1" or true); unknown fields are mistakes
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -305,15 +315,7 @@ async def seeded_image(
     format: Annotated[ImageFormat, Path(description="png, webp or jpeg")],
     upscale: Annotated[int, Query(ge=1, le=8, description="enlarge by this factor")] = 1,
     upscale_filter: Annotated[Literal["nearest", "lanczos"], Query()] = "nearest",
-    truncation: Annotated[
-        float | None,
-        Query(
-            ge=TRUNCATION_MIN,
-            le=TRUNCATION_MAX,
-            allow_inf_nan=False,
-            description=TRUNCATION_DESCRIPTION,
-        ),
-    ] = None,
+    truncation: Annotated[float | None, truncation_query()] = None,
 ) -> Response:
     """One seeded image at a cacheable URL: the bytes and ETag of POST /generate with
     {"seed": seed, "format": format, ...}. With `version` it is immutable; without it the

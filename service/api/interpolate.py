@@ -9,14 +9,12 @@ import numpy as np
 from fastapi import APIRouter, Query, Request, Response
 
 from service.api.deps import DeadlineDep, ModelDep, ServicesDep
-from service.api.generate import TRUNCATION_DESCRIPTION, check_output, respond, seeded_etag
+from service.api.generate import check_output, respond, seeded_etag, truncation_query
 from service.batching import Job
 from service.errors import ApiError, error_responses
 from service.imaging import MEDIA_TYPES
 from service.latents import (
     SEED_MAX,
-    TRUNCATION_MAX,
-    TRUNCATION_MIN,
     latent_for_seed,
     lerp,
     slerp,
@@ -66,13 +64,7 @@ async def interpolate(
     format: Annotated[Literal["png", "gif", "webp", "json"], Query()] = "png",
     frame_ms: Annotated[int, Query(ge=20, le=5000, description="animation frame time")] = 100,
     truncation: Annotated[
-        float | None,
-        Query(
-            ge=TRUNCATION_MIN,
-            le=TRUNCATION_MAX,
-            allow_inf_nan=False,
-            description=TRUNCATION_DESCRIPTION + " Both ends of the path are truncated.",
-        ),
+        float | None, truncation_query(" Both ends of the path are truncated.")
     ] = None,
 ) -> Response:
     settings = services.settings
