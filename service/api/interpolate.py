@@ -95,7 +95,13 @@ async def interpolate(
             frame_ms,
             truncation=truncation,
         ),
-        "Cache-Control": "public, max-age=31536000, immutable",
+        # immutable only for a pinned version: without one the default answers, and it moves
+        # when a new version is exported (the ETag then changes, so revalidating is a 304)
+        "Cache-Control": (
+            "public, max-age=31536000, immutable"
+            if "version" in request.query_params
+            else "no-cache"
+        ),
     }
     job = Job(
         latents=functools.partial(latent_path, seed_a, seed_b, steps, method, m.nz, truncation),

@@ -84,6 +84,15 @@ def test_immutable_with_a_version_and_revalidated_without_one(url: str) -> None:
     assert get(url, "/models/tiny/images/3.png?version=1").headers["etag"] != pinned.headers["etag"]
 
 
+def test_interpolations_are_immutable_only_for_a_pinned_version(url: str) -> None:
+    query = "/interpolate?model=tiny&seed_a=1&seed_b=2&steps=3"
+    pinned = get(url, query + "&version=2")
+    assert pinned.headers["cache-control"] == IMMUTABLE
+    default = get(url, query)
+    assert default.headers["cache-control"] == "no-cache"
+    assert default.headers["etag"] == pinned.headers["etag"] and default.content == pinned.content
+
+
 def test_if_none_match_is_a_304_that_runs_nothing(url: str) -> None:
     first = get(url, "/models/tiny/images/11.webp?version=2")
     before = images_generated(url)
