@@ -56,6 +56,9 @@ CANDIDATES = {
     # gamma for 64×64 faces: StyleGAN2-ADA's heuristic 0.0002·res²/batch gives ~0.013; 0.1 is
     # on the strong side of the usual 0.01..10 range for short runs
     "EMA + R1": ["--r1-gamma", "0.1"],
+    # G at its plain rate, D twice as fast: does TTUR above fail because G learns slowly?
+    "EMA + TTUR (G 2e-4, D 4e-4)": ["--lr-d", "4e-4"],
+    "EMA + R1 (gamma 1)": ["--r1-gamma", "1"],
     "EMA + R1 + DiffAugment (translation, cutout)": [
         "--r1-gamma",
         "0.1",
