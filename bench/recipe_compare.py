@@ -8,8 +8,9 @@ The budget is the time the first recipe (the plain one) takes for ``--budget-ste
 Each recipe's cost per step is timed first, interleaved in one process (rounds of a few
 steps, one recipe after another, the median round each), and each recipe then trains for the
 steps that fit that time: a recipe whose step costs more (R1's extra D pass) gets fewer. Only
-the ratios of step costs are used, so the budget holds whatever else runs on the machine
-(``--steps N`` instead gives every recipe N steps). Every run is a real `dcgan train` +
+the ratios of step costs are used; still, on a machine busy with other work they swung by
+±15% (docs/benchmarks.md, round 2), so use it on an idle one (``--steps N`` instead gives
+every recipe N steps). Every run is a real `dcgan train` +
 `dcgan export` (commands printed and recorded). Prints a Markdown table (feature FD, KID,
 precision, recall, coverage beside their real-vs-real floors, steps, wall time, images/s)
 and writes it with the raw numbers to --out. Measures; asserts nothing.
@@ -27,7 +28,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -80,23 +80,16 @@ def slug_of(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
 
 
-def config_kwargs(flags: list[str]) -> dict[str, Any]:
-    """`dcgan train` flags -> TrainConfig fields (the options are made from those fields)."""
-    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
-    kwargs: dict[str, Any] = {}
-    i = 0
-    while i < len(flags):
-        name = flags[i].removeprefix("--").replace("-", "_")
-        if name.startswith("no_") and name[3:] in types:
-            kwargs[name[3:]], i = False, i + 1
-        elif "bool" in str(types[name]):
-            kwargs[name], i = True, i + 1
-        else:
-            kind = str(types[name])
-            value = flags[i + 1]
-            cast = int if "int" in kind else float if "float" in kind else str
-            kwargs[name], i = cast(value), i + 2
-    return kwargs
+def train_config(flags: list[str]) -> TrainConfig:
+    """The TrainConfig that `dcgan train FLAGS` runs, parsed by that command itself."""
+    import typer
+
+    from training.cli import app
+
+    command = typer.main.get_command(app).commands["train"]  # type: ignore[attr-defined]
+    params = command.make_context("train", list(flags)).params
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in params.items() if k in fields})
 
 
 def step_costs(args: argparse.Namespace, names: list[str]) -> dict[str, float]:
@@ -112,18 +105,11 @@ def step_costs(args: argparse.Namespace, names: list[str]) -> dict[str, float]:
     torch.set_num_threads(1)
     trainers = {}
     for name in names:
-        cfg = TrainConfig(
-            preset=args.preset,
-            data=args.data,
-            width=float(args.width),
-            batch_size=int(args.batch_size),
-            limit=4 * int(args.batch_size),
-            eval_every=0,
-            progress=False,
-            run_dir=args.out / "calibrate" / slug_of(name),
-            **config_kwargs(CANDIDATES[name]),
-        )
-        trainers[name] = Trainer(cfg)
+        flags = ["--preset", args.preset, "--data", args.data, "--width", args.width]
+        flags += ["--batch-size", args.batch_size, "--limit", str(4 * int(args.batch_size))]
+        flags += ["--eval-every", "0", "--no-progress", *CANDIDATES[name]]
+        flags += ["--run-dir", str(args.out / "calibrate" / slug_of(name))]
+        trainers[name] = Trainer(train_config(flags))
     rounds: dict[str, list[float]] = {name: [] for name in names}
     for r in range(args.calibrate_rounds + 1):  # the first round warms up, not counted
         order = names[r % len(names) :] + names[: r % len(names)]  # nobody always goes first

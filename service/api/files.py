@@ -8,13 +8,13 @@ folder). The files are read in a worker thread, never on the event loop.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import pathlib
 from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, Path, Request, Response
 
 from service.api.deps import NamedModelDep, SettingsDep
+from service.api.generate import strong_etag
 from service.errors import ApiError, error_responses
 from service.manifest import CARD_FILES
 from service.registry import read_card_file
@@ -73,4 +73,4 @@ def _read_and_tag(root: pathlib.Path, folder: pathlib.Path, file: str) -> tuple[
     if body is None:
         return None
     # the bytes decide the tag: a re-export under the same version changes it
-    return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    return body, strong_etag(body)

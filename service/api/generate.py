@@ -184,6 +184,11 @@ def check_output(count: int, entry: ModelVersion, options: ImageOptions, max_pix
         )
 
 
+def strong_etag(data: bytes) -> str:
+    """A strong ETag that names ``data`` (the first 128 bits of its SHA-256, quoted)."""
+    return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+
+
 def seeded_etag(*parts: object, truncation: float | None = None) -> str:
     """Strong ETag of a deterministic response: everything that decides its bytes.
 
@@ -191,7 +196,7 @@ def seeded_etag(*parts: object, truncation: float | None = None) -> str:
     (and cache keys) they had before truncation existed; ``float`` makes 1 and 1.0 one key."""
     if truncation is not None:
         parts = (*parts, f"truncation={float(truncation)!r}")
-    return '"' + hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32] + '"'
+    return strong_etag("|".join(map(str, parts)).encode())
 
 
 @router.post(

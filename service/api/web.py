@@ -8,7 +8,6 @@ then calls the API with the key in an X-API-Key header, never in a URL.
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass
 from importlib import resources
 from typing import Annotated
@@ -16,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 
 from service.api.deps import SettingsDep
+from service.api.generate import strong_etag
 from service.errors import ApiError
 
 router = APIRouter(tags=["web"])
@@ -45,7 +45,7 @@ class Asset:
 
 
 def _asset(body: bytes, media_type: str) -> Asset:
-    return Asset(body, media_type, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+    return Asset(body, media_type, strong_etag(body))
 
 
 def _load() -> dict[str, Asset]:
