@@ -6,12 +6,15 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import torch
 
-from bench.bench_gpu import NO_GPU, SECTIONS, VARIANTS, parse_hey
+from bench.bench_gpu import NO_GPU, SECTIONS, VARIANTS, parse_hey, python_load
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,6 +53,51 @@ def test_hey_output_without_responses_is_zero_not_a_crash() -> None:
     result = parse_hey("Summary:\n  Total:\t1.0 secs\n\nError distribution:\n  [3]\tPost x\n")
     assert result.requests_per_s == 0
     assert result.non_200 == 3
+
+
+class _Answers(BaseHTTPRequestHandler):
+    """200 on /ok, 503 on /busy, and a dropped connection on /drop."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.path == "/drop":
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        status = 200 if self.path == "/ok" else 503
+        self.send_response(status)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def answers_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_python_load_rates_served_requests_from_every_connection(answers_url: str) -> None:
+    result = python_load(f"{answers_url}/ok", connections=16, seconds=0.3)
+    assert result.requests_per_s > 0
+    assert result.non_200 == 0
+    assert result.p50_ms <= result.p99_ms
+
+
+@pytest.mark.parametrize("path", ["/busy", "/drop"])
+def test_python_load_counts_refused_and_broken_requests(answers_url: str, path: str) -> None:
+    # a 503 or a dropped connection is a failure, never a served request, never a dead thread
+    result = python_load(f"{answers_url}{path}", connections=4, seconds=0.2)
+    assert result.requests_per_s == 0
+    assert result.non_200 > 0
 
 
 @pytest.mark.slow
