@@ -8,7 +8,7 @@ TORCH  ?= torch==2.13.0
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: serve demo test test-slow test-fid lint lock clean bench-gpu
+.PHONY: serve demo test test-slow test-fid check-k8s k8s-rules lint lock clean bench-gpu
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,24 @@ $(VENV_FID)/.installed: pyproject.toml
 
 test-fid: $(VENV_FID)/.installed
 	DCGAN_REQUIRE_FID=1 $(VENV_FID)/bin/pytest -p no:cacheprovider tests/training/test_inception.py
+
+# checkov, the security scan of deploy/k8s, in a virtualenv of its own: its pins (packaging
+# 23.2, ...) would downgrade .venv's. tests/deploy/test_k8s.py uses it when it is there.
+VENV_CHECKOV ?= .venv-checkov
+CHECKOV      ?= checkov==3.3.30
+$(VENV_CHECKOV)/bin/checkov:
+	$(PYTHON) -m venv $(VENV_CHECKOV)
+	$(VENV_CHECKOV)/bin/pip install -q $(CHECKOV)
+
+# Everything about deploy/k8s and the replicas: kustomize renders, schema validation, the
+# security scan, the two-node torchrun rendezvous and three replicas behind HAProxy.
+check-k8s: $(VENV)/.dev-installed $(VENV_CHECKOV)/bin/checkov
+	DCGAN_REQUIRE_DEPLOY_TOOLS=1 $(BIN)/pytest -m "slow or not slow" tests/deploy/test_k8s.py \
+		tests/deploy/test_k8s_training.py tests/deploy/test_multi_replica.py
+
+# The PrometheusRule of deploy/k8s from deploy/prometheus/alerts.yml (a test fails on drift).
+k8s-rules: | $(BIN)/python
+	$(BIN)/python deploy/k8s/render_prometheusrule.py
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
@@ -98,4 +116,4 @@ lock: | $(BIN)/python
 	$(LOCK) --extra cpu --extra train -c requirements/torch.txt -o requirements/train.lock pyproject.toml
 
 clean:
-	rm -rf $(VENV) $(VENV_FID) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_FID) $(VENV_CHECKOV) .pytest_cache .mypy_cache .ruff_cache

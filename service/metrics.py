@@ -7,7 +7,7 @@ With several worker processes (DCGAN_WORKERS), prometheus_client's multiprocess 
 (PROMETHEUS_MULTIPROC_DIR, set by ``dcgan-serve`` before the workers start): every process
 writes its values to files there and ``/metrics``, whichever worker answers, sums them.
 Gauges say how to combine workers (``multiprocess_mode``): queue depth and cache sizes add
-up over live workers, capacities and model_info take the maximum.
+up over live workers (so do requests in flight), capacities and model_info take the maximum.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 @dataclass(frozen=True)
 class Metrics:
     requests: Counter
+    in_flight: Gauge
     request_duration: Histogram
     inference_duration: Histogram
     batch_size: Histogram
@@ -59,6 +60,14 @@ def build_metrics(registry: CollectorRegistry = REGISTRY) -> Metrics:
             ["endpoint", "model", "status"],
             namespace=NAMESPACE,
             registry=registry,
+        ),
+        in_flight=Gauge(
+            "http_requests_in_flight",
+            "Requests being handled now (all but /metrics): the per-pod load signal the "
+            "Kubernetes HorizontalPodAutoscaler scales on (deploy/k8s).",
+            namespace=NAMESPACE,
+            registry=registry,
+            multiprocess_mode="livesum",
         ),
         request_duration=Histogram(
             "http_request_duration_seconds",

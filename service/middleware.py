@@ -54,6 +54,10 @@ class ServiceMiddleware:
         state: dict[str, Any] = scope.setdefault("state", {})
         status = 500
         started = False
+        # a scrape must not count itself: /metrics would never read 0 in flight
+        counted = scope["path"] != "/metrics"
+        if counted:
+            self.metrics.in_flight.inc()
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, started
@@ -76,6 +80,8 @@ class ServiceMiddleware:
                 scope, receive, send_with_id
             )
         finally:
+            if counted:
+                self.metrics.in_flight.dec()
             self._observe(scope, state, status, time.perf_counter() - start, rid)
 
     def _early_response(self, scope: Scope, headers: dict[bytes, bytes]) -> JSONResponse | None:

@@ -51,9 +51,11 @@ class Running:
 
 
 @contextmanager
-def running_server(models_dir: Path, env: dict[str, str] | None = None) -> Iterator[Running]:
+def running_server(
+    models_dir: Path, env: dict[str, str] | None = None, port: int | None = None
+) -> Iterator[Running]:
     """Start the service, wait for /readyz, yield it; the log is shown if it fails."""
-    port = free_port()
+    port = port or free_port()
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "service", "--port", str(port), "--models-dir", str(models_dir)],

