@@ -10,6 +10,20 @@ from service.manifest import TrainingRecord
 from training.export import export_generator
 from training.models import DCGANConfig, Generator
 
+# `dcgan train` options for a 3-step run on fake data (the torchrun tests: one node and two)
+TINY_DRY_RUN = [
+    "--preset",
+    "mnist28",
+    "--width",
+    "0.125",
+    "--batch-size",
+    "8",
+    "--dry-run",
+    "--max-steps",
+    "3",
+    "--no-progress",
+]
+
 
 def tiny_config(*, channels: int = 3, image_size: int = 16, nz: int = 8) -> DCGANConfig:
     return DCGANConfig(

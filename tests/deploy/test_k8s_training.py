@@ -16,20 +16,8 @@ import pytest
 import yaml
 
 from tests.deploy.test_k8s import K8S, kustomize
+from tests.helpers import TINY_DRY_RUN
 from tests.servers import free_port
-
-TINY_RUN = [
-    "--preset",
-    "mnist28",
-    "--width",
-    "0.125",
-    "--batch-size",
-    "8",
-    "--dry-run",
-    "--max-steps",
-    "3",
-    "--no-progress",
-]
 
 
 def job_arguments() -> list[str]:
@@ -52,7 +40,7 @@ def on_loopback(args: list[str], port: int, run_dir: Path) -> list[str]:
         elif arg.startswith("--nproc-per-node="):
             arg = "--nproc-per-node=1"
         options.append(arg)
-    return [*options, "-m", "training", "train", *TINY_RUN, "--run-dir", str(run_dir)]
+    return [*options, "-m", "training", "train", *TINY_DRY_RUN, "--run-dir", str(run_dir)]
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from service.imaging import to_uint8
 from service.latents import latents_for_seeds
+from tests.helpers import TINY_DRY_RUN
 from training.cli import app
 from training.train import (
     BEST_FILE,
@@ -152,18 +153,9 @@ def test_torchrun_ddp_on_cpu_uses_the_same_command(tmp_path: Path, recipe: list[
         "-m",
         "training",
         "train",
-        "--preset",
-        "mnist28",
-        "--width",
-        "0.125",
-        "--batch-size",
-        "8",
-        "--dry-run",
-        "--max-steps",
-        "3",
+        *TINY_DRY_RUN,
         "--run-dir",
         str(tmp_path / "run"),
-        "--no-progress",
         *recipe,
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
