@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +12,7 @@ import httpx
 import yaml
 
 from tests.deploy.conftest import tool
-from tests.servers import free_port, stop
+from tests.servers import free_port, stop, wait_for
 
 
 @contextmanager
@@ -47,15 +46,6 @@ def _ready(url: str) -> bool:
         return httpx.get(f"{url}/-/ready", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def wait_for(check: Any, seconds: float, describe: Any = lambda: "") -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.5)
-    raise TimeoutError(f"gave up after {seconds} s: {describe()}")
 
 
 def query(prom: str, promql: str) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@ version's schemas, and says what the service itself does (ports, probes, shutdow
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import runpy
@@ -114,7 +115,7 @@ def test_each_models_component_renders_and_validates(component: str, tmp_path: P
 
 def test_the_validator_rejects_a_misspelt_field(tmp_path: Path) -> None:
     # the schema check above must be able to fail: `replica` is not a Deployment field
-    docs = list(rendered("overlays/cpu"))
+    docs = copy.deepcopy(list(rendered("overlays/cpu")))  # the cached render stays as it was
     one(docs, "Deployment")["spec"]["replica"] = 3
     result = validate(yaml.safe_dump_all(docs), tmp_path)
     assert result.returncode != 0, result.stdout
@@ -214,6 +215,11 @@ def adapter_rules() -> list[Doc]:
     return list(yaml.safe_load(ADAPTER_VALUES.read_text())["rules"]["custom"])
 
 
+def adapter_series(rule: Doc) -> str:
+    """The series name a rule's seriesQuery selects."""
+    return str(rule["seriesQuery"].split("{")[0].strip("'"))
+
+
 def test_prometheusrule_is_the_alert_file_and_passes_promtool(tmp_path: Path) -> None:
     alerts = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
     rule = one(rendered("overlays/cpu"), "PrometheusRule")
@@ -237,7 +243,7 @@ def test_hpa_metric_is_served_by_the_adapter_from_a_series_the_service_exports(
     exported = exported_series_names(httpx.get(f"{service_url}/metrics").text)
     served = {}
     for rule in adapter_rules():
-        series = rule["seriesQuery"].split("{")[0].strip("'")
+        series = adapter_series(rule)
         assert series in exported, series
         assert set(rule["resources"]["overrides"]) == {"namespace", "pod"}
         served[rule["name"]["as"]] = rule
@@ -296,7 +302,7 @@ def test_security_scan_passes_every_check_but_the_explained_skips(tmp_path: Path
         (scan / f"cpu-{Path(component).name}.yaml").write_text(with_component(tmp_path, component))
     # a canary the scan must catch, so a scan that checks nothing cannot pass
     deployment = one(rendered("overlays/cpu"), "Deployment")
-    canary = yaml.safe_load(yaml.safe_dump(deployment))
+    canary = copy.deepcopy(deployment)
     canary["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
     (scan / "canary.yaml").write_text(yaml.safe_dump(canary))
     done = subprocess.run(

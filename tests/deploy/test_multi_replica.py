@@ -21,16 +21,15 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
-from bench.bench_gpu import LoadResult, parse_hey
+from bench.bench_gpu import LoadResult, hey
 from tests.deploy.conftest import DEPLOY, tool
-from tests.deploy.prometheus_server import prometheus, query, wait_for
+from tests.deploy.prometheus_server import prometheus, query
+from tests.deploy.test_k8s import adapter_rules, adapter_series
 from tests.helpers import make_tiny_model
-from tests.servers import Running, free_port, running_server, stop
+from tests.servers import Running, free_port, running_server, stop, wait_for
 
 HAPROXY_CFG = DEPLOY / "haproxy" / "haproxy.cfg"
-ADAPTER_VALUES = DEPLOY / "k8s" / "prometheus-adapter" / "values.yaml"
 REPLICAS = 3
 LOAD_SECONDS = 8
 CONNECTIONS = 8
@@ -97,18 +96,16 @@ def _all_up(stats_url: str, count: int) -> bool:
 
 
 class Load:
-    """hey against the balancer in a thread, for LOAD_SECONDS; `result` once joined."""
+    """bench_gpu's hey run (POST /generate {}) against the balancer in a thread, for
+    LOAD_SECONDS; `result` once the block has ended."""
 
     def __init__(self, url: str) -> None:
-        command = [tool("hey"), "-z", f"{LOAD_SECONDS}s", "-c", str(CONNECTIONS), "-m", "POST"]
-        command += ["-T", "application/json", "-d", "{}", f"{url}/generate?model=tiny"]
-        self.command = command
-        self.output = ""
+        self.url = f"{url}/generate?model=tiny"
+        self.result: LoadResult | None = None
         self.thread = threading.Thread(target=self._run)
 
     def _run(self) -> None:
-        done = subprocess.run(self.command, capture_output=True, text=True, timeout=120)
-        self.output = done.stdout + done.stderr
+        self.result = hey(self.url, CONNECTIONS, LOAD_SECONDS)
 
     def __enter__(self) -> Load:
         self.thread.start()
@@ -117,10 +114,6 @@ class Load:
 
     def __exit__(self, *exc: object) -> None:
         self.thread.join()
-
-    @property
-    def result(self) -> LoadResult:
-        return parse_hey(self.output)
 
 
 def default_version(url: str) -> int | None:
@@ -131,7 +124,7 @@ def default_version(url: str) -> int | None:
 def adapter_query(rule: dict[str, Any], pods: list[str]) -> str:
     """The rule's metricsQuery as prometheus-adapter fills it in for an HPA asking about
     these pods of one namespace (its <<.Series>>, <<.LabelMatchers>>, <<.GroupBy>>)."""
-    series = rule["seriesQuery"].split("{")[0].strip("'")
+    series = adapter_series(rule)
     matchers = f'namespace="{NAMESPACE}",pod=~"{"|".join(pods)}"'
     filled = rule["metricsQuery"].replace("<<.Series>>", series)
     filled = filled.replace("<<.LabelMatchers>>", matchers)
@@ -183,8 +176,8 @@ def test_replicas_restart_and_reload_under_load_without_a_failed_request(
             replicas[1] = stack.enter_context(running_server(models, REPLICA_ENV, ports[1]))
             wait_for(lambda: _all_up(stats, REPLICAS), 20, lambda: server_states(stats))
         restart = load.result
-        assert restart.requests_per_s > 0, load.output
-        assert restart.non_200 == 0, load.output
+        assert restart is not None and restart.requests_per_s > 0, restart
+        assert restart.non_200 == 0, restart
 
         # (b) a new version lands in the shared folder; every replica reloads it
         with Load(balancer) as load:
@@ -192,8 +185,8 @@ def test_replicas_restart_and_reload_under_load_without_a_failed_request(
             for replica in replicas:
                 wait_for(lambda r=replica: default_version(r.url) == 2, 20)
         rollout = load.result
-        assert rollout.requests_per_s > 0, load.output
-        assert rollout.non_200 == 0, load.output
+        assert rollout is not None and rollout.requests_per_s > 0, rollout
+        assert rollout.non_200 == 0, rollout
 
         # the same seed: the same bytes from every replica, and through the balancer
         bodies = {
@@ -203,7 +196,7 @@ def test_replicas_restart_and_reload_under_load_without_a_failed_request(
         assert len(bodies) == 1
 
         # the HPA metric, as the adapter asks Prometheus for it: one value per replica
-        for rule in yaml.safe_load(ADAPTER_VALUES.read_text())["rules"]["custom"]:
+        for rule in adapter_rules():
             promql = adapter_query(rule, pods)
             series = wait_for(lambda q=promql: _per_pod(prom, q, len(pods)), 30)
             assert {s["metric"]["pod"] for s in series} == set(pods), promql

@@ -10,9 +10,9 @@ import httpx
 import yaml
 
 from tests.deploy.conftest import DEPLOY, tool
-from tests.deploy.prometheus_server import prometheus, query, wait_for
+from tests.deploy.prometheus_server import prometheus, query
 from tests.deploy.promql import exported_series_names, used_metric_names
-from tests.servers import free_port
+from tests.servers import free_port, wait_for
 
 PROMETHEUS_DIR = DEPLOY / "prometheus"
 CONFIG = PROMETHEUS_DIR / "prometheus.yml"

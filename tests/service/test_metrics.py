@@ -8,8 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.deploy.prometheus_server import wait_for
-from tests.servers import server
+from tests.servers import server, wait_for
 
 
 def in_flight(url: str) -> float:
