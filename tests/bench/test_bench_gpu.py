@@ -76,9 +76,14 @@ class _Answers(BaseHTTPRequestHandler):
         pass
 
 
+class _Server(ThreadingHTTPServer):
+    # the stdlib's listen backlog of 5 resets some of 16 simultaneous connects
+    request_queue_size = 128
+
+
 @pytest.fixture
 def answers_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    server = _Server(("127.0.0.1", 0), _Answers)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
