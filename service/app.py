@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
+from starlette.types import ASGIApp
 
 from service.api import admin, files, generate, interpolate, operations, web
 from service.api.auth import ADMIN_KEY, API_KEY
-from service.api.deps import Services
+from service.api.fastpath import HotRoutes
+from service.api.responses import Services
 from service.cache import ResponseCache
 from service.errors import install_error_handlers
 from service.lifecycle import ModelManager
@@ -18,6 +20,17 @@ from service.metrics import build_metrics
 from service.middleware import ServiceMiddleware
 from service.registry import Registry
 from service.settings import Settings
+
+
+class ServiceApp(FastAPI):
+    """FastAPI with :class:`ServiceMiddleware` outermost, in front of FastAPI's own stack, so
+    the hot routes it serves skip FastAPI's router and middleware altogether."""
+
+    front: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return self.front(stack) if self.front is not None else stack
 
 
 def create_app(
@@ -40,7 +53,7 @@ def create_app(
         finally:
             await manager.close()
 
-    app = FastAPI(
+    app = ServiceApp(
         title="dcgan-serve",
         description="DCGAN generators served with onnxruntime. A seed's latent is "
         "numpy.random.Generator(numpy.random.PCG64(seed)).standard_normal(nz, dtype=float32).",
@@ -50,7 +63,7 @@ def create_app(
     app.state.prom_registry = prom
     app.state.manager = manager
     cache = ResponseCache(int(settings.cache_mb * 2**20), metrics) if settings.cache_mb else None
-    app.state.services = Services(settings, metrics, cache)
+    services = app.state.services = Services(settings, metrics, cache)
     install_error_handlers(app)
     # the key checks are dependencies (OpenAPI shows them) only where a key is configured:
     # without one they would cost every request four dependency solves for nothing
@@ -61,7 +74,8 @@ def create_app(
     for router in (operations.models_router, files.router, generate.router, interpolate.router):
         app.include_router(router, dependencies=key)
     app.include_router(admin.router, dependencies=admin_key)
-    app.add_middleware(
-        ServiceMiddleware, manager=manager, metrics=metrics, max_body_bytes=settings.max_body_bytes
+    hot = HotRoutes((generate.router, interpolate.router), services, manager)
+    app.front = lambda stack: ServiceMiddleware(
+        stack, hot=hot, metrics=metrics, max_body_bytes=settings.max_body_bytes
     )
     return app

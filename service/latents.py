@@ -111,3 +111,18 @@ def slerp(a: FloatArray, b: FloatArray, t: FloatArray) -> FloatArray:
     so = np.sin(omega)
     out = (np.sin((1.0 - t) * omega) / so) * a64 + (np.sin(t * omega) / so) * b64
     return out.astype(np.float32)
+
+
+def latent_path(
+    seed_a: int, seed_b: int, steps: int, method: str, nz: int, truncation: float | None = None
+) -> FloatArray:
+    """[steps, nz]: the walk from seed_a's latent to seed_b's, ``method`` "slerp" or "lerp".
+
+    With ``truncation`` (ψ) both ends are truncated latents and the path between them is
+    interpolated as usual: lerp stays inside [-ψ, ψ] in every component, slerp may step
+    slightly outside it (it keeps the norm, not the box)."""
+    return (slerp if method == "slerp" else lerp)(
+        latent_for_seed(seed_a, nz, truncation),
+        latent_for_seed(seed_b, nz, truncation),
+        np.linspace(0.0, 1.0, steps, dtype=np.float32),
+    )

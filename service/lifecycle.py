@@ -183,10 +183,10 @@ class ModelManager:
             if entry.retired:
                 self._close_if_unused(entry)
 
-    def saturated(self, name: str | None) -> int | None:
+    def saturated(self, name: str | None, version: int | None = None) -> int | None:
         """Retry-After seconds when the model's queue is full (checked before the body is read)."""
         try:
-            entry = self.resolve(name, None)
+            entry = self.resolve(name, version)
         except ApiError:
             return None  # the route answers with the proper error
         batcher = entry.batcher

@@ -1,11 +1,13 @@
-"""The one pure ASGI middleware: request id, body cap, early 503, metrics and access log.
+"""The one pure ASGI middleware, the app's outermost layer: request id, body cap, the hot
+routes, metrics and access log.
 
 Pure ASGI (no ``BaseHTTPMiddleware``): it wraps ``send`` to see the status and adds no
-task or threadpool hop per request. Work it can refuse cheaply it refuses before the body
-is read: a declared body over DCGAN_MAX_BODY_BYTES (413), and a generation request for a
-model whose queue is full (503 with Retry-After). A streamed body that grows past the cap
-is cut off with 413 as it arrives. An unexpected exception still gets a JSON 500 and an
-access-log line.
+task or threadpool hop per request. A declared body over DCGAN_MAX_BODY_BYTES is refused
+(413) before it is read; a streamed body that grows past the cap is cut off with 413 as it
+arrives. The hot routes (service.api.fastpath) are served from here, without FastAPI's
+router and middleware; every other request goes down the FastAPI stack. An unexpected
+exception still gets a JSON 500 and an access-log line. Per request it costs a few label
+lookups (children cached) and, only when the access log is on, one JSON line.
 """
 
 from __future__ import annotations
@@ -16,19 +18,17 @@ import os
 import time
 import uuid
 from typing import Any
-from urllib.parse import parse_qs
 
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.api.fastpath import HotRoutes
 from service.errors import error_body
-from service.lifecycle import ModelManager
 from service.metrics import Metrics
 
 access_log = logging.getLogger("service.access")
 log = logging.getLogger(__name__)
-GENERATION_PATHS = frozenset({"/generate", "/interpolate"})
 
 
 def _request_id(raw: str) -> str:
@@ -38,11 +38,12 @@ def _request_id(raw: str) -> str:
 
 class ServiceMiddleware:
     def __init__(
-        self, app: ASGIApp, *, manager: ModelManager, metrics: Metrics, max_body_bytes: int
+        self, app: ASGIApp, *, hot: HotRoutes, metrics: Metrics, max_body_bytes: int
     ) -> None:
-        self.app, self.manager, self.metrics = app, manager, metrics
+        self.app, self.hot, self.metrics = app, hot, metrics
         self.max_body_bytes = max_body_bytes
         self.pid = os.getpid()  # which worker answered, when there are several
+        self._series: dict[tuple[str, str, str], tuple[Any, Any]] = {}  # label children
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -67,9 +68,15 @@ class ServiceMiddleware:
             await send(message)
 
         try:
-            early = self._early_response(scope, headers)
-            if early is not None:
-                await early(scope, receive, send_with_id)
+            declared = headers.get(b"content-length", b"")
+            hot = self.hot.match(scope)
+            if hot is not None:
+                scope["route"] = hot[0].route  # labels the metrics, even for an early 413
+            if declared.isdigit() and int(declared) > self.max_body_bytes:
+                await self._too_large()(scope, receive, send_with_id)
+            elif hot is not None:
+                # the hot handler reads the body with the same cap (fastpath.Call.body)
+                await self.hot.serve(*hot, scope, receive, send_with_id)
             else:
                 await self.app(scope, self._capped(receive), send_with_id)
         except Exception:
@@ -83,28 +90,6 @@ class ServiceMiddleware:
             if counted:
                 self.metrics.in_flight.dec()
             self._observe(scope, state, status, time.perf_counter() - start, rid)
-
-    def _early_response(self, scope: Scope, headers: dict[bytes, bytes]) -> JSONResponse | None:
-        declared = headers.get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
-            return self._too_large()
-        if scope["path"] in GENERATION_PATHS:
-            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-            retry = self.manager.saturated(query.get("model", [None])[0])
-            if retry is not None:
-                self.metrics.rejected.labels(
-                    query.get("model", [self.manager.default_model()])[0], "queue_full"
-                ).inc()
-                return JSONResponse(
-                    error_body(
-                        "overloaded",
-                        "too many requests waiting; retry shortly",
-                        {"retry_after_s": retry},
-                    ),
-                    503,
-                    {"Retry-After": str(retry)},
-                )
-        return None
 
     def _too_large(self) -> JSONResponse:
         return JSONResponse(
@@ -139,24 +124,29 @@ class ServiceMiddleware:
     ) -> None:
         route = scope.get("route")
         # the route template, never the raw URL (bounded label values)
-        endpoint = getattr(route, "path", None) or (
-            scope["path"] if scope["path"] in GENERATION_PATHS else "unmatched"
-        )
+        endpoint = getattr(route, "path", None) or "unmatched"
         model = state.get("model", "")  # set only once a model resolved
-        labels = (endpoint, model, str(status))
         if endpoint != "/metrics":
-            self.metrics.requests.labels(*labels).inc()
-            self.metrics.request_duration.labels(*labels).observe(elapsed)
-        access_log.info(
-            json.dumps(
-                {
-                    "request_id": rid,
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_s": round(elapsed, 5),
-                    "model": model,
-                    "pid": self.pid,
-                }
+            labels = (endpoint, model, str(status))
+            series = self._series.get(labels)
+            if series is None:
+                series = self._series[labels] = (
+                    self.metrics.requests.labels(*labels),
+                    self.metrics.request_duration.labels(*labels),
+                )
+            series[0].inc()
+            series[1].observe(elapsed)
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                json.dumps(
+                    {
+                        "request_id": rid,
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_s": round(elapsed, 5),
+                        "model": model,
+                        "pid": self.pid,
+                    }
+                )
             )
-        )

@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from service.imaging import encode, encode_animation, make_grid, to_pil, to_uint8, upscale
+from service.imaging import encode, encode_animation, make_grid, to_uint8, upscale
 
 OutputFormat = Literal["png", "jpeg", "webp", "json"]
 AnimationFormat = Literal["png", "gif", "webp", "json"]
@@ -76,12 +76,12 @@ def render_images(
     pixels = upscale(to_uint8(images, value_range), options.upscale, options.upscale_filter)
     if options.format == "json":
         items = [
-            {"seed": s, "png": base64.b64encode(encode(to_pil(p), "png")).decode()}
+            {"seed": s, "png": base64.b64encode(encode(p, "png")).decode()}
             for s, p in zip(seeds, pixels, strict=True)
         ]
         return json.dumps({"model": model, "version": version, "images": items}).encode()
     picture = make_grid(pixels, padding=GRID_PADDING) if options.grid else pixels[0]
-    return encode(to_pil(picture), options.format)
+    return encode(picture, options.format)
 
 
 def render_frames(
@@ -95,9 +95,9 @@ def render_frames(
     """/interpolate's body: a PNG strip, a looping GIF/WebP, or JSON with base64 PNG frames."""
     frames = to_uint8(images, value_range)
     if fmt == "json":
-        items = [base64.b64encode(encode(to_pil(f), "png")).decode() for f in frames]
+        items = [base64.b64encode(encode(f, "png")).decode() for f in frames]
         return json.dumps({"model": model, "version": version, "frames": items}).encode()
     if fmt == "png":
         strip = make_grid(frames, nrow=len(frames), padding=GRID_PADDING)
-        return encode(to_pil(strip), "png")
-    return encode_animation([to_pil(f) for f in frames], fmt, frame_ms)
+        return encode(strip, "png")
+    return encode_animation(frames, fmt, frame_ms)

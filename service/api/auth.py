@@ -23,19 +23,34 @@ ApiKeyDep = Annotated[str | None, Security(api_key_header)]
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 
 
+def key_problem(
+    expected: str | None, header_key: str | None, authorization: str | None
+) -> ApiError | None:
+    """401 unless the request carries ``expected`` (None: no key needed), compared in constant
+    time. ``authorization`` is read as HTTPBearer reads it: ``Bearer`` in any case, a space,
+    the key; any other scheme counts as no key."""
+    if expected is None:
+        return None
+    scheme, _, token = (authorization or "").partition(" ")
+    bearer = token.strip() if scheme.lower() == "bearer" else ""
+    given = header_key or bearer
+    if given and hmac.compare_digest(given.encode(), expected.encode()):
+        return None
+    return ApiError(
+        401,
+        "unauthorized",
+        "missing or wrong API key (X-API-Key: KEY or Authorization: Bearer KEY)",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
 def _check(
     expected: str | None, header_key: str | None, token: HTTPAuthorizationCredentials | None
 ) -> None:
-    if expected is None:
-        return
-    given = header_key or (token.credentials if token is not None else "")
-    if not (given and hmac.compare_digest(given.encode(), expected.encode())):
-        raise ApiError(
-            401,
-            "unauthorized",
-            "missing or wrong API key (X-API-Key: KEY or Authorization: Bearer KEY)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    authorization = f"Bearer {token.credentials}" if token is not None else None
+    problem = key_problem(expected, header_key, authorization)
+    if problem is not None:
+        raise problem
 
 
 async def require_api_key(settings: SettingsDep, key: ApiKeyDep, token: BearerDep) -> None:

@@ -1,4 +1,5 @@
-"""Shared route dependencies, all `async def` (no threadpool hop per request).
+"""Shared route dependencies (all `async def`: no threadpool hop per request) and the
+request parameters several routes share.
 
 The model a request works on is resolved once, on the event loop, and leased until the
 request's response body is made (see service.lifecycle.ModelManager.lease).
@@ -6,19 +7,40 @@ request's response body is made (see service.lifecycle.ModelManager.lease).
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
-from service.cache import ResponseCache
+from service.api.responses import Services
+from service.latents import TRUNCATION_MAX, TRUNCATION_MIN
 from service.lifecycle import ModelManager
-from service.metrics import Metrics
 from service.registry import ModelVersion
 from service.settings import Settings
+
+DEADLINE_MAX_MS = 3_600_000
+MODEL_DESCRIPTION = "model name; default DCGAN_DEFAULT_MODEL"
+VERSION_DESCRIPTION = "default: the highest version"
+TRUNCATION_DESCRIPTION = (
+    f"truncation trick ψ, {TRUNCATION_MIN:g}..{TRUNCATION_MAX:g}; absent or null: off. "
+    "Every latent component with |z_i| > ψ is redrawn (from the seed's own generator) until "
+    "|z_i| <= ψ, so z follows a standard normal truncated to [-ψ, ψ] (as in BigGAN/StudioGAN): "
+    "smaller ψ, less varied and more typical images. A threshold in standard deviations, not "
+    "StyleGAN's ψ (which pulls w toward its mean). Part of the ETag."
+)
+
+
+def truncation_field(note: str = "") -> Any:
+    """The ``truncation`` field (ψ) of a body or query model."""
+    return Field(
+        default=None,
+        ge=TRUNCATION_MIN,
+        le=TRUNCATION_MAX,
+        allow_inf_nan=False,
+        description=TRUNCATION_DESCRIPTION + note,
+    )
 
 
 async def get_settings(request: Request) -> Settings:
@@ -27,15 +49,6 @@ async def get_settings(request: Request) -> Settings:
 
 async def get_manager(request: Request) -> ModelManager:
     return request.app.state.manager
-
-
-@dataclass(frozen=True)
-class Services:
-    """What a generating route needs besides its model: one dependency, resolved once."""
-
-    settings: Settings
-    metrics: Metrics
-    cache: ResponseCache | None
 
 
 async def get_services(request: Request) -> Services:
@@ -47,7 +60,28 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 ManagerDep = Annotated[ModelManager, Depends(get_manager)]
 
 
-VersionQuery = Annotated[int | None, Query(ge=1, description="default: the highest version")]
+VersionQuery = Annotated[int | None, Query(ge=1, description=VERSION_DESCRIPTION)]
+
+
+class ModelQuery(BaseModel):
+    """?model=NAME&version=N of the routes that name their model in the query."""
+
+    model_config = ConfigDict(extra="ignore")  # other query parameters belong to the route
+
+    model: str | None = Field(default=None, description=MODEL_DESCRIPTION)
+    version: int | None = Field(default=None, ge=1, description=VERSION_DESCRIPTION)
+
+
+# X-Request-Timeout-Ms (parameter x_request_timeout_ms): documented here, parsed by the hot
+# routes (service.api.fastpath.Call.deadline)
+DeadlineHeader = Annotated[
+    int | None,
+    Header(
+        ge=1,
+        le=DEADLINE_MAX_MS,
+        description="drop the request with 503 if it has not started running by then",
+    ),
+]
 
 
 @asynccontextmanager
@@ -57,18 +91,6 @@ async def _resolved(
     entry = manager.resolve(name, version)
     request.state.model = entry.name  # the access log and metrics label it
     async with manager.lease(entry):
-        yield entry
-
-
-async def leased_model(
-    request: Request,
-    manager: ManagerDep,
-    model: Annotated[
-        str | None, Query(description="model name; default DCGAN_DEFAULT_MODEL")
-    ] = None,
-    version: VersionQuery = None,
-) -> AsyncIterator[ModelVersion]:
-    async with _resolved(request, manager, model, version) as entry:
         yield entry
 
 
@@ -83,22 +105,4 @@ async def leased_named_model(
         yield entry
 
 
-async def request_deadline(
-    x_request_timeout_ms: Annotated[
-        int | None,
-        Header(
-            ge=1,
-            le=3_600_000,
-            description="drop the request with 503 if it has not started running by then",
-        ),
-    ] = None,
-) -> float | None:
-    """The monotonic time after which a queued request is dropped, if the client set one."""
-    if x_request_timeout_ms is None:
-        return None
-    return time.monotonic() + x_request_timeout_ms / 1000
-
-
-ModelDep = Annotated[ModelVersion, Depends(leased_model)]
 NamedModelDep = Annotated[ModelVersion, Depends(leased_named_model)]
-DeadlineDep = Annotated[float | None, Depends(request_deadline)]

@@ -14,7 +14,7 @@ from typing import Annotated, Literal, get_args
 from fastapi import APIRouter, Path, Request, Response
 
 from service.api.deps import NamedModelDep, SettingsDep
-from service.api.generate import strong_etag
+from service.api.responses import strong_etag
 from service.errors import ApiError, error_responses
 from service.manifest import CARD_FILES
 from service.registry import read_card_file

@@ -2,62 +2,37 @@
 
 The GET route is one seeded image at a cacheable URL, for <img> tags and browser caches: it
 builds the GenerateRequest that POST /generate would get for that seed and answers through
-the same code, so both give the same bytes and the same ETag."""
+the same code, so both give the same bytes and the same ETag. Both are hot routes
+(service.api.fastpath): the FastAPI endpoints below document them, ``serve_*`` serve them.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import hashlib
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from starlette.types import Receive
+from fastapi import APIRouter, Body, Path, Query, Response
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from service.api.deps import DeadlineDep, ModelDep, NamedModelDep, Services, ServicesDep
-from service.batching import (
-    ClientDisconnected,
-    Closed,
-    DeadlineExceeded,
-    Job,
-    Overloaded,
-    execute,
+from service.api.deps import VERSION_DESCRIPTION, DeadlineHeader, ModelQuery, truncation_field
+from service.api.fastpath import Call, served_by
+from service.api.responses import (
+    Reply,
+    cache_control,
+    check_output,
+    model_headers,
+    respond,
+    seeded_etag,
 )
-from service.cache import CachedResponse
+from service.batching import Job
 from service.errors import ApiError, error_responses
 from service.imaging import MEDIA_TYPES
-from service.latents import (
-    SEED_MAX,
-    TRUNCATION_MAX,
-    TRUNCATION_MIN,
-    latents_for_seeds,
-    random_seeds,
-)
-from service.metrics import Metrics
+from service.latents import SEED_MAX, latents_for_seeds, random_seeds
 from service.registry import ModelVersion
-from service.rendering import ImageOptions, is_heavy, output_problem, render_images
-from service.settings import Settings
+from service.rendering import ImageOptions, is_heavy, render_images
 
 router = APIRouter(tags=["generate"])
 Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
-TRUNCATION_DESCRIPTION = (
-    f"truncation trick ψ, {TRUNCATION_MIN:g}..{TRUNCATION_MAX:g}; absent or null: off. "
-    "Every latent component with |z_i| > ψ is redrawn (from the seed's own generator) until "
-    "|z_i| <= ψ, so z follows a standard normal truncated to [-ψ, ψ] (as in BigGAN/StudioGAN): "
-    "smaller ψ, less varied and more typical images. A threshold in standard deviations, not "
-    "StyleGAN's ψ (which pulls w toward its mean). Part of the ETag."
-)
-
-
-def truncation_query(note: str = "") -> Any:
-    """The `truncation` query parameter of the GET image routes (ψ; see the body field)."""
-    return Query(
-        ge=TRUNCATION_MIN,
-        le=TRUNCATION_MAX,
-        allow_inf_nan=False,
-        description=TRUNCATION_DESCRIPTION + note,
-    )
 
 
 class GenerateRequest(BaseModel):
@@ -75,13 +50,7 @@ class GenerateRequest(BaseModel):
     grid: bool = Field(default=False, description="tile several images into one picture")
     upscale: int = Field(default=1, ge=1, le=8, description="enlarge each image by this factor")
     upscale_filter: Literal["nearest", "lanczos"] = "nearest"
-    truncation: float | None = Field(
-        default=None,
-        ge=TRUNCATION_MIN,
-        le=TRUNCATION_MAX,
-        allow_inf_nan=False,
-        description=TRUNCATION_DESCRIPTION,
-    )
+    truncation: float | None = truncation_field()
 
     @model_validator(mode="after")
     def _one_seed_source(self) -> GenerateRequest:
@@ -97,140 +66,74 @@ class GenerateRequest(BaseModel):
         return ImageOptions(self.format, self.grid, self.upscale, self.upscale_filter)
 
 
-async def until_disconnected(receive: Receive) -> None:
-    """Returns when the client has closed the connection (the body is already read)."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
+_BODY: TypeAdapter[GenerateRequest | None] = TypeAdapter(GenerateRequest | None)
+ImageFormat = Literal["png", "webp", "jpeg"]
 
 
-async def queued(future: asyncio.Future[Any], receive: Receive) -> Any:
-    """Await a queued job; if the client hangs up first, withdraw the job (it never runs)."""
-    watch = asyncio.ensure_future(until_disconnected(receive))
-    watch.add_done_callback(lambda w: w.cancelled() or future.cancel())
-    try:
-        return await future
-    except asyncio.CancelledError:
-        if watch.done() and not watch.cancelled():
-            raise ClientDisconnected from None
-        raise
-    finally:
-        watch.cancel()
+class SeededImagePath(BaseModel):
+    """The path of GET /models/{name}/images/{seed}.{format}."""
+
+    name: str = Field(description="model name, as listed by GET /models")
+    seed: Seed = Field(description="the seed, in plain decimal (no sign, no zeros in front)")
+    format: ImageFormat = Field(description="png, webp or jpeg")
 
 
-async def run_job(
-    entry: ModelVersion, job: Job, request: Request, settings: Settings, metrics: Metrics
-) -> Any:
-    """Through the model's micro-batcher, or alone (batching off); 503 when it cannot run."""
-    try:
-        if entry.batcher is None:
-            return await asyncio.to_thread(
-                execute, job, entry.run, settings.max_batch_size, entry.name, metrics
-            )
-        return await queued(entry.batcher.enqueue(job), request.receive)
-    except Overloaded as exc:
-        metrics.rejected.labels(entry.name, "queue_full").inc()
-        raise ApiError(
-            503,
-            "overloaded",
-            "too many requests waiting; retry shortly",
-            {"retry_after_s": exc.retry_after_s},
-            {"Retry-After": str(exc.retry_after_s)},
-        ) from None
-    except DeadlineExceeded:
-        raise ApiError(
-            503, "deadline_exceeded", "the request waited past its X-Request-Timeout-Ms"
-        ) from None
-    except ClientDisconnected:
-        metrics.rejected.labels(entry.name, "client_disconnected").inc()
-        # nobody reads this answer; 499 (nginx's "client closed request") labels the metrics
-        raise ApiError(499, "client_disconnected", "the client went away before its turn") from None
-    except Closed:
-        raise ApiError(
-            503, "shutting_down", "the server is shutting down", headers={"Retry-After": "1"}
-        ) from None
+class SeededImageQuery(BaseModel):
+    """The query of GET /models/{name}/images/{seed}.{format}."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    version: int | None = Field(default=None, ge=1, description=VERSION_DESCRIPTION)
+    upscale: int = Field(default=1, ge=1, le=8, description="enlarge by this factor")
+    upscale_filter: Literal["nearest", "lanczos"] = "nearest"
+    truncation: float | None = truncation_field()
 
 
-async def respond(
-    request: Request,
-    entry: ModelVersion,
-    job: Job,
-    headers: dict[str, str],
-    media_type: str,
-    services: Services,
-) -> Response:
-    """The end of every generating route: 304, a cached body, or the job run for real."""
-    etag, cache = headers.get("ETag"), services.cache
-    if etag is not None:
-        if request.headers.get("if-none-match") == etag:
-            return Response(status_code=304, headers=headers)
-        if cache is not None and (hit := cache.get(etag)) is not None:
-            return Response(hit.body, media_type=hit.media_type, headers=headers)
-    body = await run_job(entry, job, request, services.settings, services.metrics)
-    services.metrics.images_generated.labels(entry.name).inc(job.size)
-    if etag is not None and cache is not None:
-        cache.put(etag, CachedResponse(body, media_type))
-    return Response(body, media_type=media_type, headers=headers)
+# ---- serving (hot path) ---------------------------------------------------------------------
 
 
-def check_output(count: int, entry: ModelVersion, options: ImageOptions, max_pixels: int) -> None:
-    assert entry.manifest is not None
-    problem = output_problem(count, entry.manifest.image_size, options, max_pixels)
-    if problem:
+async def serve_generate(call: Call) -> Reply:
+    call.require_key()
+    query = call.query(ModelQuery)
+    deadline = call.deadline()
+    # a full queue answers before the body is read (the lease is taken after it)
+    call.refuse_if_saturated(query.model, query.version)
+    req = await call.json_body(_BODY) or GenerateRequest()
+    async with call.model(query.model, query.version) as entry:
+        return await generated(call, entry, deadline, req, pinned=query.version is not None)
+
+
+async def serve_seeded_image(call: Call) -> Reply:
+    call.require_key()
+    raw_seed = call.path_params.get("seed", "")
+    path = call.path(SeededImagePath)
+    query = call.query(SeededImageQuery)
+    deadline = call.deadline()
+    # one URL per image: "007", "+7" or "7.0" would split browser and proxy caches
+    if raw_seed != str(path.seed):
         raise ApiError(
             422,
-            "output_too_large",
-            problem,
-            {"max_output_pixels": max_pixels},
+            "invalid_parameter",
+            f"seed must be written in plain decimal: {path.seed}",
+            {"parameter": "seed", "min": 0, "max": SEED_MAX},
         )
-
-
-def strong_etag(data: bytes) -> str:
-    """A strong ETag that names ``data`` (the first 128 bits of its SHA-256, quoted)."""
-    return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
-
-
-def seeded_etag(*parts: object, truncation: float | None = None) -> str:
-    """Strong ETag of a deterministic response: everything that decides its bytes.
-
-    ``truncation`` (ψ) joins the parts only when set, so untruncated responses keep the ETags
-    (and cache keys) they had before truncation existed; ``float`` makes 1 and 1.0 one key."""
-    if truncation is not None:
-        parts = (*parts, f"truncation={float(truncation)!r}")
-    return strong_etag("|".join(map(str, parts)).encode())
-
-
-@router.post(
-    "/generate",
-    responses={
-        200: {
-            "content": {
-                t: {} for t in ("image/png", "image/jpeg", "image/webp", "application/json")
-            },
-            "description": "an image (or grid), or JSON with base64 images",
-        },
-        304: {"description": "seeded request whose ETag matches If-None-Match"},
-        **error_responses(400, 401, 404, 413, 422, 503),
-    },
-)
-async def generate(
-    request: Request,
-    entry: ModelDep,
-    services: ServicesDep,
-    deadline: DeadlineDep,
-    body: Annotated[GenerateRequest | None, Body()] = None,
-) -> Response:
-    return await generated(request, entry, services, deadline, body or GenerateRequest())
+    req = GenerateRequest(
+        seed=path.seed,
+        format=path.format,
+        upscale=query.upscale,
+        upscale_filter=query.upscale_filter,
+        truncation=query.truncation,
+    )
+    call.refuse_if_saturated(path.name, query.version)
+    async with call.model(path.name, query.version) as entry:
+        return await generated(call, entry, deadline, req, pinned=query.version is not None)
 
 
 async def generated(
-    request: Request,
-    entry: ModelVersion,
-    services: Services,
-    deadline: float | None,
-    req: GenerateRequest,
-) -> Response:
+    call: Call, entry: ModelVersion, deadline: float | None, req: GenerateRequest, pinned: bool
+) -> Reply:
     """What every image route answers for a validated request: checks, ETag, the job."""
-    settings = services.settings
+    settings = call.services.settings
     assert entry.manifest is not None
     if req.count > settings.max_count:
         raise ApiError(
@@ -256,12 +159,9 @@ async def generated(
         if req.seed is not None
         else random_seeds(req.count)
     )
-    headers = {
-        "X-Model-Name": entry.name,
-        "X-Model-Version": str(entry.version),
-        "X-Seeds": ",".join(map(str, seeds)),
-    }
     m = entry.manifest
+    headers = model_headers(entry)
+    headers["X-Seeds"] = ",".join(map(str, seeds))
     if seeded:
         headers["ETag"] = seeded_etag(
             entry.name,
@@ -271,9 +171,7 @@ async def generated(
             *vars(options).values(),
             truncation=req.truncation,
         )
-        headers["Cache-Control"] = "public, max-age=31536000, immutable"
-    else:
-        headers["Cache-Control"] = "no-store"
+    headers["Cache-Control"] = cache_control(seeded, pinned)
     job = Job(
         latents=functools.partial(latents_for_seeds, seeds, m.nz, req.truncation),
         size=len(seeds),
@@ -288,10 +186,38 @@ async def generated(
         heavy=is_heavy(len(seeds), m.image_size, options),
         deadline=deadline,
     )
-    return await respond(request, entry, job, headers, MEDIA_TYPES[req.format], services)
+    if_none_match = call.header(b"if-none-match")
+    return await respond(
+        if_none_match, call.receive, entry, job, headers, MEDIA_TYPES[req.format], call.services
+    )
 
 
-ImageFormat = Literal["png", "webp", "jpeg"]
+# ---- the documented contract (FastAPI signatures; requests go to serve_*) --------------------
+
+
+@router.post(
+    "/generate",
+    responses={
+        200: {
+            "content": {
+                t: {} for t in ("image/png", "image/jpeg", "image/webp", "application/json")
+            },
+            "description": "an image (or grid), or JSON with base64 images",
+        },
+        304: {"description": "seeded request whose ETag matches If-None-Match"},
+        **error_responses(400, 401, 404, 413, 422, 503),
+    },
+)
+@served_by(serve_generate)
+async def generate(
+    query: Annotated[ModelQuery, Query()],
+    x_request_timeout_ms: DeadlineHeader = None,
+    body: Annotated[GenerateRequest | None, Body()] = None,
+) -> Response:
+    """Images from seeds (deterministic: ETag, cacheable) or from fresh random seeds
+    (reported in X-Seeds). Without `version` the default version answers; a seeded answer
+    is then revalidated (no-cache), with `version` it is immutable."""
+    raise NotImplementedError  # served by serve_generate
 
 
 @router.get(
@@ -306,42 +232,20 @@ ImageFormat = Literal["png", "webp", "jpeg"]
         **error_responses(401, 404, 422, 503),
     },
 )
+@served_by(serve_seeded_image)
 async def seeded_image(
-    request: Request,
-    entry: NamedModelDep,
-    services: ServicesDep,
-    deadline: DeadlineDep,
+    name: Annotated[str, Path(description=SeededImagePath.model_fields["name"].description)],
     seed: Annotated[
         int,
-        Path(
-            ge=0, le=SEED_MAX, description="the seed, in plain decimal (no sign, no zeros in front)"
-        ),
+        Path(ge=0, le=SEED_MAX, description=SeededImagePath.model_fields["seed"].description),
     ],
-    format: Annotated[ImageFormat, Path(description="png, webp or jpeg")],
-    upscale: Annotated[int, Query(ge=1, le=8, description="enlarge by this factor")] = 1,
-    upscale_filter: Annotated[Literal["nearest", "lanczos"], Query()] = "nearest",
-    truncation: Annotated[float | None, truncation_query()] = None,
+    format: Annotated[
+        ImageFormat, Path(description=SeededImagePath.model_fields["format"].description)
+    ],
+    query: Annotated[SeededImageQuery, Query()],
+    x_request_timeout_ms: DeadlineHeader = None,
 ) -> Response:
     """One seeded image at a cacheable URL: the bytes and ETag of POST /generate with
     {"seed": seed, "format": format, ...}. With `version` it is immutable; without it the
     default version answers, which a new export changes, so it is revalidated (no-cache)."""
-    # one URL per image: "007", "+7" or "7.0" would split browser and proxy caches
-    if request.path_params["seed"] != str(seed):
-        raise ApiError(
-            422,
-            "invalid_parameter",
-            f"seed must be written in plain decimal: {seed}",
-            {"parameter": "seed", "min": 0, "max": SEED_MAX},
-        )
-    req = GenerateRequest(
-        seed=seed,
-        format=format,
-        upscale=upscale,
-        upscale_filter=upscale_filter,
-        truncation=truncation,
-    )
-    response = await generated(request, entry, services, deadline, req)
-    if "version" not in request.query_params:
-        # the default version moves when a new one is exported: revalidate (a cheap 304)
-        response.headers["Cache-Control"] = "no-cache"
-    return response
+    raise NotImplementedError  # served by serve_seeded_image

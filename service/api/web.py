@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 
 from service.api.deps import SettingsDep
-from service.api.generate import strong_etag
+from service.api.responses import strong_etag
 from service.errors import ApiError
 
 router = APIRouter(tags=["web"])

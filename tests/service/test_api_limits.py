@@ -92,7 +92,7 @@ def test_a_full_queue_is_refused_before_the_body_is_read(models_dir: Path) -> No
     """503 with the computed Retry-After, even for a body that would be a 422."""
     with TestClient(create_app(Settings(models_dir=models_dir))) as client:
         manager = client.app.state.manager  # type: ignore[attr-defined]
-        manager.saturated = lambda name: 7 if name in (None, "tiny") else None
+        manager.saturated = lambda name, version=None: 7 if name in (None, "tiny") else None
         r = client.post("/generate?model=tiny", content=b"{not json")
         assert r.status_code == 503 and r.headers["retry-after"] == "7"
         assert r.json()["error"]["code"] == "overloaded"

@@ -1,0 +1,173 @@
+"""What every generating route shares, once: ETags, the caching rule, the ``X-Model-*``
+headers, the output check, the job runner and the end of every route (:func:`respond`).
+
+Route modules import this module and ``service.api.fastpath``, never each other. A route is
+parse → lease → submit → respond.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.types import Receive
+
+from service.batching import ClientDisconnected, Closed, DeadlineExceeded, Job, Overloaded, execute
+from service.cache import CachedResponse, ResponseCache
+from service.errors import ApiError
+from service.imaging import ENCODER_TAG
+from service.metrics import Metrics
+from service.registry import ModelVersion
+from service.rendering import ImageOptions, output_problem
+from service.settings import Settings
+
+# a pinned version's seeded bytes never change; the default version moves on export, so a
+# response that did not name its version is revalidated (a cheap 304 while it is unchanged)
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+NOT_CACHEABLE = "no-store"
+
+
+@dataclass(frozen=True)
+class Services:
+    """What a generating route needs besides its model: one object, built once per app."""
+
+    settings: Settings
+    metrics: Metrics
+    cache: ResponseCache | None
+
+
+@dataclass(slots=True)
+class Reply:
+    """A whole response: sent as two ASGI messages (no Response object on the hot path)."""
+
+    body: bytes
+    media_type: str
+    headers: dict[str, str] = field(default_factory=dict)
+    status: int = 200
+
+
+def strong_etag(data: bytes) -> str:
+    """A strong ETag that names ``data`` (the first 128 bits of its SHA-256, quoted)."""
+    return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+
+
+def seeded_etag(*parts: object, truncation: float | None = None) -> str:
+    """Strong ETag of a deterministic response: everything that decides its bytes.
+
+    ENCODER_TAG (the encoders and their settings) is always part of it, so bytes made by
+    another encoder never answer under this tag. ``truncation`` (ψ) joins only when set;
+    ``float`` makes 1 and 1.0 one key."""
+    parts = (*parts, ENCODER_TAG)
+    if truncation is not None:
+        parts = (*parts, f"truncation={float(truncation)!r}")
+    return strong_etag("|".join(map(str, parts)).encode())
+
+
+def cache_control(seeded: bool, pinned: bool) -> str:
+    """The caching rule of every generating route (see IMMUTABLE)."""
+    if not seeded:
+        return NOT_CACHEABLE
+    return IMMUTABLE if pinned else REVALIDATE
+
+
+def model_headers(entry: ModelVersion) -> dict[str, str]:
+    return {"X-Model-Name": entry.name, "X-Model-Version": str(entry.version)}
+
+
+def check_output(count: int, entry: ModelVersion, options: ImageOptions, max_pixels: int) -> None:
+    """422 output_too_large before any work when the output would break a limit."""
+    assert entry.manifest is not None
+    problem = output_problem(count, entry.manifest.image_size, options, max_pixels)
+    if problem:
+        raise ApiError(422, "output_too_large", problem, {"max_output_pixels": max_pixels})
+
+
+def overloaded(retry_after_s: int) -> ApiError:
+    return ApiError(
+        503,
+        "overloaded",
+        "too many requests waiting; retry shortly",
+        {"retry_after_s": retry_after_s},
+        {"Retry-After": str(retry_after_s)},
+    )
+
+
+async def until_disconnected(receive: Receive) -> None:
+    """Returns when the client has closed the connection (the body is already read)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def queued(future: asyncio.Future[Any], receive: Receive) -> Any:
+    """Await a queued job; if the client hangs up first, withdraw the job (it never runs)."""
+    watch = asyncio.ensure_future(until_disconnected(receive))
+    watch.add_done_callback(lambda w: w.cancelled() or future.cancel())
+    try:
+        return await future
+    except asyncio.CancelledError:
+        if watch.done() and not watch.cancelled():
+            raise ClientDisconnected from None
+        raise
+    finally:
+        watch.cancel()
+
+
+async def run_job(entry: ModelVersion, job: Job, receive: Receive, services: Services) -> Any:
+    """Through the model's micro-batcher, or alone (batching off); 503 when it cannot run."""
+    settings, metrics = services.settings, services.metrics
+    try:
+        if entry.batcher is None:
+            return await asyncio.to_thread(
+                execute, job, entry.run, settings.max_batch_size, entry.name, metrics
+            )
+        return await queued(entry.batcher.enqueue(job), receive)
+    except Overloaded as exc:
+        metrics.rejected.labels(entry.name, "queue_full").inc()
+        raise overloaded(exc.retry_after_s) from None
+    except DeadlineExceeded:
+        raise ApiError(
+            503, "deadline_exceeded", "the request waited past its X-Request-Timeout-Ms"
+        ) from None
+    except ClientDisconnected:
+        metrics.rejected.labels(entry.name, "client_disconnected").inc()
+        # nobody reads this answer; 499 (nginx's "client closed request") labels the metrics
+        raise ApiError(499, "client_disconnected", "the client went away before its turn") from None
+    except Closed:
+        raise ApiError(
+            503, "shutting_down", "the server is shutting down", headers={"Retry-After": "1"}
+        ) from None
+
+
+async def respond(
+    if_none_match: str | None,
+    receive: Receive,
+    entry: ModelVersion,
+    job: Job,
+    headers: dict[str, str],
+    media_type: str,
+    services: Services,
+) -> Reply:
+    """The end of every generating route: 304, a cached body, or the job run for real."""
+    etag, cache = headers.get("ETag"), services.cache
+    if etag is not None:
+        if if_none_match is not None and etag_matches(if_none_match, etag):
+            return Reply(b"", media_type, headers, 304)
+        if cache is not None and (hit := cache.get(etag)) is not None:
+            return Reply(hit.body, hit.media_type, headers)
+    body = await run_job(entry, job, receive, services)
+    services.metrics.images_generated.labels(entry.name).inc(job.size)
+    if etag is not None and cache is not None:
+        cache.put(etag, CachedResponse(body, media_type))
+    return Reply(body, media_type, headers)
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 §13.1.2: ``*`` or a list of tags, weak comparison (W/ ignored)."""
+    if if_none_match.strip() == "*":
+        return True
+    return any(
+        tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(",") if tag.strip()
+    )
