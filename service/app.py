@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -12,6 +13,7 @@ from starlette.types import ASGIApp
 from service.api import admin, files, generate, interpolate, operations, web
 from service.api.auth import ADMIN_KEY, API_KEY
 from service.api.fastpath import HotRoutes
+from service.api.limits_doc import document_limits
 from service.api.responses import Services
 from service.cache import ResponseCache
 from service.errors import install_error_handlers
@@ -27,10 +29,16 @@ class ServiceApp(FastAPI):
     the hot routes it serves skip FastAPI's router and middleware altogether."""
 
     front: Callable[[ASGIApp], ASGIApp] | None = None
+    settings: Settings | None = None
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
         return self.front(stack) if self.front is not None else stack
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None and self.settings is not None:
+            self.openapi_schema = document_limits(super().openapi(), self.settings)
+        return super().openapi()
 
 
 def create_app(
@@ -60,6 +68,7 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.settings = settings
     app.state.prom_registry = prom
     app.state.manager = manager
     cache = ResponseCache(int(settings.cache_mb * 2**20), metrics) if settings.cache_mb else None

@@ -37,7 +37,10 @@ class InterpolateQuery(ModelQuery):
     seed_a: int = Field(ge=0, le=SEED_MAX, description="start seed")
     seed_b: int = Field(ge=0, le=SEED_MAX, description="end seed")
     steps: int = Field(
-        default=8, ge=2, le=STEPS_MAX, description="frames, 2..DCGAN_MAX_COUNT (default 64)"
+        default=8,
+        ge=2,
+        le=STEPS_MAX,
+        description="frames, 2..DCGAN_MAX_COUNT; default 8, or DCGAN_MAX_COUNT when smaller",
     )
     method: Literal["slerp", "lerp"] = "slerp"
     format: Literal["png", "gif", "webp", "json"] = "png"
@@ -50,6 +53,8 @@ async def serve_interpolate(call: Call) -> Reply:
     q = call.query(InterpolateQuery)
     deadline = call.deadline()
     settings = call.services.settings
+    if "steps" not in q.model_fields_set:
+        q.steps = min(q.steps, settings.max_count)
     if q.steps > settings.max_count:
         raise ApiError(
             422,
