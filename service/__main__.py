@@ -125,6 +125,7 @@ def uvicorn_config(app: FastAPI | str, settings: Settings) -> uvicorn.Config:
         timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
         backlog=settings.backlog,
         access_log=False,  # service.access writes one JSON line per request instead
+        server_header=False,  # "server: uvicorn" tells a client nothing it needs
         log_level=settings.log_level,
         log_config=logging_config(settings),
     )

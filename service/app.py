@@ -8,11 +8,12 @@ from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
-from starlette.types import ASGIApp
+from starlette.applications import Starlette
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api import admin, files, generate, interpolate, operations, web
 from service.api.auth import ADMIN_KEY, API_KEY
-from service.api.fastpath import HotRoutes
+from service.api.fastpath import HOT_MATCH, HotRoutes
 from service.api.limits_doc import document_limits
 from service.api.responses import Services
 from service.cache import ResponseCache
@@ -26,10 +27,22 @@ from service.settings import Settings
 
 class ServiceApp(FastAPI):
     """FastAPI with :class:`ServiceMiddleware` outermost, in front of FastAPI's own stack, so
-    the hot routes it serves skip FastAPI's router and middleware altogether."""
+    the hot routes it serves skip FastAPI's router and middleware altogether. A hot route also
+    skips FastAPI's per-request check for its native OpenTelemetry hook (~5% of the event
+    loop's time on a tiny model); every other route keeps it."""
 
     front: Callable[[ASGIApp], ASGIApp] | None = None
     settings: Settings | None = None
+    hot: HotRoutes | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.hot is not None:
+            found = self.hot.match(scope)
+            if found is not None:
+                scope[HOT_MATCH] = found
+                await Starlette.__call__(self, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
@@ -83,7 +96,7 @@ def create_app(
     for router in (operations.models_router, files.router, generate.router, interpolate.router):
         app.include_router(router, dependencies=key)
     app.include_router(admin.router, dependencies=admin_key)
-    hot = HotRoutes((generate.router, interpolate.router), services, manager)
+    hot = app.hot = HotRoutes((generate.router, interpolate.router), services, manager)
     app.front = lambda stack: ServiceMiddleware(
         stack, hot=hot, metrics=metrics, max_body_bytes=settings.max_body_bytes
     )

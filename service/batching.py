@@ -31,6 +31,7 @@ import numpy as np
 from service.metrics import Metrics
 
 RunFn = Callable[[np.ndarray], np.ndarray]
+ConvertFn = Callable[[np.ndarray], np.ndarray]  # a whole batch's output -> what jobs get
 
 
 class Overloaded(Exception):
@@ -59,7 +60,7 @@ class Job:
 
     latents: Callable[[], np.ndarray]
     size: int  # images (rows of latents)
-    finish: Callable[[np.ndarray], Any]  # generator output [N, C, H, W] -> response body
+    finish: Callable[[np.ndarray], Any]  # its images, converted (see MicroBatcher) -> body
     heavy: bool = False  # render in the shared pool, not the batch's thread
     deadline: float | None = None  # time.monotonic() after which the job is dropped
 
@@ -90,9 +91,18 @@ def infer(
     return np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
 
 
-def execute(job: Job, run: RunFn, max_batch: int, model: str, metrics: Metrics) -> Any:
+def execute(
+    job: Job,
+    run: RunFn,
+    max_batch: int,
+    model: str,
+    metrics: Metrics,
+    convert: ConvertFn | None = None,
+) -> Any:
     """A job on its own, start to finish (batching off): call it in a worker thread."""
-    return job.finish(infer(run, job.latents(), max_batch, model, metrics))
+    images = infer(run, job.latents(), max_batch, model, metrics)
+    metrics.images_generated.labels(model).inc(len(images))
+    return job.finish(convert(images) if convert is not None else images)
 
 
 @dataclass
@@ -103,6 +113,9 @@ class MicroBatcher:
     max_batch: int = 32
     max_wait_s: float = 0.0
     queue_size: int = 256
+    # applied once to a batch's output before it is split among its jobs (the service turns
+    # floats into uint8 pixels here: one NumPy pass a batch instead of one a request)
+    convert: ConvertFn | None = None
     _queue: asyncio.Queue[_Item] = field(init=False)
     _carry: _Item | None = field(default=None, init=False)
     _inflight: list[_Item] = field(default_factory=list, init=False)
@@ -114,6 +127,11 @@ class MicroBatcher:
     _closed: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
+        # this model's series, looked up once (a labels() call costs more than the update)
+        self._depth = self.metrics.queue_depth.labels(self.model)
+        self._wait = self.metrics.queue_wait.labels(self.model)
+        self._images = self.metrics.images_generated.labels(self.model)
+        self._expired = self.metrics.rejected.labels(self.model, "deadline")
         self._queue = asyncio.Queue(maxsize=self.queue_size)
         # one thread per batcher: batches of a model run one after another anyway, and
         # heavy renders in the shared pool can never starve inference of a thread
@@ -136,7 +154,7 @@ class MicroBatcher:
             if not item.future.done():
                 item.future.set_exception(Closed(f"{self.model}: the server is shutting down"))
         self._inflight, self._carry, self._queued_images = [], None, 0
-        self.metrics.queue_depth.labels(self.model).set(0)
+        self._depth.set(0)
         self._thread.shutdown(wait=False, cancel_futures=True)
 
     @property
@@ -162,7 +180,7 @@ class MicroBatcher:
         except asyncio.QueueFull:
             raise Overloaded(self.retry_after_s()) from None
         self._queued_images += job.size
-        self.metrics.queue_depth.labels(self.model).set(self._queue.qsize())
+        self._depth.set(self._queue.qsize())
         return future
 
     async def submit(self, job: Job) -> Any:
@@ -205,7 +223,7 @@ class MicroBatcher:
             if item.future.done():  # cancelled by its caller
                 continue
             if job.deadline is not None and now > job.deadline:
-                self.metrics.rejected.labels(self.model, "deadline").inc()
+                self._expired.inc()
                 item.future.set_exception(DeadlineExceeded("waited past X-Request-Timeout-Ms"))
                 continue
             live.append(item)
@@ -216,11 +234,11 @@ class MicroBatcher:
         while True:
             batch = await self._next_batch()
             items = self._live(batch)
-            self.metrics.queue_depth.labels(self.model).set(self._queue.qsize())
+            self._depth.set(self._queue.qsize())
             if items:
                 now = time.perf_counter()
                 for item in items:
-                    self.metrics.queue_wait.labels(self.model).observe(now - item.enqueued)
+                    self._wait.observe(now - item.enqueued)
                 start = time.perf_counter()
                 try:
                     results = await loop.run_in_executor(
@@ -268,12 +286,11 @@ class MicroBatcher:
         ok = [p for p in parts if isinstance(p, np.ndarray)]
         if not ok:
             return parts
-        images = iter(
-            np.split(
-                infer(self.run, np.concatenate(ok), self.max_batch, self.model, self.metrics),
-                np.cumsum([len(p) for p in ok])[:-1],
-            )
-        )
+        generated = infer(self.run, np.concatenate(ok), self.max_batch, self.model, self.metrics)
+        self._images.inc(len(generated))
+        if self.convert is not None:
+            generated = self.convert(generated)
+        images = iter(np.split(generated, np.cumsum([len(p) for p in ok])[:-1]))
         results: list[Any] = []
         for job, part in zip(jobs, parts, strict=True):
             if isinstance(part, _Failed):

@@ -15,15 +15,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import time
-import uuid
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.fastpath import HotRoutes
+from service.api.fastpath import HOT_MATCH, HotMatch, HotRoutes
 from service.errors import error_body
 from service.metrics import Metrics
 
@@ -31,9 +31,13 @@ access_log = logging.getLogger("service.access")
 log = logging.getLogger(__name__)
 
 
+_ids = random.Random()  # seeded from the OS once: uuid4() reads OS entropy per request
+
+
 def _request_id(raw: str) -> str:
+    """The client's X-Request-Id when it is sane, else 128 random bits in hex (uuid4's form)."""
     ok = 0 < len(raw) <= 64 and raw.replace("-", "").isalnum() and raw.isascii()
-    return raw if ok else uuid.uuid4().hex
+    return raw if ok else f"{_ids.getrandbits(128):032x}"
 
 
 class ServiceMiddleware:
@@ -69,14 +73,15 @@ class ServiceMiddleware:
 
         try:
             declared = headers.get(b"content-length", b"")
-            hot = self.hot.match(scope)
+            # matched by ServiceApp already (HOT_MATCH), or here when the app is used alone
+            hot: HotMatch | None = scope.get(HOT_MATCH) or self.hot.match(scope)
             if hot is not None:
                 scope["route"] = hot[0].route  # labels the metrics, even for an early 413
             if declared.isdigit() and int(declared) > self.max_body_bytes:
                 await self._too_large()(scope, receive, send_with_id)
             elif hot is not None:
                 # the hot handler reads the body with the same cap (fastpath.Call.body)
-                await self.hot.serve(*hot, scope, receive, send_with_id)
+                await self.hot.serve(hot[0], hot[1], scope, receive, send_with_id)
             else:
                 await self.app(scope, self._capped(receive), send_with_id)
         except Exception:

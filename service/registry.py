@@ -31,6 +31,7 @@ import onnxruntime as ort
 from pydantic import ValidationError
 
 from service.batching import MicroBatcher
+from service.imaging import to_uint8
 from service.manifest import (
     CARD_FILES,
     MANIFEST_FILE,
@@ -81,6 +82,11 @@ class ModelVersion:
         )
         return np.asarray(images)
 
+    def pixels(self, images: np.ndarray) -> np.ndarray:
+        """Generator output [N, C, H, W] -> [N, H, W, C] uint8 (the manifest's value range)."""
+        assert self.manifest is not None
+        return to_uint8(images, self.manifest.value_range)
+
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {"version": self.version, "status": self.status}
         if self.reason:
@@ -105,6 +111,9 @@ class ModelVersion:
 @dataclass
 class Registry:
     models: dict[str, dict[int, ModelVersion]] = field(default_factory=dict)
+    _defaults: dict[str, ModelVersion | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def names(self) -> list[str]:
         return sorted(self.models)
@@ -115,11 +124,19 @@ class Registry:
         )
 
     def default_version(self, name: str) -> ModelVersion | None:
-        """The highest *ready* version, else the highest one (to report why it fails)."""
+        """The highest *ready* version, else the highest one (to report why it fails).
+
+        Remembered per name: a registry is complete once published (a reload builds a new
+        one), and this runs for every request that names no version."""
+        if name in self._defaults:
+            return self._defaults[name]
         versions = self.models.get(name, {})
         ready = [v for v in versions.values() if v.status == "ready"]
         pool = ready or list(versions.values())
-        return max(pool, key=lambda v: v.version) if pool else None
+        found = max(pool, key=lambda v: v.version) if pool else None
+        if versions:  # an unknown name is not remembered: names come from clients
+            self._defaults[name] = found
+        return found
 
     @property
     def ready(self) -> bool:
@@ -162,6 +179,8 @@ def session_options(settings: Settings) -> ort.SessionOptions:
     options.enable_cpu_mem_arena = settings.enable_cpu_mem_arena
     if settings.intra_op_threads:
         options.intra_op_num_threads = settings.intra_op_threads
+    if not settings.intra_op_spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 

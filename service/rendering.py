@@ -12,9 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
-from service.imaging import encode, encode_animation, make_grid, to_uint8, upscale
+from service.imaging import UInt8Array, encode, encode_animation, make_grid, upscale
 
 OutputFormat = Literal["png", "jpeg", "webp", "json"]
 AnimationFormat = Literal["png", "gif", "webp", "json"]
@@ -65,15 +63,11 @@ def is_heavy(count: int, image_size: int, options: ImageOptions) -> bool:
 
 
 def render_images(
-    images: np.ndarray,
-    value_range: tuple[float, float],
-    options: ImageOptions,
-    seeds: list[int],
-    model: str,
-    version: int,
+    pixels: UInt8Array, options: ImageOptions, seeds: list[int], model: str, version: int
 ) -> bytes:
-    """/generate's body: one image, a grid, or JSON with one base64 PNG per seed."""
-    pixels = upscale(to_uint8(images, value_range), options.upscale, options.upscale_filter)
+    """/generate's body from [N, H, W, C] uint8 pixels (``service.imaging.to_uint8`` of the
+    generator's output): one image, a grid, or JSON with one base64 PNG per seed."""
+    pixels = upscale(pixels, options.upscale, options.upscale_filter)
     if options.format == "json":
         items = [
             {"seed": s, "png": base64.b64encode(encode(p, "png")).decode()}
@@ -85,15 +79,10 @@ def render_images(
 
 
 def render_frames(
-    images: np.ndarray,
-    value_range: tuple[float, float],
-    fmt: AnimationFormat,
-    frame_ms: int,
-    model: str,
-    version: int,
+    frames: UInt8Array, fmt: AnimationFormat, frame_ms: int, model: str, version: int
 ) -> bytes:
-    """/interpolate's body: a PNG strip, a looping GIF/WebP, or JSON with base64 PNG frames."""
-    frames = to_uint8(images, value_range)
+    """/interpolate's body from [N, H, W, C] uint8 frames: a PNG strip, a looping GIF/WebP, or
+    JSON with base64 PNG frames."""
     if fmt == "json":
         items = [base64.b64encode(encode(f, "png")).decode() for f in frames]
         return json.dumps({"model": model, "version": version, "frames": items}).encode()

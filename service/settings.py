@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         default=False, description="fail at start-up when CUDA is not available"
     )
     intra_op_threads: int = Field(default=0, ge=0, description="0: onnxruntime's default")
+    intra_op_spinning: bool = Field(
+        default=True,
+        description="onnxruntime's intra-op threads spin while waiting for work (lower latency, "
+        "but a spinning thread takes CPU from the event loop)",
+    )
     enable_cpu_mem_arena: bool = Field(default=True, description="onnxruntime's CPU arena")
     graph_optimization_level: Literal["disable", "basic", "extended", "all"] = Field(
         default="all", description="onnxruntime's graph optimizations"

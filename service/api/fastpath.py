@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl
@@ -43,6 +42,7 @@ Handler = Callable[["Call"], Awaitable[Reply]]
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=BaseModel)
 DEADLINE_HEADER = b"x-request-timeout-ms"
+HOT_MATCH = "dcgan.hot_route"  # scope key: the (route, path parameters) a request matched
 _JSON = "application/json"
 
 
@@ -117,13 +117,13 @@ class Call:
             self.services.metrics.rejected.labels(label, "queue_full").inc()
             raise overloaded(retry)
 
-    @asynccontextmanager
-    async def model(self, name: str | None, version: int | None) -> AsyncIterator[ModelVersion]:
-        """The version asked for, leased until the block ends (resolved with no await since)."""
+    def model(self, name: str | None, version: int | None) -> Lease:
+        """The version asked for, leased until the ``with`` block ends (resolved and leased
+        with no await between: a reload cannot retire it in between)."""
         entry = self.manager.resolve(name, version)
         self.scope.setdefault("state", {})["model"] = entry.name  # the access log labels it
-        async with self.manager.lease(entry):
-            yield entry
+        self.manager.acquire(entry)
+        return Lease(self.manager, entry)
 
     async def body(self) -> bytes:
         """The request body, cut off with 413 past DCGAN_MAX_BODY_BYTES as it arrives."""
@@ -153,6 +153,21 @@ class Call:
             if exc.errors()[0]["type"] == "json_invalid" and not is_utf8(raw):
                 raise ApiError(400, "invalid_body", "the request body is not UTF-8 text") from None
             raise invalid(exc, "body") from None
+
+
+class Lease:
+    """``with call.model(...) as entry:`` (a plain context manager: no generator per request)."""
+
+    __slots__ = ("entry", "manager")
+
+    def __init__(self, manager: ModelManager, entry: ModelVersion) -> None:
+        self.manager, self.entry = manager, entry
+
+    def __enter__(self) -> ModelVersion:
+        return self.entry
+
+    def __exit__(self, *exc: object) -> None:
+        self.manager.release(self.entry)
 
 
 # the header's documented range (service.api.deps.DeadlineHeader documents it)
@@ -213,6 +228,9 @@ class HotRoute:
     method: str
 
 
+HotMatch = tuple[HotRoute, dict[str, str]]  # the route and its path parameters
+
+
 class HotRoutes:
     """The hot routes of some routers, matched before FastAPI's router and middleware.
 
@@ -236,7 +254,7 @@ class HotRoutes:
                 else:
                     self.exact[(method, route.path)] = hot
 
-    def match(self, scope: Scope) -> tuple[HotRoute, dict[str, str]] | None:
+    def match(self, scope: Scope) -> HotMatch | None:
         method, path = scope["method"], get_route_path(scope)
         hot = self.exact.get((method, path))
         if hot is not None:

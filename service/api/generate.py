@@ -99,7 +99,7 @@ async def serve_generate(call: Call) -> Reply:
     # a full queue answers before the body is read (the lease is taken after it)
     call.refuse_if_saturated(query.model, query.version)
     req = await call.json_body(_BODY) or GenerateRequest()
-    async with call.model(query.model, query.version) as entry:
+    with call.model(query.model, query.version) as entry:
         return await generated(call, entry, deadline, req, pinned=query.version is not None)
 
 
@@ -125,7 +125,7 @@ async def serve_seeded_image(call: Call) -> Reply:
         truncation=query.truncation,
     )
     call.refuse_if_saturated(path.name, query.version)
-    async with call.model(path.name, query.version) as entry:
+    with call.model(path.name, query.version) as entry:
         return await generated(call, entry, deadline, req, pinned=query.version is not None)
 
 
@@ -177,7 +177,6 @@ async def generated(
         size=len(seeds),
         finish=functools.partial(
             render_images,
-            value_range=m.value_range,
             options=options,
             seeds=seeds,
             model=entry.name,

@@ -63,7 +63,7 @@ async def serve_interpolate(call: Call) -> Reply:
             {"parameter": "steps", "min": 2, "max": settings.max_count},
         )
     call.refuse_if_saturated(q.model, q.version)
-    async with call.model(q.model, q.version) as entry:
+    with call.model(q.model, q.version) as entry:
         m = entry.manifest
         assert m is not None
         # frames are never upscaled, and one frame fits every encoder: only the budget binds
@@ -90,7 +90,6 @@ async def serve_interpolate(call: Call) -> Reply:
             size=q.steps,
             finish=functools.partial(
                 render_frames,
-                value_range=m.value_range,
                 fmt=q.format,
                 frame_ms=q.frame_ms,
                 model=entry.name,

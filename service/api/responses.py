@@ -28,6 +28,7 @@ from service.settings import Settings
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 NOT_CACHEABLE = "no-store"
+WATCH_AFTER_S = 0.05  # a light job's wait before its client's hang-up is watched for
 
 
 @dataclass(frozen=True)
@@ -101,18 +102,36 @@ async def until_disconnected(receive: Receive) -> None:
         pass
 
 
-async def queued(future: asyncio.Future[Any], receive: Receive) -> Any:
-    """Await a queued job; if the client hangs up first, withdraw the job (it never runs)."""
-    watch = asyncio.ensure_future(until_disconnected(receive))
-    watch.add_done_callback(lambda w: w.cancelled() or future.cancel())
+async def queued(future: asyncio.Future[Any], receive: Receive, heavy: bool) -> Any:
+    """Await a queued job; if the client hangs up first, withdraw the job (it never runs).
+
+    Watching for the hang-up takes a task per request (a pending ``receive``): a light job
+    starts its watch only once it has waited WATCH_AFTER_S, by when most are answered; a
+    heavy one watches from the start."""
+    loop = asyncio.get_running_loop()
+    watch: asyncio.Task[None] | None = None
+
+    def start_watch() -> None:
+        nonlocal watch
+        watch = loop.create_task(until_disconnected(receive))
+        watch.add_done_callback(lambda w: w.cancelled() or future.cancel())
+
+    timer = None
+    if heavy:
+        start_watch()
+    else:
+        timer = loop.call_later(WATCH_AFTER_S, start_watch)
     try:
         return await future
     except asyncio.CancelledError:
-        if watch.done() and not watch.cancelled():
+        if watch is not None and watch.done() and not watch.cancelled():
             raise ClientDisconnected from None
         raise
     finally:
-        watch.cancel()
+        if timer is not None:
+            timer.cancel()
+        if watch is not None:
+            watch.cancel()
 
 
 async def run_job(entry: ModelVersion, job: Job, receive: Receive, services: Services) -> Any:
@@ -121,9 +140,9 @@ async def run_job(entry: ModelVersion, job: Job, receive: Receive, services: Ser
     try:
         if entry.batcher is None:
             return await asyncio.to_thread(
-                execute, job, entry.run, settings.max_batch_size, entry.name, metrics
+                execute, job, entry.run, settings.max_batch_size, entry.name, metrics, entry.pixels
             )
-        return await queued(entry.batcher.enqueue(job), receive)
+        return await queued(entry.batcher.enqueue(job), receive, job.heavy)
     except Overloaded as exc:
         metrics.rejected.labels(entry.name, "queue_full").inc()
         raise overloaded(exc.retry_after_s) from None
@@ -158,7 +177,6 @@ async def respond(
         if cache is not None and (hit := cache.get(etag)) is not None:
             return Reply(hit.body, hit.media_type, headers)
     body = await run_job(entry, job, receive, services)
-    services.metrics.images_generated.labels(entry.name).inc(job.size)
     if etag is not None and cache is not None:
         cache.put(etag, CachedResponse(body, media_type))
     return Reply(body, media_type, headers)

@@ -231,7 +231,7 @@ def test_truncated_images_are_the_model_run_on_the_documented_truncated_latents(
     m = entry.manifest
     images = entry.run(latents_for_seeds([3, 4], m.nz, 0.3))
     expected = render_images(
-        images, m.value_range, ImageOptions("json"), [3, 4], "tiny", entry.version
+        entry.pixels(images), ImageOptions("json"), [3, 4], "tiny", entry.version
     )
     assert r.content == expected
 

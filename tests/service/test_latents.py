@@ -1,4 +1,5 @@
 import math
+import random
 import subprocess
 import sys
 from typing import Any
@@ -50,8 +51,8 @@ def test_largest_seed_works() -> None:
 
 
 def test_random_seeds_are_valid_and_reproducible_with_an_rng() -> None:
-    seeds = random_seeds(5, np.random.default_rng(0))
-    assert seeds == random_seeds(5, np.random.default_rng(0))
+    seeds = random_seeds(5, random.Random(0))
+    assert seeds == random_seeds(5, random.Random(0))
     assert all(0 <= s <= SEED_MAX for s in seeds)
 
 

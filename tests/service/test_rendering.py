@@ -57,8 +57,8 @@ def test_json_bodies_hold_one_png_per_seed() -> None:
     import base64
     import json
 
-    images = np.zeros((2, 3, 4, 4), np.float32)
-    body = json.loads(render_images(images, (-1.0, 1.0), ImageOptions("json"), [5, 6], "m", 1))
+    pixels = np.zeros((2, 4, 4, 3), np.uint8)
+    body = json.loads(render_images(pixels, ImageOptions("json"), [5, 6], "m", 1))
     assert [i["seed"] for i in body["images"]] == [5, 6]
     png = Image.open(io.BytesIO(base64.b64decode(body["images"][0]["png"])))
     assert png.size == (4, 4)
