@@ -14,6 +14,7 @@ import logging
 import logging.config
 import math
 import os
+import resource
 import signal
 import sys
 import tempfile
@@ -118,7 +119,9 @@ def uvicorn_config(app: FastAPI | str, settings: Settings) -> uvicorn.Config:
         port=settings.port,
         # "on": a failing lifespan is a start-up failure ("auto" would serve without models)
         lifespan="on",
-        limit_concurrency=settings.limit_concurrency,
+        # enforced by the protocol (service.protocols): uvicorn's own limit counts idle
+        # connections as requests and answers health probes with a plain-text 503
+        limit_concurrency=None,
         http=idle_closing_protocol(),  # silent connections are closed, not kept for ever
         # uvicorn declares both timeouts as whole seconds: round up, never cut short
         timeout_keep_alive=math.ceil(settings.timeout_keep_alive_s),
@@ -159,6 +162,24 @@ class Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+def raise_open_files_limit(settings: Settings) -> None:
+    """Lift the soft limit on open files to what DCGAN_MAX_CONNECTIONS needs (at most the hard
+    limit): the default soft limit (often 1,024) would run out before the connection cap."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = settings.max_connections + 256  # model files, the listening socket, logs, ...
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    if hard != resource.RLIM_INFINITY and hard < settings.max_connections + 256:
+        logging.getLogger("service").warning(
+            "%s=%d exceeds what the open-files limit allows (%d): lower it or raise ulimit -n",
+            env_name("max_connections"),
+            settings.max_connections,
+            hard,
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="dcgan-serve", description=__doc__)
     parser.add_argument("--host", help="default: DCGAN_HOST or 127.0.0.1")
@@ -176,6 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     from service.registry import ProviderError, check_required_cuda, discover
 
     configure_logging(settings)
+    raise_open_files_limit(settings)
     # load the models before uvicorn starts, so a provider problem is a user error here and
     # not a traceback from the lifespan
     try:

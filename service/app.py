@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service import protocols
 from service.api import admin, files, generate, interpolate, operations, web
 from service.api.auth import ADMIN_KEY, API_KEY
 from service.api.fastpath import HOT_MATCH, HotRoutes
@@ -19,7 +20,7 @@ from service.api.responses import Services
 from service.cache import ResponseCache
 from service.errors import install_error_handlers
 from service.lifecycle import ModelManager
-from service.metrics import build_metrics
+from service.metrics import Metrics, build_metrics
 from service.middleware import ServiceMiddleware
 from service.registry import Registry
 from service.settings import Settings
@@ -54,6 +55,28 @@ class ServiceApp(FastAPI):
         return super().openapi()
 
 
+def connection_limits(settings: Settings) -> protocols.ConnectionLimits:
+    return protocols.ConnectionLimits(
+        max_requests=settings.limit_concurrency,
+        max_connections=settings.max_connections,
+        header_timeout_s=settings.timeout_headers_s,
+        body_timeout_s=settings.timeout_body_s,
+    )
+
+
+def connection_observer(metrics: Metrics) -> protocols.Observer:
+    """Counts what the protocol refused: requests in metrics.rejected, connections in
+    metrics.connections_closed."""
+
+    def observe(event: str) -> None:
+        if event == "concurrency_limit":
+            metrics.rejected.labels("", event).inc()
+        else:
+            metrics.connections_closed.labels(event).inc()
+
+    return observe
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -65,6 +88,7 @@ def create_app(
     prom = prom_registry or CollectorRegistry()
     metrics = build_metrics(prom)
     manager = ModelManager(settings, metrics)
+    protocols.configure(connection_limits(settings), observer=connection_observer(metrics))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -50,6 +50,7 @@ class Metrics:
     cache_capacity: Gauge
     cache_entries: Gauge
     worker_processes: Gauge
+    connections_closed: Counter
 
 
 def build_metrics(registry: CollectorRegistry = REGISTRY) -> Metrics:
@@ -173,6 +174,15 @@ def build_metrics(registry: CollectorRegistry = REGISTRY) -> Metrics:
             namespace=NAMESPACE,
             registry=registry,
             multiprocess_mode="livesum",
+        ),
+        connections_closed=Counter(
+            "connections_closed",
+            "Connections the server closed on its own, by reason: header_timeout, "
+            "body_timeout (DCGAN_TIMEOUT_HEADERS_S, DCGAN_TIMEOUT_BODY_S), "
+            "too_many_connections (DCGAN_MAX_CONNECTIONS).",
+            ["reason"],
+            namespace=NAMESPACE,
+            registry=registry,
         ),
         worker_processes=Gauge(
             "worker_processes",

@@ -1,19 +1,80 @@
-"""uvicorn's HTTP protocol, closing connections that stay silent from the start, no Nagle.
+"""uvicorn's HTTP protocol, guarded against clients that hold connections without using them.
 
-uvicorn arms its keep-alive timer only after a response, so a connection that never sends
-a request holds a file descriptor for ever; enough of them (about 20,000 here) exhaust the
-process's descriptors and every request then fails. These subclasses arm the same timer
-(DCGAN_TIMEOUT_KEEP_ALIVE_S) as soon as the connection opens; the first bytes of a request
-cancel it, exactly as they do after a response.
+- **Silent connections.** uvicorn arms its keep-alive timer only after a response, so a
+  connection that never sends a request would hold a file descriptor for ever. The timer
+  (DCGAN_TIMEOUT_KEEP_ALIVE_S) is armed as soon as the connection opens; the first bytes of
+  a request cancel it, exactly as they do after a response.
+- **Slow headers and bodies** (slowloris). A request's headers must arrive within
+  DCGAN_TIMEOUT_HEADERS_S of its first byte, and its body within DCGAN_TIMEOUT_BODY_S of its
+  headers; otherwise the connection is closed (a handler waiting for that body sees the
+  client leave).
+- **Connections are not requests.** uvicorn's ``limit_concurrency`` counts open connections
+  and running requests together, so ~1,100 idle sockets from one client made every request,
+  health probes included, a plain-text 503. Here connections have their own cap
+  (DCGAN_MAX_CONNECTIONS: beyond it a new one is closed at once) and DCGAN_LIMIT_CONCURRENCY
+  counts requests in flight only, answered with the service's JSON 503; ``/healthz``,
+  ``/readyz`` and ``/metrics`` are always admitted, so probes answer while clients misbehave.
+
+Every connection closed or request refused here is reported to the observer that
+:func:`configure` installs (the app counts them in ``dcgan_connections_closed_total`` and
+``dcgan_rejected_requests_total``). The guards need the httptools parser (uvicorn's choice
+when it is installed, as it is with this package); the h11 fallback only closes silent
+connections.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+ALWAYS_ADMITTED = frozenset({b"/healthz", b"/readyz", b"/metrics"})
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    max_requests: int | None = None  # in flight, ALWAYS_ADMITTED paths aside
+    max_connections: int | None = None
+    header_timeout_s: float | None = None
+    body_timeout_s: float | None = None
+
+
+Observer = Callable[[str], None]  # "header_timeout", "body_timeout", ... -> count it
+_limits = ConnectionLimits()
+_observer: Observer = lambda event: None  # noqa: E731
+
+
+def configure(limits: ConnectionLimits, observer: Observer) -> None:
+    """Set the limits of every connection this process accepts from now on (each worker
+    process calls it while it builds its app)."""
+    global _limits, _observer
+    _limits, _observer = limits, observer
+
+
+_BUSY = json.dumps(
+    {
+        "error": {
+            "code": "overloaded",
+            "message": "too many requests in flight (DCGAN_LIMIT_CONCURRENCY); retry shortly",
+            "details": {"retry_after_s": 1},
+        }
+    }
+).encode()
+
+
+async def _too_many_requests(scope: Any, receive: Any, send: Any) -> None:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(_BUSY)).encode()),
+        (b"retry-after", b"1"),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": _BUSY})
 
 
 def _prepare(transport: asyncio.BaseTransport) -> None:
@@ -45,11 +106,86 @@ class IdleClosingH11Protocol(_IdleClosing, H11Protocol):  # type: ignore[misc]
     pass
 
 
+class _Guarded(_IdleClosing):
+    """Mixed in before uvicorn's httptools protocol: the header/body timers, the connection
+    cap and the request limit (see the module docstring)."""
+
+    connections: set[Any]
+    tasks: set[Any]
+    transport: asyncio.Transport
+    url: bytes
+    headers: list[tuple[bytes, bytes]]  # lower-case names (uvicorn's on_header)
+    app: Any
+    limit_concurrency: int | None
+    _guard_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        cap = _limits.max_connections
+        if cap is not None and len(self.connections) > cap:
+            _observer("too_many_connections")
+            transport.close()
+
+    def _arm(self, seconds: float | None, event: str) -> None:
+        self._disarm()
+        if seconds is not None:
+            self._guard_timer = self.loop.call_later(seconds, self._expire, event)
+
+    def _disarm(self) -> None:
+        if self._guard_timer is not None:
+            self._guard_timer.cancel()
+            self._guard_timer = None
+
+    def _expire(self, event: str) -> None:
+        self._guard_timer = None
+        if not self.transport.is_closing():
+            _observer(event)
+            self.transport.close()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()  # type: ignore[misc]
+        self._arm(_limits.header_timeout_s, "header_timeout")
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        limit = _limits.max_requests
+        path = self.url.split(b"?", 1)[0]
+        refuse = limit is not None and len(self.tasks) >= limit and path not in ALWAYS_ADMITTED
+        if refuse:
+            _observer("concurrency_limit")
+        app, self.limit_concurrency = self.app, None  # connections are not requests here
+        if refuse:
+            self.app = _too_many_requests
+        try:
+            super().on_headers_complete()  # type: ignore[misc]
+        finally:
+            self.app = app
+        if _expects_body(self.headers):
+            self._arm(_limits.body_timeout_s, "body_timeout")
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()  # type: ignore[misc]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+def _expects_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"content-length":
+            return value.strip() not in (b"", b"0")
+        if name == b"transfer-encoding":
+            return True
+    return False
+
+
 # module-level classes: worker processes receive the protocol class by pickling
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    class IdleClosingHttpToolsProtocol(_IdleClosing, HttpToolsProtocol):  # type: ignore[misc]
+    class IdleClosingHttpToolsProtocol(_Guarded, HttpToolsProtocol):  # type: ignore[misc]
         pass
 
     FASTEST: type[asyncio.Protocol] = IdleClosingHttpToolsProtocol

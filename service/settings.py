@@ -113,10 +113,34 @@ class Settings(BaseSettings):
     limit_concurrency: int = Field(
         default=1024,
         ge=1,
-        description="uvicorn's limit on concurrent connections + tasks; more get 503",
+        description="requests in flight; more get a JSON 503 (health, readiness and metrics "
+        "are always answered)",
+    )
+    max_connections: int = Field(
+        default=10_000,
+        ge=1,
+        description="open connections; a new one beyond this is closed at once (keep it under "
+        "the process's file descriptor limit)",
     )
     timeout_keep_alive_s: float = Field(
-        default=5.0, gt=0, le=600, description="idle keep-alive connections close after this"
+        default=5.0,
+        gt=0,
+        le=600,
+        description="silent connections, new or idle keep-alive ones, close after this",
+    )
+    timeout_headers_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="a request's headers must arrive within this of its first byte, or the "
+        "connection is closed (slowloris)",
+    )
+    timeout_body_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="a request's body must arrive within this of its headers, or the "
+        "connection is closed",
     )
     backlog: int = Field(default=2048, ge=1, le=65535, description="listen backlog")
 

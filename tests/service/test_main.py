@@ -19,7 +19,9 @@ import onnxruntime as ort
 import pytest
 from fastapi import FastAPI
 
+from service import protocols
 from service.__main__ import Server, main, uvicorn_config, warn_if_workers_share_a_gpu
+from service.app import create_app
 from service.registry import ModelVersion, Registry
 from service.settings import Settings
 from tests.servers import free_port, running_server
@@ -125,7 +127,11 @@ def test_uvicorn_config_comes_from_the_settings() -> None:
     )
     config = uvicorn_config(FastAPI(), settings)
     assert (config.host, config.port) == ("127.0.0.2", 8123)
-    assert config.limit_concurrency == 7
+    # requests in flight are limited by the protocol (service.protocols), not by uvicorn, whose
+    # limit counts idle connections too
+    assert config.limit_concurrency is None
+    create_app(settings)
+    assert protocols._limits.max_requests == 7
     assert config.timeout_keep_alive == 3  # whole seconds, rounded up
     assert config.timeout_graceful_shutdown == 12
     assert config.backlog == 16

@@ -1,0 +1,207 @@
+"""service/protocols.py against a real server: one client holding thousands of sockets.
+
+Before the guards, ~1,100 silent sockets from one client (re-opened as the server closed
+them) or ~1,100 slowloris sockets (a header byte at a time, never finished) made uvicorn's
+``limit_concurrency`` answer every request, health probes included, with a plain-text 503.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import resource
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.servers import running_server
+
+SILENT, SLOW = 1100, 1100
+HEADER_TIMEOUT_S = 3
+
+
+def raise_fd_limit(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        pytest.skip(f"needs {needed} file descriptors, the hard limit is {hard}")
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        # the server process, started after this, inherits the raised limit
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
+class Flood:
+    """SILENT sockets that never send (re-opened when the server closes one) and SLOW ones
+    that send a request line and then one header byte every 0.5 s, from a background thread."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.silent: list[socket.socket] = []
+        self.slow: list[socket.socket] = []
+        self.slow_closed = 0  # slowloris sockets the server closed
+        self.reopened = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def connect(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        sock.setblocking(False)
+        return sock
+
+    def start(self) -> None:
+        for _ in range(SILENT):
+            self.silent.append(self.connect())
+        for _ in range(SLOW):
+            sock = self.connect()
+            sock.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            self.slow.append(sock)
+        self.thread.start()
+
+    @staticmethod
+    def closed_by_server(sock: socket.socket) -> bool:
+        try:
+            return sock.recv(1024) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+
+    def run(self) -> None:
+        while not self.stop.wait(0.5):
+            for sock in list(self.slow):
+                if self.closed_by_server(sock):
+                    self.slow.remove(sock)
+                    sock.close()
+                    self.slow_closed += 1
+                    continue
+                with contextlib.suppress(OSError):
+                    sock.send(b"X")  # one more byte of a header that never ends
+            for i, sock in enumerate(self.silent):
+                if self.closed_by_server(sock):
+                    sock.close()
+                    with contextlib.suppress(OSError):
+                        self.silent[i] = self.connect()
+                        self.reopened += 1
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(10)
+        for sock in self.silent + self.slow:
+            sock.close()
+
+
+@contextlib.contextmanager
+def flood(port: int) -> Iterator[Flood]:
+    f = Flood(port)
+    try:
+        f.start()
+        yield f
+    finally:
+        f.close()
+
+
+def metric(text: str, reason: str) -> float:
+    found = re.search(rf'^dcgan_connections_closed_total\{{reason="{reason}"\}} (\S+)$', text, re.M)
+    return float(found[1]) if found else 0.0
+
+
+def test_health_answers_while_one_client_holds_2200_sockets(models_dir: Path) -> None:
+    raise_fd_limit(2 * (SILENT + SLOW) + 512)
+    env = {
+        "DCGAN_TIMEOUT_HEADERS_S": str(HEADER_TIMEOUT_S),
+        "DCGAN_TIMEOUT_KEEP_ALIVE_S": "2",
+        "DCGAN_DEFAULT_MODEL": "tiny",
+    }
+    with running_server(models_dir, env) as srv, flood(int(srv.url.rsplit(":", 1)[1])) as f:
+        probes: list[tuple[str, int, float]] = []
+        deadline = time.monotonic() + HEADER_TIMEOUT_S + 4
+        while time.monotonic() < deadline:
+            for path in ("/healthz", "/readyz"):
+                t0 = time.perf_counter()
+                r = httpx.get(srv.url + path, timeout=5)
+                probes.append((path, r.status_code, time.perf_counter() - t0))
+            time.sleep(0.1)
+        generated = httpx.post(srv.url + "/generate", json={"seed": 1}, timeout=10)
+        text = httpx.get(srv.url + "/metrics", timeout=5).text
+        slow_closed, reopened = f.slow_closed, f.reopened
+    bad = [p for p in probes if p[1] != 200]
+    assert not bad, f"{len(bad)} of {len(probes)} probes failed: {bad[:3]}"
+    slowest = max(p[2] for p in probes)
+    assert slowest < 0.25, f"slowest probe took {slowest * 1000:.0f} ms"
+    assert generated.status_code == 200
+    # every slowloris socket was closed after the header timeout, and counted
+    assert slow_closed == SLOW and metric(text, "header_timeout") >= SLOW
+    # the silent ones were closed after the keep-alive timeout (and re-opened by the client)
+    assert reopened >= SILENT
+
+
+def test_requests_beyond_the_limit_get_the_json_503_but_probes_do_not(models_dir: Path) -> None:
+    """DCGAN_LIMIT_CONCURRENCY=1: a request held open fills it; the next one is refused with
+    the documented error shape, and /healthz, /readyz, /metrics still answer."""
+    env = {"DCGAN_LIMIT_CONCURRENCY": "1", "DCGAN_DEFAULT_MODEL": "tiny"}
+    with running_server(models_dir, env) as srv:
+        port = int(srv.url.rsplit(":", 1)[1])
+        held = socket.create_connection(("127.0.0.1", port), timeout=5)
+        try:  # headers complete, body never sent: this request stays in flight
+            held.sendall(
+                b"POST /generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 10\r\n\r\n{"
+            )
+            time.sleep(0.3)
+            refused = httpx.post(srv.url + "/generate", json={}, timeout=5)
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"]["code"] == "overloaded"
+            assert refused.headers["retry-after"] == "1"
+            for path in ("/healthz", "/readyz", "/metrics"):
+                assert httpx.get(srv.url + path, timeout=5).status_code == 200, path
+            text = httpx.get(srv.url + "/metrics", timeout=5).text
+            assert 'reason="concurrency_limit"' in text
+        finally:
+            held.close()
+        time.sleep(0.3)
+        assert httpx.post(srv.url + "/generate", json={}, timeout=5).status_code == 200
+
+
+def test_a_body_that_stops_arriving_is_cut_off(models_dir: Path) -> None:
+    env = {"DCGAN_TIMEOUT_BODY_S": "1", "DCGAN_DEFAULT_MODEL": "tiny"}
+    with running_server(models_dir, env) as srv:
+        port = int(srv.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(
+                b"POST /generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 10\r\n\r\n{"
+            )
+            t0 = time.monotonic()
+            sock.settimeout(5)
+            data = b""
+            with contextlib.suppress(OSError):
+                while chunk := sock.recv(4096):
+                    data += chunk
+            waited = time.monotonic() - t0
+        assert 0.8 < waited < 3, waited  # closed by the server after ~1 s
+        text = httpx.get(srv.url + "/metrics", timeout=5).text
+        assert metric(text, "body_timeout") == 1
+
+
+def test_connections_beyond_the_cap_are_closed_at_once_and_counted(models_dir: Path) -> None:
+    env = {"DCGAN_MAX_CONNECTIONS": "50", "DCGAN_TIMEOUT_KEEP_ALIVE_S": "30"}
+    with running_server(models_dir, env) as srv:
+        port = int(srv.url.rsplit(":", 1)[1])
+        socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(60)]
+        try:
+            time.sleep(0.5)
+            closed = 0
+            for sock in socks:
+                sock.setblocking(False)
+                closed += Flood.closed_by_server(sock)
+            assert closed == 10  # the 51st to the 60th
+        finally:
+            for sock in socks:
+                sock.close()
+        time.sleep(0.3)  # the server sees them go: room again
+        text = httpx.get(srv.url + "/metrics", timeout=5).text
+        assert metric(text, "too_many_connections") == 10
