@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,6 +24,7 @@ from service.lifecycle import ModelManager
 from service.metrics import Metrics, build_metrics
 from service.middleware import ServiceMiddleware
 from service.registry import Registry
+from service.render_pool import RenderPool
 from service.settings import Settings
 
 
@@ -109,7 +111,9 @@ def create_app(
     app.state.prom_registry = prom
     app.state.manager = manager
     cache = ResponseCache(int(settings.cache_mb * 2**20), metrics) if settings.cache_mb else None
-    services = app.state.services = Services(settings, metrics, cache)
+    renders = RenderPool(settings.render_threads or os.cpu_count() or 1, settings.render_queue_size)
+    manager.renders = renders  # its batchers render there; it closes the pool at shutdown
+    services = app.state.services = Services(settings, metrics, cache, renders)
     install_error_handlers(app)
     # the key checks are dependencies (OpenAPI shows them) only where a key is configured:
     # without one they would cost every request four dependency solves for nothing

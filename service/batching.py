@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,9 @@ class Job:
     finish: Callable[[np.ndarray], Any]  # its images, converted (see MicroBatcher) -> body
     heavy: bool = False  # render in the shared pool, not the batch's thread
     deadline: float | None = None  # time.monotonic() after which the job is dropped
+    # set when the request is gone (client left, shutdown): its render stops at the next step
+    stop: threading.Event = field(default_factory=threading.Event)
+    stage: str = "queued"  # then "running" (in a batch), then "rendering" (heavy, in the pool)
 
 
 @dataclass
@@ -116,6 +120,8 @@ class MicroBatcher:
     # applied once to a batch's output before it is split among its jobs (the service turns
     # floats into uint8 pixels here: one NumPy pass a batch instead of one a request)
     convert: ConvertFn | None = None
+    # heavy jobs render here (service.render_pool.RenderPool); None: the loop's default pool
+    renders: Executor | None = None
     _queue: asyncio.Queue[_Item] = field(init=False)
     _carry: _Item | None = field(default=None, init=False)
     _inflight: list[_Item] = field(default_factory=list, init=False)
@@ -151,6 +157,7 @@ class MicroBatcher:
         while not self._queue.empty():
             pending.append(self._queue.get_nowait())
         for item in pending:
+            item.job.stop.set()
             if not item.future.done():
                 item.future.set_exception(Closed(f"{self.model}: the server is shutting down"))
         self._inflight, self._carry, self._queued_images = [], None, 0
@@ -226,6 +233,7 @@ class MicroBatcher:
                 self._expired.inc()
                 item.future.set_exception(DeadlineExceeded("waited past X-Request-Timeout-Ms"))
                 continue
+            item.job.stage = "running"
             live.append(item)
         return live
 
@@ -259,7 +267,9 @@ class MicroBatcher:
         if isinstance(result, _Failed):
             item.future.set_exception(result.error)
         elif item.job.heavy:  # raw images: render in the shared pool, then answer
-            render = asyncio.get_running_loop().run_in_executor(None, item.job.finish, result)
+            loop = asyncio.get_running_loop()
+            item.job.stage = "rendering"
+            render = loop.run_in_executor(self.renders, item.job.finish, result)
             self._renders.add(render)
             render.add_done_callback(lambda done: self._rendered(item, done))
         else:
@@ -299,6 +309,9 @@ class MicroBatcher:
             out = next(images)
             if job.heavy:
                 results.append(out)
+                continue
+            if job.stop.is_set():  # its request is gone: no encode for nobody
+                results.append(_Failed(ClientDisconnected("the request is gone")))
                 continue
             try:
                 results.append(job.finish(out))

@@ -31,6 +31,7 @@ from service.errors import ApiError
 from service.manifest import is_valid_model_name
 from service.metrics import MULTIPROCESS, Metrics
 from service.registry import ModelVersion, Registry, check_required_cuda, discover
+from service.render_pool import RenderPool
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class ModelManager:
         self._reload_token = ""  # the last reload signal seen or sent
         self._published_info: set[tuple[str, ...]] = set()  # model_info label sets
         self._published_queues: set[tuple[str, ...]] = set()
+        self.renders: RenderPool | None = None  # heavy renders of every batcher (create_app)
         _MANAGERS.add(self)
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -109,6 +111,8 @@ class ModelManager:
         versions = [*ready_versions(self.registry), *self._retired.values()]
         batchers = [v.batcher for v in versions if v.batcher is not None]
         await asyncio.gather(*(b.close() for b in batchers), *self._closing)
+        if self.renders is not None:  # renders under way stop at their next step
+            self.renders.close()
 
     @property
     def ready(self) -> bool:
@@ -221,6 +225,7 @@ class ModelManager:
                     settings.max_wait_ms / 1000,
                     settings.queue_size,
                     convert=v.pixels,
+                    renders=self.renders.executor if self.renders is not None else None,
                 )
                 v.batcher.start()
 

@@ -135,8 +135,10 @@ def build_metrics(registry: CollectorRegistry = REGISTRY) -> Metrics:
         ),
         rejected=Counter(
             "rejected_requests",
-            "Requests not run: refused with 503 (queue_full, deadline), or whose client "
-            "left while they waited (client_disconnected).",
+            "Requests not answered, by reason: refused with 503 (queue_full, deadline, "
+            "render_pool_full, concurrency_limit), or whose client left: before anything ran "
+            "(client_disconnected), after inference (abandoned_running), or during the render, "
+            "which stopped at its next step (abandoned_rendering).",
             ["model", "reason"],
             namespace=NAMESPACE,
             registry=registry,

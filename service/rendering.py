@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import json
 import math
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,6 +23,23 @@ GRID_PADDING = 2
 MAX_SIDE = {"png": 2**31 - 1, "json": 2**31 - 1, "jpeg": 65_535, "webp": 16_383, "gif": 65_535}
 # above this many output pixels a request renders in the shared pool, not the batch's thread
 HEAVY_PIXELS = 1 << 16
+
+
+class Abandoned(Exception):
+    """The request is gone (its client left, or shutdown cut it off): rendering stopped."""
+
+
+Check = Callable[[], None]
+
+
+def never_stop() -> None:
+    """The ``check`` of a render nobody can abandon."""
+
+
+def stop_when_set(stop: threading.Event) -> None:
+    """A render's ``check``: raise :class:`Abandoned` once ``stop`` is set."""
+    if stop.is_set():
+        raise Abandoned("the request is gone")
 
 
 @dataclass(frozen=True)
@@ -63,30 +82,47 @@ def is_heavy(count: int, image_size: int, options: ImageOptions) -> bool:
 
 
 def render_images(
-    pixels: UInt8Array, options: ImageOptions, seeds: list[int], model: str, version: int
+    pixels: UInt8Array,
+    options: ImageOptions,
+    seeds: list[int],
+    model: str,
+    version: int,
+    check: Check = never_stop,
 ) -> bytes:
     """/generate's body from [N, H, W, C] uint8 pixels (``service.imaging.to_uint8`` of the
-    generator's output): one image, a grid, or JSON with one base64 PNG per seed."""
-    pixels = upscale(pixels, options.upscale, options.upscale_filter)
+    generator's output): one image, a grid, or JSON with one base64 PNG per seed.
+    ``check`` runs between steps (each upscaled image, each encode, each block of a large
+    PNG's rows) and may stop the work."""
+    pixels = upscale(pixels, options.upscale, options.upscale_filter, check)
     if options.format == "json":
-        items = [
-            {"seed": s, "png": base64.b64encode(encode(p, "png")).decode()}
-            for s, p in zip(seeds, pixels, strict=True)
-        ]
+        items = []
+        for s, p in zip(seeds, pixels, strict=True):
+            check()
+            items.append({"seed": s, "png": base64.b64encode(encode(p, "png")).decode()})
         return json.dumps({"model": model, "version": version, "images": items}).encode()
     picture = make_grid(pixels, padding=GRID_PADDING) if options.grid else pixels[0]
-    return encode(picture, options.format)
+    check()
+    return encode(picture, options.format, check=check)
 
 
 def render_frames(
-    frames: UInt8Array, fmt: AnimationFormat, frame_ms: int, model: str, version: int
+    frames: UInt8Array,
+    fmt: AnimationFormat,
+    frame_ms: int,
+    model: str,
+    version: int,
+    check: Check = never_stop,
 ) -> bytes:
     """/interpolate's body from [N, H, W, C] uint8 frames: a PNG strip, a looping GIF/WebP, or
-    JSON with base64 PNG frames."""
+    JSON with base64 PNG frames. ``check`` runs between frames and may stop the work."""
     if fmt == "json":
-        items = [base64.b64encode(encode(f, "png")).decode() for f in frames]
+        items = []
+        for f in frames:
+            check()
+            items.append(base64.b64encode(encode(f, "png")).decode())
         return json.dumps({"model": model, "version": version, "frames": items}).encode()
     if fmt == "png":
         strip = make_grid(frames, nrow=len(frames), padding=GRID_PADDING)
-        return encode(strip, "png")
-    return encode_animation(frames, fmt, frame_ms)
+        check()
+        return encode(strip, "png", check=check)
+    return encode_animation(frames, fmt, frame_ms, check)

@@ -47,6 +47,16 @@ class Settings(BaseSettings):
         description="extra wait to fill a batch (0: take what is queued)",
     )
     queue_size: int = Field(default=256, ge=1, description="waiting requests before 503")
+    render_threads: int = Field(
+        default=0, ge=0, le=256, description="threads for heavy renders; 0: one per core"
+    )
+    render_queue_size: int = Field(
+        default=8,
+        ge=1,
+        le=4096,
+        description="heavy requests (large grids, upscales, animations) admitted at once, "
+        "rendering or waiting to; more get 503",
+    )
     watch: bool = Field(default=False, description="reload when files under models_dir change")
     api_key: str | None = Field(
         default=None, description="when set, all routes but health/metrics need X-API-Key"

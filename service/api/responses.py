@@ -20,7 +20,8 @@ from service.errors import ApiError
 from service.imaging import ENCODER_TAG
 from service.metrics import Metrics
 from service.registry import ModelVersion
-from service.rendering import ImageOptions, output_problem
+from service.render_pool import RenderPool
+from service.rendering import Abandoned, ImageOptions, output_problem
 from service.settings import Settings
 
 # a pinned version's seeded bytes never change; the default version moves on export, so a
@@ -38,6 +39,7 @@ class Services:
     settings: Settings
     metrics: Metrics
     cache: ResponseCache | None
+    renders: RenderPool | None = None  # heavy renders: admitted here, run by the batchers
 
 
 @dataclass(slots=True)
@@ -135,7 +137,30 @@ async def queued(future: asyncio.Future[Any], receive: Receive, heavy: bool) -> 
 
 
 async def run_job(entry: ModelVersion, job: Job, receive: Receive, services: Services) -> Any:
-    """Through the model's micro-batcher, or alone (batching off); 503 when it cannot run."""
+    """Through the model's micro-batcher, or alone (batching off); 503 when it cannot run.
+
+    A heavy job holds a place in the render pool from here until its request is over: a full
+    pool refuses it before any inference. However the request ends (answered, failed, its
+    client gone, cut off at shutdown), its job's stop event is set, so a render still under
+    way stops at its next step."""
+    metrics = services.metrics
+    renders = services.renders if job.heavy else None
+    if renders is not None:
+        try:
+            renders.admit(job.stop)
+        except Overloaded as exc:
+            metrics.rejected.labels(entry.name, "render_pool_full").inc()
+            raise overloaded(exc.retry_after_s) from None
+    try:
+        return await _run(entry, job, receive, services)
+    finally:
+        if renders is not None:
+            renders.release(job.stop)
+        else:
+            job.stop.set()
+
+
+async def _run(entry: ModelVersion, job: Job, receive: Receive, services: Services) -> Any:
     settings, metrics = services.settings, services.metrics
     try:
         if entry.batcher is None:
@@ -150,10 +175,14 @@ async def run_job(entry: ModelVersion, job: Job, receive: Receive, services: Ser
         raise ApiError(
             503, "deadline_exceeded", "the request waited past its X-Request-Timeout-Ms"
         ) from None
-    except ClientDisconnected:
-        metrics.rejected.labels(entry.name, "client_disconnected").inc()
+    except (ClientDisconnected, Abandoned):
+        # what had run: nothing (queued), inference (running), or part of a render
+        reason = "client_disconnected" if job.stage == "queued" else f"abandoned_{job.stage}"
+        metrics.rejected.labels(entry.name, reason).inc()
         # nobody reads this answer; 499 (nginx's "client closed request") labels the metrics
-        raise ApiError(499, "client_disconnected", "the client went away before its turn") from None
+        raise ApiError(
+            499, "client_disconnected", f"the client went away ({job.stage})", {"stage": job.stage}
+        ) from None
     except Closed:
         raise ApiError(
             503, "shutting_down", "the server is shutting down", headers={"Retry-After": "1"}

@@ -84,8 +84,15 @@ def spy_encoders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         used.append("pillow")
         return to_pil_real(a)
 
+    large = imaging._large_png
+
+    def large_spy(a: np.ndarray, check: object) -> bytes:
+        used.append("blocks")
+        return large(a, check)  # type: ignore[arg-type]
+
     monkeypatch.setattr(imaging, "_fpng", Fpng)
     monkeypatch.setattr(imaging, "_png_with_zlib", zlib_spy)
+    monkeypatch.setattr(imaging, "_large_png", large_spy)
     monkeypatch.setattr(imaging, "to_pil", pil_spy)
     return used
 
@@ -95,11 +102,11 @@ def spy_encoders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     [
         ((64, 64, 3), "fpng"),
         ((512, 512, 3), "fpng"),  # FAST_PNG_MAX_PIXELS exactly
-        ((512, 513, 3), "pillow"),  # one column more: fpng would hold the GIL too long
-        ((513, 512, 4), "pillow"),
+        ((512, 513, 3), "blocks"),  # one column more: fpng would hold the GIL too long
+        ((513, 512, 4), "blocks"),
         ((28, 28, 1), "zlib"),  # fpng has no grayscale mode
         ((512, 512, 1), "zlib"),
-        ((512, 513, 1), "pillow"),
+        ((512, 513, 1), "blocks"),
     ],
 )
 def test_png_encoder_choice_by_channels_and_size(
@@ -146,3 +153,22 @@ def test_gif_keeps_every_frame_and_grayscale_exactly(channels: int) -> None:
             np.testing.assert_array_equal(got, want)
         else:  # 256 colours for 192 pixels of noise: each frame's own palette holds them all
             assert np.abs(got.astype(int) - want).mean() < 8
+
+
+def test_a_large_png_stops_between_blocks_of_rows() -> None:
+    """``check`` runs before each block of rows: a render whose request is gone stops there."""
+    pixels = np.random.default_rng(4).integers(0, 256, (1000, 600, 3), dtype=np.uint8)
+    calls = 0
+
+    def check() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError, match="stop"):
+        imaging.encode_png(pixels, check)
+    assert calls == 3  # the third block never started
+    whole = imaging.encode_png(pixels, lambda: None)
+    np.testing.assert_array_equal(decoded(whole), pixels)
+    assert whole == imaging.encode_png(pixels.copy())  # the same bytes with or without check
