@@ -94,6 +94,9 @@ class ModelManager:
         loop = asyncio.get_running_loop()
         if self.settings.watch:
             self._tasks.append(loop.create_task(self._watch()))
+            # what changed between the discovery above and the watcher's first look would
+            # bring no event: one more look once the watcher runs
+            self._tasks.append(loop.create_task(self._look_again(WATCH_SETTLE_S)))
         if self.settings.reload_signal_file is not None:  # one of dcgan-serve's workers
             self._reload_token = self._read_reload_signal()
             self._tasks.append(loop.create_task(self._follow_reload_signal()))
@@ -268,6 +271,13 @@ class ModelManager:
                     await self.reload(tell_workers=False)
                 except Exception:  # keep following: the next signal may succeed
                     log.exception("reload signalled by another worker failed")
+
+    async def _look_again(self, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        try:
+            await self.reload(tell_workers=False)
+        except Exception:
+            log.exception("reload after start-up failed")
 
     async def _watch(self) -> None:
         from watchfiles import awatch

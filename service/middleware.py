@@ -12,6 +12,7 @@ lookups (children cached) and, only when the access log is on, one JSON line.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -84,6 +85,18 @@ class ServiceMiddleware:
                 await self.hot.serve(hot[0], hot[1], scope, receive, send_with_id)
             else:
                 await self.app(scope, self._capped(receive), send_with_id)
+        except asyncio.CancelledError:
+            # uvicorn cancels the requests still running when DCGAN_SHUTDOWN_GRACE_S is over;
+            # left alone, the client would get uvicorn's plain-text 500. The documented 503
+            # goes out instead (the task ends right after: nothing else awaits it), and the
+            # request's job, if any, was told to stop (responses.run_job).
+            if started:
+                raise
+            await JSONResponse(
+                error_body("shutting_down", "the server is shutting down"),
+                503,
+                {"Retry-After": "1", "Connection": "close"},
+            )(scope, receive, send_with_id)
         except Exception:
             log.exception("unhandled error in %s %s", scope["method"], scope["path"])
             if started:

@@ -7,7 +7,11 @@ event loop's default thread pool for ~34 s.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
+import signal
 import socket
 import time
 from pathlib import Path
@@ -19,6 +23,13 @@ from tests.helpers import make_tiny_model
 from tests.servers import running_server
 
 HEAVY = b'{"count": 64, "grid": true, "upscale": 8, "upscale_filter": "lanczos"}'
+
+
+def rejected(text: str, reason: str) -> float:
+    found = re.search(
+        rf'^dcgan_rejected_requests_total\{{model="big",reason="{reason}"\}} (\S+)$', text, re.M
+    )
+    return float(found[1]) if found else 0.0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -65,5 +76,42 @@ def test_abandoned_heavy_requests_stop_and_admin_does_not_wait(big_models: Path)
     assert reload.status_code == 200 and card.status_code == 200
     assert reload_s < 1.0, f"the reload waited {reload_s:.1f} s"
     assert burnt < 0.5, f"{burnt:.1f} CPU-s burnt 4 s after every client left"
-    # the log and metrics say what happened: refused at admission, never run, or stopped
-    assert "dcgan_rejected_requests_total" in text
+    # the metrics say what happened: 8 admitted (DCGAN_RENDER_QUEUE_SIZE), each answered or
+    # abandoned at whatever stage it had reached; the other 32 refused at admission
+    assert rejected(text, "render_pool_full") == 32
+    stages = ("client_disconnected", "abandoned_running", "abandoned_rendering")
+    answered = re.search(
+        r'^dcgan_http_requests_total\{endpoint="/generate",model="big",status="200"\} (\S+)$',
+        text,
+        re.M,
+    )
+    assert sum(rejected(text, s) for s in stages) + float(answered[1] if answered else 0) == 8
+
+
+def test_shutdown_cuts_heavy_work_off_with_the_json_503_within_grace_plus_1_s(
+    big_models: Path,
+) -> None:
+    """SIGTERM with a heavy request under way and no grace (DCGAN_SHUTDOWN_GRACE_S=0): the
+    request gets the documented JSON 503 shutting_down (not uvicorn's plain-text 500), its
+    render stops, and the process has exited within the grace + 1 s."""
+    env = {"DCGAN_DEFAULT_MODEL": "big", "DCGAN_SHUTDOWN_GRACE_S": "0"}
+    with running_server(big_models, env) as srv:
+        port = int(srv.url.rsplit(":", 1)[1])
+        sock = send_heavy(port)
+        time.sleep(0.4)  # under way (it takes over a second)
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        sock.settimeout(10)
+        answer = b""
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+        sock.close()
+        code = srv.proc.wait(10)
+        took = time.monotonic() - t0
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503"), answer[:300]
+    assert b"application/json" in head.lower()
+    assert json.loads(body)["error"]["code"] == "shutting_down"
+    assert code == 0
+    assert took < 0 + 1, f"exited {took:.1f} s after SIGTERM (grace 0 s)"

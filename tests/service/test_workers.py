@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.helpers import make_tiny_model
-from tests.servers import Running, running_server
+from tests.servers import Running, running_server, wait_for
 from tests.service.test_reliability import metric
 
 REQUESTS = 40
@@ -36,8 +36,18 @@ def pids_that_served(srv: Running, model: str) -> set[int]:
     }
 
 
+def both_workers_up(srv: Running) -> None:
+    """/readyz answers once one worker is up; the other may still be loading its models."""
+    wait_for(
+        lambda: "dcgan_worker_processes 2.0" in httpx.get(f"{srv.url}/metrics").text,
+        30,
+        lambda: "the second worker did not start",
+    )
+
+
 def test_two_workers_are_one_service(models_dir: Path) -> None:
     with running_server(models_dir, {"DCGAN_WORKERS": "2", "DCGAN_CACHE_MB": "0"}) as srv:
+        both_workers_up(srv)
         answers = spread(srv, "/generate?model=tiny", {"seeds": [3, 4], "grid": True})
         assert {r.status_code for r in answers} == {200}
         assert len({r.content for r in answers}) == 1  # same seed, same bytes, any worker
@@ -61,6 +71,7 @@ def test_two_workers_are_one_service(models_dir: Path) -> None:
 def test_a_new_export_reaches_every_worker_through_the_file_watch(models_dir: Path) -> None:
     env = {"DCGAN_WORKERS": "2", "DCGAN_WATCH": "true"}
     with running_server(models_dir, env) as srv:
+        both_workers_up(srv)
         make_tiny_model(models_dir, "watched", 1)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
