@@ -7,6 +7,7 @@ This module is the contract between ``training.export`` (which writes it) and
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -59,6 +60,13 @@ class TrainingRecord(BaseModel):
     torch_version: str = ""
 
 
+MAX_MANIFEST_BYTES = 1 << 20  # a real one is a few kB
+
+
+class ManifestTooLarge(ValueError):
+    """The manifest file is larger than MAX_MANIFEST_BYTES."""
+
+
 class ParityRecord(BaseModel):
     latents: int = Field(ge=1)
     max_abs_diff: float = Field(ge=0)
@@ -101,9 +109,24 @@ class Manifest(BaseModel):
             raise ValueError("onnx_file must be a plain file name inside the version folder")
         return value
 
+    @field_validator("value_range")
+    @classmethod
+    def _finite_increasing(cls, value: tuple[float, float]) -> tuple[float, float]:
+        # [1, 1] made every request a ZeroDivisionError; NaN or inf ends served black images
+        low, high = value
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ValueError("value_range must be two finite numbers, the first below the second")
+        return value
+
     @classmethod
     def load(cls, path: Path) -> Manifest:
-        return cls.model_validate_json(path.read_text(encoding="utf-8"))
+        """The manifest at ``path``; a file over MAX_MANIFEST_BYTES is refused unread (a 50 MB
+        ``quality`` field would have made every GET /models 50 MB)."""
+        with path.open("rb") as f:
+            data = f.read(MAX_MANIFEST_BYTES + 1)
+        if len(data) > MAX_MANIFEST_BYTES:
+            raise ManifestTooLarge(f"{path.name} is larger than {MAX_MANIFEST_BYTES:,} bytes")
+        return cls.model_validate_json(data.decode("utf-8"))
 
     def dump(self, path: Path) -> None:
         path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")

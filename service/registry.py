@@ -36,6 +36,7 @@ from service.manifest import (
     CARD_FILES,
     MANIFEST_FILE,
     Manifest,
+    ManifestTooLarge,
     is_valid_model_name,
     sha256_file,
 )
@@ -507,6 +508,8 @@ def _read_manifest(root: Path, folder: Path) -> Manifest | str:
         return f"invalid manifest: {_validation_problem(exc)}"
     except UnicodeDecodeError as exc:
         return f"invalid manifest: not UTF-8 text (byte {exc.start})"
+    except ManifestTooLarge as exc:
+        return f"invalid manifest: {exc}"
     except OSError as exc:
         return f"cannot read {MANIFEST_FILE}: {_os_problem(exc)}"
 

@@ -73,6 +73,7 @@ def test_abandoned_heavy_requests_stop_and_admin_does_not_wait(big_models: Path)
         time.sleep(3)
         burnt = cpu_seconds(srv.proc.pid) - before
         text = httpx.get(srv.url + "/metrics", timeout=10).text
+    print(f"\nreload {reload_s * 1000:.0f} ms after 40 abandoned heavy requests; {burnt:.2f} CPU-s")
     assert reload.status_code == 200 and card.status_code == 200
     assert reload_s < 1.0, f"the reload waited {reload_s:.1f} s"
     assert burnt < 0.5, f"{burnt:.1f} CPU-s burnt 4 s after every client left"
@@ -109,6 +110,7 @@ def test_shutdown_cuts_heavy_work_off_with_the_json_503_within_grace_plus_1_s(
         sock.close()
         code = srv.proc.wait(10)
         took = time.monotonic() - t0
+    print(f"\nexited {took:.2f} s after SIGTERM")
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 503"), answer[:300]
     assert b"application/json" in head.lower()

@@ -294,3 +294,20 @@ def test_models_route_returns_the_recorded_quality(models_dir: Path) -> None:
     recorded = {v["version"]: v["manifest"].get("quality") for v in versions}
     assert recorded[1] is None  # never evaluated
     assert recorded[2] == {k: v for k, v in quality.items() if k != "table"}
+
+
+def test_if_none_match_takes_star_lists_and_weak_tags(client: TestClient) -> None:
+    etag = client.post("/generate?model=tiny", json={"seed": 5}).headers["etag"]
+
+    def status(value: str, body: dict[str, object] | None = None) -> int:
+        headers = {"If-None-Match": value}
+        return client.post(
+            "/generate?model=tiny", json={"seed": 5} if body is None else body, headers=headers
+        ).status_code
+
+    assert status("*") == 304  # RFC 9110: any current representation matches
+    assert status(f'"other", {etag}') == 304
+    assert status(f"W/{etag}") == 304  # If-None-Match compares weakly
+    assert status('"other"') == 200
+    assert status(etag[:-2] + '"') == 200  # a prefix of the tag is another tag
+    assert status("*", {}) == 200  # unseeded: no ETag, nothing to match

@@ -3,7 +3,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from service.manifest import Manifest, is_valid_model_name
+from service.manifest import (
+    MAX_MANIFEST_BYTES,
+    Manifest,
+    ManifestTooLarge,
+    is_valid_model_name,
+)
 from tests.helpers import make_tiny_model
 
 
@@ -27,6 +32,11 @@ def test_exported_manifest_validates_and_round_trips(manifest: Manifest, tmp_pat
         {"channels": 2},
         {"version": 0},
         {"unexpected": 1},
+        {"value_range": (1.0, 1.0)},  # every request was a ZeroDivisionError
+        {"value_range": (1.0, -1.0)},
+        {"value_range": (float("nan"), float("nan"))},  # black images
+        {"value_range": (float("-inf"), float("inf"))},
+        {"value_range": (-1.0, float("inf"))},
     ],
 )
 def test_bad_manifests_are_rejected(manifest: Manifest, change: dict[str, object]) -> None:
@@ -48,3 +58,20 @@ def test_bad_manifests_are_rejected(manifest: Manifest, change: dict[str, object
 )
 def test_model_names(name: str, ok: bool) -> None:
     assert is_valid_model_name(name) is ok
+
+
+def test_the_smallest_increasing_value_range_is_accepted(manifest: Manifest) -> None:
+    data = manifest.model_dump() | {"value_range": (0.0, 1e-6)}
+    assert Manifest.model_validate(data).value_range == (0.0, 1e-6)
+
+
+def test_a_manifest_file_over_the_cap_is_refused_unread(manifest: Manifest, tmp_path: Path) -> None:
+    """A padded manifest of exactly MAX_MANIFEST_BYTES loads; one byte more is refused."""
+    text = manifest.model_dump_json()
+    path = tmp_path / "manifest.json"
+    path.write_text(text + " " * (MAX_MANIFEST_BYTES - len(text.encode())))
+    assert path.stat().st_size == MAX_MANIFEST_BYTES
+    assert Manifest.load(path) == manifest
+    path.write_text(text + " " * (MAX_MANIFEST_BYTES + 1 - len(text.encode())))
+    with pytest.raises(ManifestTooLarge):
+        Manifest.load(path)
