@@ -74,6 +74,13 @@ def test_api_key(models_dir: Path) -> None:
         for path in ("/healthz", "/readyz", "/metrics"):
             assert client.get(path).status_code == 200
         assert client.get("/models").json()["error"]["code"] == "unauthorized"
+        # near misses: a prefix, an extension, another case, the key with another scheme
+        for given in ("s3cre", "s3cret!", "S3CRET", ""):
+            for headers in ({"X-API-Key": given}, {"Authorization": f"Bearer {given}"}):
+                r = client.post("/generate?model=tiny", headers=headers)
+                assert r.status_code == 401, (headers, r.status_code)
+        assert client.get("/models", headers={"Authorization": "Basic s3cret"}).status_code == 401
+        assert client.get("/models", headers={"Authorization": "bearer s3cret"}).status_code == 200
 
 
 def test_batching_off_runs_each_request_alone(models_dir: Path) -> None:

@@ -6,10 +6,12 @@ import asyncio
 import json
 import logging
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
 
 from service.api import generate, interpolate
@@ -102,9 +104,47 @@ def test_a_full_queue_is_refused_before_the_body_is_read(models_dir: Path) -> No
         assert 'dcgan_http_requests_total{endpoint="/generate",model="",status="503"}' in text
 
 
-def test_a_declared_body_over_the_cap_is_413(client: TestClient) -> None:
-    r = client.post("/generate?model=tiny", content=b" " * 70_000)
-    assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
+CAP = Settings().max_body_bytes  # 65,536
+
+
+def padded(size: int) -> bytes:
+    """A valid body of exactly ``size`` bytes: {"seed": 1} and spaces."""
+    body = b'{"seed": 1}'
+    return body + b" " * (size - len(body))
+
+
+def chunks(data: bytes) -> Iterator[bytes]:
+    """The body as a stream (chunked: no Content-Length to refuse it by)."""
+    for i in range(0, len(data), 4096):
+        yield data[i : i + 4096]
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["declared", "chunked"])
+def test_the_body_cap_is_exact(client: TestClient, streamed: bool) -> None:
+    """DCGAN_MAX_BODY_BYTES itself is accepted; one byte more is 413, declared or streamed."""
+    for size, status in ((CAP, 200), (CAP + 1, 413)):
+        body = padded(size)
+        content = chunks(body) if streamed else body
+        r = client.post("/generate?model=tiny", content=content)
+        assert r.status_code == status, (size, r.text)
+        if status == 413:
+            assert r.json()["error"]["code"] == "body_too_large"
+
+
+def test_routes_off_the_fast_path_cap_a_streamed_body_too(models_dir: Path) -> None:
+    """The middleware's cap guards every route that reads a body, not only the hot ones."""
+    app = create_app(Settings(models_dir=models_dir))
+
+    @app.post("/echo-length")
+    async def echo_length(request: Request) -> dict[str, int]:
+        return {"length": len(await request.body())}
+
+    with TestClient(app) as client:
+        ok = client.post("/echo-length", content=chunks(b"x" * CAP))
+        assert ok.status_code == 200 and ok.json() == {"length": CAP}
+        too_big = client.post("/echo-length", content=chunks(b"x" * (CAP + 1)))
+        assert too_big.status_code == 413
+        assert too_big.json()["error"]["code"] == "body_too_large"
 
 
 def test_an_unexpected_error_is_a_json_500_with_an_access_log_line(

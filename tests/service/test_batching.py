@@ -189,3 +189,98 @@ def test_heavy_jobs_render_outside_the_batch_thread() -> None:
 
     asyncio.run(scenario())
     assert seen["light"].startswith("batch-m") and not seen["heavy"].startswith("batch-m")
+
+
+class GatedModel(FakeModel):
+    """Doubles its input, but each run waits for a permit from the test (``allow``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import threading
+
+        self.permits = threading.Semaphore(0)
+        self.started = threading.Event()
+
+    def allow(self, runs: int = 1) -> None:
+        for _ in range(runs):
+            self.permits.release()
+
+    def __call__(self, latents: np.ndarray) -> np.ndarray:
+        self.started.set()
+        self.permits.acquire(timeout=5)
+        return super().__call__(latents)
+
+
+def test_a_job_carried_over_to_the_next_batch_is_failed_by_close() -> None:
+    """The job that did not fit the batch being collected waits in the carry slot: close()
+    must fail it too, or its request would hang."""
+
+    async def scenario() -> list[object]:
+        model = GatedModel()
+        b = batcher(model, max_batch=2)
+        b.start()
+        first = asyncio.ensure_future(b.submit(job(rows(2, 0))))  # fills a batch; runs, gated
+        while not model.started.is_set():
+            await asyncio.sleep(0.01)
+        small = asyncio.ensure_future(b.submit(job(rows(1, 10))))
+        big = asyncio.ensure_future(b.submit(job(rows(2, 20))))  # 1 + 2 > 2: carried over
+        await asyncio.sleep(0.05)
+        model.allow()  # the first batch ends; the next, [small], starts and waits; big is carried
+        await first
+        await asyncio.sleep(0.05)
+        await b.close()
+        try:
+            return await asyncio.wait_for(asyncio.gather(small, big, return_exceptions=True), 2)
+        finally:
+            model.allow(2)  # let the batch thread finish
+
+    small, big = asyncio.run(scenario())
+    assert isinstance(small, Closed) and isinstance(big, Closed)
+
+
+@pytest.mark.parametrize(("sizes", "runs"), [((2, 2), [4]), ((3, 2), [3, 2]), ((1, 3), [4])])
+def test_a_batch_fills_up_to_max_batch_exactly(sizes: tuple[int, int], runs: list[int]) -> None:
+    """max_batch=4: 2 + 2 and 1 + 3 share one run (exactly the bound), 3 + 2 do not."""
+
+    async def scenario() -> FakeModel:
+        model = GatedModel()
+        b = batcher(model, max_batch=4)
+        b.start()
+        blocker = asyncio.ensure_future(b.submit(job(rows(4, 100))))
+        while not model.started.is_set():
+            await asyncio.sleep(0.01)
+        queued = [
+            asyncio.ensure_future(b.submit(job(rows(n, 10 * i)))) for i, n in enumerate(sizes)
+        ]
+        await asyncio.sleep(0.05)
+        model.allow(3)
+        await asyncio.gather(blocker, *queued)
+        await b.close()
+        return model
+
+    assert asyncio.run(scenario()).runs[1:] == runs
+
+
+def test_jobs_of_different_sizes_in_one_batch_get_their_own_rows() -> None:
+    async def scenario() -> tuple[FakeModel, list[np.ndarray]]:
+        model = GatedModel()
+        b = batcher(model, max_batch=16)
+        b.start()
+        blocker = asyncio.ensure_future(b.submit(job(rows(1, 100))))
+        while not model.started.is_set():
+            await asyncio.sleep(0.01)
+        sizes = (1, 3, 2, 5)
+        queued = [
+            asyncio.ensure_future(b.submit(job(rows(n, 10 * i)))) for i, n in enumerate(sizes)
+        ]
+        await asyncio.sleep(0.05)
+        model.allow(2)
+        await blocker
+        out = await asyncio.gather(*queued)
+        await b.close()
+        return model, out
+
+    model, out = asyncio.run(scenario())
+    assert model.runs[1:] == [11]  # one run for all four
+    for i, (n, got) in enumerate(zip((1, 3, 2, 5), out, strict=True)):
+        assert np.array_equal(got, rows(n, 10 * i) * 2)

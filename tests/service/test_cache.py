@@ -65,3 +65,33 @@ def test_the_least_recently_used_goes_first_and_the_bytes_stay_bounded() -> None
     assert cache.get("big") is None
     assert metrics.cache_evictions._value.get() == 1
     assert metrics.cache_bytes._value.get() == 800
+
+
+def test_eviction_keeps_the_byte_count_of_what_is_held() -> None:
+    """Entries of mixed sizes: after evictions, the bytes counted (and exported) are exactly
+    the bodies still held, and the oldest went first."""
+    prom = CollectorRegistry()
+    cache = ResponseCache(800, build_metrics(prom))  # one entry may take 100 bytes
+    for i in range(8):
+        cache.put(f"k{i}", CachedResponse(b"x" * 100, "image/png"))
+    cache.put("small", CachedResponse(b"y" * 60, "image/png"))  # evicts k0 (100 bytes)
+    cache.put("mid", CachedResponse(b"z" * 90, "image/png"))  # 760 + 90 > 800: evicts k1
+    held = [k for k in ["small", "mid", *(f"k{i}" for i in range(8))] if cache.get(k)]
+    assert held == ["small", "mid", *(f"k{i}" for i in range(2, 8))]
+    assert prom.get_sample_value("dcgan_cache_size_bytes") == 60 + 90 + 6 * 100
+    assert prom.get_sample_value("dcgan_cache_entries") == 8
+    assert prom.get_sample_value("dcgan_cache_evictions_total") == 2
+
+
+def test_the_cache_never_answers_one_option_with_another(models_dir: Path) -> None:
+    """Every option that changes the bytes is in the key: upscale filters, frame times."""
+    with TestClient(create_app(Settings(models_dir=models_dir))) as client:
+        body = {"seed": 3, "upscale": 4}
+        nearest = client.post("/generate?model=tiny", json=body | {"upscale_filter": "nearest"})
+        lanczos = client.post("/generate?model=tiny", json=body | {"upscale_filter": "lanczos"})
+        walk = "/interpolate?model=tiny&seed_a=1&seed_b=2&steps=3&format=gif&frame_ms="
+        fast, slow = client.get(walk + "40"), client.get(walk + "80")
+    assert nearest.headers["etag"] != lanczos.headers["etag"]
+    assert nearest.content != lanczos.content
+    assert fast.headers["etag"] != slow.headers["etag"]
+    assert fast.content != slow.content

@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.servers import server, wait_for
 
@@ -36,3 +37,35 @@ def test_in_flight_counts_a_started_request_until_it_ends(prepared_models: Path)
         wait_for(lambda: in_flight(url) == 0, 10, lambda: in_flight(url))
         httpx.post(f"{url}/generate?model=tiny", json={"seed": 2}, timeout=10).raise_for_status()
         assert in_flight(url) == 0
+
+
+def test_in_flight_returns_to_zero_after_a_server_error(
+    models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request that ends in a 500 leaves the gauge too (else the HPA sees load for ever)."""
+    from fastapi.testclient import TestClient
+
+    from service.api import generate
+    from service.app import create_app
+    from service.settings import Settings
+
+    def broken(*args: object, **kwargs: object) -> bytes:
+        raise RuntimeError("encoder exploded")
+
+    monkeypatch.setattr(generate, "render_images", broken)
+    with TestClient(create_app(Settings(models_dir=models_dir))) as client:
+        for _ in range(3):
+            assert client.post("/generate?model=tiny", json={"seed": 1}).status_code == 500
+        text = client.get("/metrics").text
+    assert re.findall(r"^dcgan_http_requests_in_flight (\S+)$", text, re.M) == ["0.0"]
+
+
+def test_in_flight_adds_up_over_worker_processes() -> None:
+    """With DCGAN_WORKERS > 1 every worker writes its own value: the scrape must sum the live
+    ones (two workers with one request each are 2 in flight, not 1)."""
+    from prometheus_client import CollectorRegistry
+
+    from service.metrics import build_metrics
+
+    gauge = build_metrics(CollectorRegistry()).in_flight
+    assert gauge._multiprocess_mode == "livesum"

@@ -85,3 +85,29 @@ def test_require_cuda_refuses_a_silent_cpu_fallback(
     # without the setting the same host serves on the CPU and says so
     relaxed = registry.discover(Settings(models_dir=models_dir))
     assert relaxed.models["tiny"][1].provider == CPU
+
+
+def test_a_version_is_warmed_up_before_it_is_ready(
+    monkeypatch: pytest.MonkeyPatch, models_dir: Path
+) -> None:
+    """The first runs allocate and tune: they happen at load (batch 1, then 8), not on the
+    first requests; a warm-up that fails leaves the version unavailable."""
+    from service import registry
+
+    runs: list[int] = []
+    real_run = registry.ModelVersion.run
+
+    def counting(self: registry.ModelVersion, latents: object) -> object:
+        runs.append(len(latents))  # type: ignore[arg-type]
+        return real_run(self, latents)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(registry.ModelVersion, "run", counting)
+    entry = registry.load_version("tiny", models_dir / "tiny" / "1", Settings(), [CPU])
+    assert entry.status == "ready" and runs == [1, 8]
+
+    def failing(self: registry.ModelVersion, latents: object) -> object:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(registry.ModelVersion, "run", failing)
+    broken = registry.load_version("tiny", models_dir / "tiny" / "1", Settings(), [CPU])
+    assert broken.status == "unavailable" and "warm-up failed: out of memory" in broken.reason

@@ -134,3 +134,19 @@ def test_fp16_export_stays_within_its_tolerance_of_the_fp32_one(tmp_path: Path) 
         )
     diff = float(np.max(np.abs(outputs[True] - outputs[False])))
     assert 0 < diff <= PARITY_TOLERANCE["float16"]  # fp16 weights differ, but not by much
+
+
+@pytest.mark.parametrize(("diff", "accepted"), [(5e-5, True), (1e-3, False)])
+def test_a_float32_export_off_by_a_thousandth_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, diff: float, accepted: bool
+) -> None:
+    """The bound is stated here, not read from the module: a float32 graph agrees with
+    PyTorch to ~1e-7, so 1e-3 means a broken export (a loosened tolerance would pass it)."""
+    import training.export as export_module
+
+    monkeypatch.setattr(export_module, "check_parity", lambda *a: diff)
+    if accepted:
+        make_tiny_model(tmp_path, "m")
+    else:
+        with pytest.raises(ExportError, match="parity failed"):
+            make_tiny_model(tmp_path, "m")
