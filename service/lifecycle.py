@@ -12,15 +12,18 @@ loop (no threadpool hop between resolving a version and leasing it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
+import stat
 import threading
 import uuid
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -38,6 +41,7 @@ log = logging.getLogger(__name__)
 access_log = logging.getLogger("service.access")
 _MANAGERS: weakref.WeakSet[ModelManager] = weakref.WeakSet()
 WATCH_SETTLE_S = 1.0  # the second look after a file-change reload
+WATCH_FOLDER_POLL_S = 1.0  # how often the watch checks that the models folder is the same one
 RELOAD_POLL_S = 0.25
 
 
@@ -280,11 +284,42 @@ class ModelManager:
             log.exception("reload after start-up failed")
 
     async def _watch(self) -> None:
+        """Reload on file changes under the models folder, and follow the folder itself: a
+        watch sits on a folder's inode, so a models folder deleted and recreated, renamed
+        away or re-pointed through a symlink (the usual atomic way to publish a new set)
+        would otherwise leave the watcher on the old one, silently."""
+        root = self.settings.models_dir
+        if folder_identity(root) is None:
+            root.mkdir(parents=True, exist_ok=True)
+        while True:
+            identity = folder_identity(root)
+            stop = asyncio.Event()
+            watcher = asyncio.create_task(self._watch_folder(root, stop)) if identity else None
+            while folder_identity(root) == identity and not (watcher and watcher.done()):
+                await asyncio.sleep(WATCH_FOLDER_POLL_S)
+            stop.set()
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await watcher
+            now = folder_identity(root)
+            if now != identity:
+                log.warning(
+                    "the models folder %s was %s: reloading, and watching what is there now",
+                    root,
+                    "removed" if now is None else "replaced (recreated, renamed or re-pointed)",
+                )
+                access_log.info(json.dumps({"event": "reload", "reason": "models folder replaced"}))
+            try:
+                await self.reload(tell_workers=False)
+            except Exception:
+                log.exception("reload after the models folder changed failed")
+
+    async def _watch_folder(self, root: Path, stop: asyncio.Event) -> None:
         from watchfiles import awatch
 
-        self.settings.models_dir.mkdir(parents=True, exist_ok=True)
         # exports are renamed into place, so one change set means a whole new version
-        async for changes in awatch(self.settings.models_dir, debounce=500):
+        async for changes in awatch(root, debounce=500, stop_event=stop):
             access_log.info(json.dumps({"event": "reload", "changes": len(changes)}))
             try:
                 await self.reload(tell_workers=False)  # every worker watches for itself
@@ -295,6 +330,16 @@ class ModelManager:
                 await self.reload(tell_workers=False)
             except Exception:  # a bad reload must not stop the watcher
                 log.exception("reload after file change failed")
+
+
+def folder_identity(path: Path) -> tuple[str, int, int] | None:
+    """What a watch is tied to: the folder's real path and inode; None when it is missing."""
+    try:
+        real = os.path.realpath(path)
+        st = os.stat(real)
+    except OSError:
+        return None
+    return (real, st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
 
 
 LabelSets = set[tuple[str, ...]]
