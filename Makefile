@@ -8,7 +8,7 @@ TORCH  ?= torch==2.13.0
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: serve demo test test-slow test-fid check-k8s k8s-rules lint lock clean bench-gpu
+.PHONY: serve demo test test-slow test-fid check-k8s k8s-rules lint lock clean bench-gpu mutants
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ test: $(VENV)/.dev-installed
 
 test-slow: $(VENV)/.dev-installed
 	$(BIN)/pytest -m slow
+
+# Realistic small bugs (tests/mutations.py), each made in a copy of the project: every one
+# must fail a test; fails below a 90% kill ratio or when a mutated line has moved.
+mutants: $(VENV)/.dev-installed
+	$(BIN)/python tests/mutations.py
 
 # Standard FID (`dcgan evaluate --inception-weights`, the `fid` extra) in a virtualenv of its
 # own: torch-fidelity imports torchvision, and PyPI's torchvision matches only PyPI's torch (a

@@ -1,0 +1,221 @@
+"""Mutation check: realistic small bugs, each made on a copy of the project, must fail a test.
+
+Each entry is one bug of the kind a review lets through (a flipped comparison, a dropped key,
+a forgotten decrement, a loosened tolerance), at the line it would be made, with the tests
+that guard that code. For each, the project is copied to a temporary folder, the bug is made
+there, and those tests run; a bug no test notices is a *survivor*. The working tree is never
+touched. The list covers the service core (batching, cache, ETags, warm-up, leases, limits,
+metrics, auth, rendering, the render pool, the connection guards) and the export's parity
+bound; a mutation whose line has moved is reported, not skipped silently.
+
+    .venv/bin/python tests/mutations.py            # all; exit 1 below MIN_KILL_RATIO
+    .venv/bin/python tests/mutations.py cache auth # those whose names contain a word
+
+(A curated list rather than mutmut's every-operator sweep: mutmut over these modules makes
+thousands of mutants, most of them equivalent or absurd, and takes hours on 2 cores; these
+run in minutes and each one is a bug somebody could write.)
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MIN_KILL_RATIO = 0.9
+COPIED = ("service", "training", "tests", "models", "pyproject.toml")
+
+# (name, file, the code as written, the bug, the tests that guard it)
+MUTATIONS = [
+    (
+        "batching carry dropped on close",
+        "service/batching.py",
+        "pending = [*self._inflight, *([self._carry] if self._carry else [])]",
+        "pending = [*self._inflight]",
+        "tests/service/test_batching.py",
+    ),
+    (
+        "batching > to >= on batch bound",
+        "service/batching.py",
+        "if size + item.job.size > self.max_batch:",
+        "if size + item.job.size >= self.max_batch:",
+        "tests/service/test_batching.py",
+    ),
+    (
+        "batching equal split",
+        "service/batching.py",
+        "images = iter(np.split(generated, np.cumsum([len(p) for p in ok])[:-1]))",
+        "images = iter(np.array_split(generated, len(ok)))",
+        "tests/service/test_batching.py tests/service/test_api.py",
+    ),
+    (
+        "cache evict new size",
+        "service/cache.py",
+        "self._bytes -= len(evicted.body)",
+        "self._bytes -= size",
+        "tests/service/test_cache.py",
+    ),
+    (
+        "etag w/o upscale_filter",
+        "service/api/generate.py",
+        "*vars(options).values(),",
+        "options.format, options.grid, options.upscale,",
+        "tests/service/test_cache.py tests/service/test_api.py",
+    ),
+    (
+        "etag w/o frame_ms",
+        "service/api/interpolate.py",
+        "            q.frame_ms,\n            truncation=q.truncation,",
+        "            truncation=q.truncation,",
+        "tests/service/test_cache.py",
+    ),
+    (
+        "no warm-up",
+        "service/registry.py",
+        "for batch in WARMUP_BATCHES:  # first runs allocate and tune",
+        "for batch in ():  # first runs allocate and tune",
+        "tests/service/test_registry.py",
+    ),
+    (
+        "retired closed while leased",
+        "service/lifecycle.py",
+        "        if version.leases:\n            return",
+        "        if version.leases > 1:\n            return",
+        "tests/service/test_api_admin.py",
+    ),
+    (
+        "body cap off by one (stream)",
+        "service/middleware.py",
+        "if seen > self.max_body_bytes:",
+        "if seen >= self.max_body_bytes:",
+        "tests/service/test_api_limits.py",
+    ),
+    (
+        "body cap off by one (hot)",
+        "service/api/fastpath.py",
+        "if size > limit:",
+        "if size >= limit:",
+        "tests/service/test_api_limits.py",
+    ),
+    (
+        "body cap off by one (declared)",
+        "service/middleware.py",
+        "if declared.isdigit() and int(declared) > self.max_body_bytes:",
+        "if declared.isdigit() and int(declared) >= self.max_body_bytes:",
+        "tests/service/test_api_limits.py",
+    ),
+    (
+        "in-flight not dec on 500",
+        "service/middleware.py",
+        "            if counted:\n                self.metrics.in_flight.dec()",
+        "            if counted and status != 500:\n                self.metrics.in_flight.dec()",
+        "tests/service/test_metrics.py",
+    ),
+    (
+        "auth in instead of digest",
+        "service/api/auth.py",
+        "if given and hmac.compare_digest(given.encode(), expected.encode()):",
+        "if given and given in expected:",
+        "tests/service/test_api_batching_and_auth.py",
+    ),
+    (
+        "in_flight livesum->livemax",
+        "service/metrics.py",
+        """            namespace=NAMESPACE,
+            registry=registry,
+            multiprocess_mode="livesum",
+        ),
+        request_duration""",
+        """            namespace=NAMESPACE,
+            registry=registry,
+            multiprocess_mode="livemax",
+        ),
+        request_duration""",
+        "tests/service/test_metrics.py",
+    ),
+    (
+        "export parity loosened 1000x",
+        "training/export.py",
+        'PARITY_TOLERANCE = {"float32": 1e-4,',
+        'PARITY_TOLERANCE = {"float32": 1e-1,',
+        "tests/training/test_export.py",
+    ),
+    (
+        "render stop ignored",
+        "service/rendering.py",
+        "    if stop.is_set():\n        raise Abandoned",
+        "    if stop.is_set() and False:\n        raise Abandoned",
+        "tests/service/test_abandoned_work.py tests/service/test_rendering.py",
+    ),
+    (
+        "render pool admits one more",
+        "service/render_pool.py",
+        "if self._held >= self.capacity:",
+        "if self._held > self.capacity:",
+        "tests/service/test_render_pool.py",
+    ),
+    (
+        "header timeout not armed",
+        "service/protocols.py",
+        '        self._arm(_limits.header_timeout_s, "header_timeout")',
+        "        pass",
+        "tests/service/test_protocols.py",
+    ),
+    (
+        "probes not exempt",
+        "service/protocols.py",
+        "and path not in ALWAYS_ADMITTED",
+        "and True",
+        "tests/service/test_protocols.py",
+    ),
+]
+
+
+def run(name: str, file: str, old: str, new: str, tests: str, python: str) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        for part in COPIED:
+            source = ROOT / part
+            if source.is_dir():
+                shutil.copytree(
+                    source, Path(tmp) / part, ignore=shutil.ignore_patterns("__pycache__")
+                )
+            else:
+                shutil.copy2(source, Path(tmp) / part)
+        target = Path(tmp) / file
+        text = target.read_text()
+        if text.count(old) != 1:
+            return "MOVED"  # the line changed: update this entry
+        target.write_text(text.replace(old, new))
+        done = subprocess.run(
+            [python, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests.split()],
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        return "killed" if done.returncode != 0 else "SURVIVED"
+
+
+def main() -> None:
+    words = sys.argv[1:]
+    chosen = [m for m in MUTATIONS if not words or any(w in m[0] for w in words)]
+    results: dict[str, int] = {}
+    for name, file, old, new, tests in chosen:
+        t0 = time.monotonic()
+        outcome = run(name, file, old, new, tests, sys.executable)
+        results[outcome] = results.get(outcome, 0) + 1
+        print(f"{outcome:9} {name} ({file}; {time.monotonic() - t0:.0f} s)", flush=True)
+    judged = results.get("killed", 0) + results.get("SURVIVED", 0)
+    ratio = results.get("killed", 0) / judged if judged else 0.0
+    killed, moved = results.get("killed", 0), results.get("MOVED", 0)
+    print(f"\n{killed} of {judged} killed ({ratio:.0%}); moved: {moved}")
+    if ratio < MIN_KILL_RATIO or results.get("MOVED"):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
