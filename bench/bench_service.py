@@ -291,18 +291,23 @@ def naive_server(version_dir: Path) -> Iterator[str]:
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and proc.poll() is None:
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.post(f"{url}/generate", json={}, timeout=5).status_code == 200:
-                        break
-                time.sleep(0.2)
-            else:
+            if not generates(url, proc, 60):
                 log.seek(0)
                 raise RuntimeError(f"naive torch server did not start:\n{log.read().decode()}")
             yield url
         finally:
             stop(proc)
+
+
+def generates(url: str, proc: subprocess.Popen[bytes], seconds: float) -> bool:
+    """Whether ``POST url/generate {}`` answers 200 within ``seconds`` (False if proc exits)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.post(f"{url}/generate", json={}, timeout=5).status_code == 200:
+                return True
+        time.sleep(0.2)
+    return False
 
 
 @contextlib.contextmanager
@@ -313,13 +318,7 @@ def framework_server(size: int) -> Iterator[str]:
     command = [sys.executable, str(FRAMEWORK_SERVER), "--port", str(port), "--size", str(size)]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.post(f"{url}/generate", json={}, timeout=5).status_code == 200:
-                    break
-            time.sleep(0.2)
-        else:
+        if not generates(url, proc, 30):
             raise RuntimeError("the framework-limit server did not start")
         yield url
     finally:

@@ -21,12 +21,13 @@ from service.api.responses import (
     Reply,
     cache_control,
     check_output,
+    generated_responses,
     model_headers,
     respond,
     seeded_etag,
 )
 from service.batching import Job
-from service.errors import ApiError, error_responses
+from service.errors import ApiError
 from service.imaging import MEDIA_TYPES
 from service.latents import SEED_MAX, latents_for_seeds, random_seeds
 from service.registry import ModelVersion
@@ -200,16 +201,11 @@ async def generated(
 
 @router.post(
     "/generate",
-    responses={
-        200: {
-            "content": {
-                t: {} for t in ("image/png", "image/jpeg", "image/webp", "application/json")
-            },
-            "description": "an image (or grid), or JSON with base64 images",
-        },
-        304: {"description": "seeded request whose ETag matches If-None-Match"},
-        **error_responses(400, 401, 404, 413, 422, 503),
-    },
+    responses=generated_responses(
+        ("image/png", "image/jpeg", "image/webp", "application/json"),
+        "an image (or grid), or JSON with base64 images",
+        *(400, 401, 404, 413, 422, 503),
+    ),
 )
 @served_by(serve_generate)
 async def generate(
@@ -226,14 +222,11 @@ async def generate(
 @router.get(
     "/models/{name}/images/{seed}.{format}",
     response_class=Response,  # images only: no application/json in the document
-    responses={
-        200: {
-            "content": {t: {} for t in ("image/png", "image/webp", "image/jpeg")},
-            "description": "the image POST /generate makes for this seed: same bytes, same ETag",
-        },
-        304: {"description": "its ETag matches If-None-Match"},
-        **error_responses(401, 404, 422, 503),
-    },
+    responses=generated_responses(
+        ("image/png", "image/webp", "image/jpeg"),
+        "the image POST /generate makes for this seed: same bytes, same ETag",
+        *(401, 404, 422, 503),
+    ),
 )
 @served_by(serve_seeded_image)
 async def seeded_image(

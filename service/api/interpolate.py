@@ -18,12 +18,13 @@ from service.api.responses import (
     Reply,
     cache_control,
     check_output,
+    generated_responses,
     model_headers,
     respond,
     seeded_etag,
 )
 from service.batching import Job
-from service.errors import ApiError, error_responses
+from service.errors import ApiError
 from service.imaging import MEDIA_TYPES
 from service.latents import SEED_MAX, latent_path
 from service.rendering import ImageOptions, is_heavy, render_frames, stop_when_set
@@ -115,16 +116,11 @@ async def serve_interpolate(call: Call) -> Reply:
 
 @router.get(
     "/interpolate",
-    responses={
-        200: {
-            "content": {
-                t: {} for t in ("image/png", "image/gif", "image/webp", "application/json")
-            },
-            "description": "a PNG strip, a looping GIF/WebP animation, or JSON",
-        },
-        304: {"description": "its ETag matches If-None-Match"},
-        **error_responses(401, 404, 422, 503),
-    },
+    responses=generated_responses(
+        ("image/png", "image/gif", "image/webp", "application/json"),
+        "a PNG strip, a looping GIF/WebP animation, or JSON",
+        *(401, 404, 422, 503),
+    ),
 )
 @served_by(serve_interpolate)
 async def interpolate(

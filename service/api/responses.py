@@ -16,7 +16,7 @@ from starlette.types import Receive
 
 from service.batching import ClientDisconnected, Closed, DeadlineExceeded, Job, Overloaded, execute
 from service.cache import CachedResponse, ResponseCache
-from service.errors import ApiError
+from service.errors import ApiError, error_responses
 from service.imaging import ENCODER_TAG
 from service.metrics import Metrics
 from service.registry import ModelVersion
@@ -50,6 +50,18 @@ class Reply:
     media_type: str
     headers: dict[str, str] = field(default_factory=dict)
     status: int = 200
+
+
+def generated_responses(
+    media_types: tuple[str, ...], description: str, *errors: int
+) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a generating route: its 200 media types, the 304 of a matching
+    If-None-Match, and its error statuses with the shared error body."""
+    return {
+        200: {"content": {t: {} for t in media_types}, "description": description},
+        304: {"description": "a seeded response whose ETag matches If-None-Match"},
+        **error_responses(*errors),
+    }
 
 
 def strong_etag(data: bytes) -> str:
