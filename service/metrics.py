@@ -12,6 +12,7 @@ up over live workers (so do requests in flight), capacities and model_info take 
 
 from __future__ import annotations
 
+import glob
 import os
 from dataclasses import dataclass
 
@@ -200,6 +201,34 @@ def exposition(registry: CollectorRegistry) -> bytes:
     """The /metrics body: this process's registry, or every worker's in multiprocess mode."""
     if not MULTIPROCESS:
         return generate_latest(registry)
+    forget_dead_workers(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     combined = CollectorRegistry()
     multiprocess.MultiProcessCollector(combined)
     return generate_latest(combined)
+
+
+def forget_dead_workers(folder: str) -> None:
+    """Drop the live gauges of worker processes that no longer exist.
+
+    A worker that exits cleanly drops its own; one that was killed (SIGKILL, the OOM killer)
+    cannot, and its last values (1 worker process, 2 requests in flight) would be summed for
+    ever: a false load signal for the autoscaler. Checked at every scrape: one ``kill(pid, 0)``
+    per worker file."""
+    pids = {
+        int(name.rsplit("_", 1)[1].removesuffix(".db"))
+        for name in glob.glob(os.path.join(folder, "gauge_live*_*.db"))
+        if name.rsplit("_", 1)[1].removesuffix(".db").isdigit()
+    }
+    for pid in pids:
+        if not process_exists(pid):
+            multiprocess.mark_process_dead(pid, folder)
+
+
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True

@@ -145,6 +145,13 @@ MUTATIONS = [
         "tests/training/test_export.py",
     ),
     (
+        "dead workers' gauges summed",
+        "service/metrics.py",
+        'forget_dead_workers(os.environ["PROMETHEUS_MULTIPROC_DIR"])',
+        "None",
+        "tests/service/test_workers.py -k killed",
+    ),
+    (
         "render stop ignored",
         "service/rendering.py",
         "    if stop.is_set():\n        raise Abandoned",

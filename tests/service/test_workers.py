@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -81,3 +83,55 @@ def test_a_new_export_reaches_every_worker_through_the_file_watch(models_dir: Pa
             time.sleep(0.5)
         assert {r.status_code for r in answers} == {200}
         assert len(pids_that_served(srv, "watched")) == 2
+
+
+def gauge(text: str, name: str) -> float:
+    """An unlabelled sample's value (0 when absent)."""
+    found = re.search(rf"^{name} (\S+)$", text, re.M)
+    return float(found[1]) if found else 0.0
+
+
+def children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(p) for p in (task / "children").read_text().split()}
+    return found
+
+
+def test_a_killed_workers_gauges_do_not_linger(models_dir: Path) -> None:
+    """SIGKILL one of two workers while it holds a request: uvicorn starts a new one, and the
+    scrape counts 2 worker processes and 0 requests in flight once idle (before: 3 and 1, for
+    ever: a false load signal for the autoscaler)."""
+    import socket
+
+    with running_server(models_dir, {"DCGAN_WORKERS": "2"}) as srv:
+        both_workers_up(srv)
+        workers = children(srv.proc.pid)
+        port = int(srv.url.rsplit(":", 1)[1])
+        # a request held half-sent on each worker (new connections spread over both)
+        held = []
+        for _ in range(6):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(b"POST /generate HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{")
+            held.append(sock)
+        wait_for(
+            lambda: (
+                gauge(httpx.get(f"{srv.url}/metrics").text, "dcgan_http_requests_in_flight") == 6
+            ),
+            10,
+        )
+        victim = max(workers)
+        os.kill(victim, signal.SIGKILL)
+        for sock in held:
+            sock.close()
+        wait_for(lambda: len(children(srv.proc.pid) - {victim}) == 2, 30, lambda: "no respawn")
+        both_workers_up(srv)
+
+        def settled() -> bool:
+            text = httpx.get(f"{srv.url}/metrics").text
+            return (
+                gauge(text, "dcgan_worker_processes") == 2
+                and gauge(text, "dcgan_http_requests_in_flight") == 0
+            )
+
+        wait_for(settled, 15, lambda: "the dead worker's gauges are still summed")
