@@ -106,6 +106,9 @@ def create_app(
         "numpy.random.Generator(numpy.random.PCG64(seed)).standard_normal(nz, dtype=float32).",
         version="0.1.0",
         lifespan=lifespan,
+        # no 307 from /path/ to /path: Starlette builds its Location from the request's Host
+        # header, so a client could make the service redirect anywhere
+        redirect_slashes=False,
     )
     app.settings = settings
     app.state.prom_registry = prom

@@ -229,3 +229,9 @@ def test_a_body_that_is_not_text_is_400_invalid_body(client: TestClient) -> None
         "/generate?model=tiny", content=b"\x05n\xff", headers={"Content-Type": "application/json"}
     )
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_body"
+
+
+def test_a_trailing_slash_is_a_404_not_a_redirect_to_the_host_header(client: TestClient) -> None:
+    r = client.get("/healthz/", headers={"Host": "evil.example"}, follow_redirects=False)
+    assert r.status_code == 404 and "location" not in r.headers
+    assert r.json()["error"]["code"] == "not_found"
