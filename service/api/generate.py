@@ -39,7 +39,12 @@ Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
 
 class GenerateRequest(BaseModel):
     # strict: a seed is a JSON integer (not 1.0, "1" or true); unknown fields are mistakes
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        # documented as enforced (_one_seed_source): one of seed and seeds, never both
+        json_schema_extra={"not": {"required": ["seed", "seeds"]}},
+    )
 
     count: int = Field(default=1, ge=1, description="images to make (at most DCGAN_MAX_COUNT)")
     seed: Seed | None = Field(

@@ -155,3 +155,10 @@ def test_the_body_is_the_documented_model(client: TestClient, spec: dict) -> Non
     assert too_many.status_code == 422
     # an undocumented field is refused, not ignored
     assert client.post("/generate?model=tiny", json={"colour": 1}).status_code == 422
+
+
+def test_seed_and_seeds_together_are_documented_as_refused(client: TestClient, spec: dict) -> None:
+    documented = spec["components"]["schemas"]["GenerateRequest"]
+    assert documented["not"] == {"required": ["seed", "seeds"]}
+    both = client.post("/generate?model=tiny", json={"seed": 1, "seeds": [2]})
+    assert both.status_code == 422 and "not both" in both.text
