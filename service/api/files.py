@@ -14,7 +14,7 @@ from typing import Annotated, Literal, get_args
 from fastapi import APIRouter, Path, Request, Response
 
 from service.api.deps import NamedModelDep, SettingsDep
-from service.api.responses import strong_etag
+from service.api.responses import etag_matches, strong_etag
 from service.errors import ApiError, error_responses
 from service.manifest import CARD_FILES
 from service.registry import read_card_file
@@ -62,7 +62,7 @@ async def model_file(
         "X-Model-Name": entry.name,
         "X-Model-Version": str(entry.version),
     }
-    if request.headers.get("if-none-match") == etag:
+    if etag_matches(request.headers.get("if-none-match", ""), etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=CARD_FILES[file], headers=headers)
 

@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 
 from service.api.deps import SettingsDep
-from service.api.responses import strong_etag
+from service.api.responses import etag_matches, strong_etag
 from service.errors import ApiError
 
 router = APIRouter(tags=["web"])
@@ -73,7 +73,7 @@ def _index(key_required: bool, max_count: int) -> Asset:
 
 def _serve(request: Request, asset: Asset) -> Response:
     headers = {**HEADERS, "ETag": asset.etag}
-    if request.headers.get("if-none-match") == asset.etag:
+    if etag_matches(request.headers.get("if-none-match", ""), asset.etag):
         return Response(status_code=304, headers=headers)
     return Response(asset.body, media_type=asset.media_type, headers=headers)
 

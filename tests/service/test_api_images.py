@@ -174,6 +174,11 @@ def test_model_files_are_served_with_an_etag_and_listed(url: str, prepared_model
         headers={"If-None-Match": r.headers["etag"]},
     )
     assert again.status_code == 304 and again.content == b""
+    for tags in ("*", f'"other", {r.headers["etag"]}'):  # any, or one of a list
+        listed = get(
+            url, "/models/tiny/files/samples.png?version=1", headers={"If-None-Match": tags}
+        )
+        assert listed.status_code == 304, tags
     assert get(url, "/models/tiny/files/samples.png").content != r.content  # v2's own
     versions = get(url, "/models/tiny").json()["versions"]
     assert [v["files"] for v in versions] == [["samples.png"], ["samples.png"]]
