@@ -40,9 +40,9 @@ class ServiceApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.hot is not None:
-            found = self.hot.match(scope)
+            # matched once: ServiceMiddleware reads the answer, None included
+            found = scope[HOT_MATCH] = self.hot.match(scope)
             if found is not None:
-                scope[HOT_MATCH] = found
                 await Starlette.__call__(self, scope, receive, send)
                 return
         await super().__call__(scope, receive, send)

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.fastpath import HOT_MATCH, HotMatch, HotRoutes
+from service.api.fastpath import HOT_MATCH, HotMatch, HotRoutes, body_too_large
 from service.errors import error_body
 from service.metrics import Metrics
 
@@ -74,8 +74,8 @@ class ServiceMiddleware:
 
         try:
             declared = headers.get(b"content-length", b"")
-            # matched by ServiceApp already (HOT_MATCH), or here when the app is used alone
-            hot: HotMatch | None = scope.get(HOT_MATCH) or self.hot.match(scope)
+            # matched by ServiceApp already (HOT_MATCH, None for other routes), or here
+            hot: HotMatch | None = scope[HOT_MATCH] if HOT_MATCH in scope else self.hot.match(scope)
             if hot is not None:
                 scope["route"] = hot[0].route  # labels the metrics, even for an early 413
             if declared.isdigit() and int(declared) > self.max_body_bytes:
@@ -110,14 +110,8 @@ class ServiceMiddleware:
             self._observe(scope, state, status, time.perf_counter() - start, rid)
 
     def _too_large(self) -> JSONResponse:
-        return JSONResponse(
-            error_body(
-                "body_too_large",
-                f"request body exceeds DCGAN_MAX_BODY_BYTES={self.max_body_bytes} bytes",
-                {"max_body_bytes": self.max_body_bytes},
-            ),
-            413,
-        )
+        error = body_too_large(self.max_body_bytes)
+        return JSONResponse(error_body(error.code, error.message, error.details), error.status)
 
     def _capped(self, receive: Receive) -> Receive:
         """A receive that stops a body (say, chunked) at the cap instead of buffering it."""

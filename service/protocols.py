@@ -33,6 +33,8 @@ from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from service.errors import error_body
+
 ALWAYS_ADMITTED = frozenset({b"/healthz", b"/readyz", b"/metrics"})
 
 
@@ -57,13 +59,11 @@ def configure(limits: ConnectionLimits, observer: Observer) -> None:
 
 
 _BUSY = json.dumps(
-    {
-        "error": {
-            "code": "overloaded",
-            "message": "too many requests in flight (DCGAN_LIMIT_CONCURRENCY); retry shortly",
-            "details": {"retry_after_s": 1},
-        }
-    }
+    error_body(
+        "overloaded",
+        "too many requests in flight (DCGAN_LIMIT_CONCURRENCY); retry shortly",
+        {"retry_after_s": 1},
+    )
 ).encode()
 
 

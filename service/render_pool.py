@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
 
 from service.batching import Overloaded
 
@@ -31,7 +29,6 @@ class RenderPool:
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="render")
         self._held = 0
         self._stops: set[threading.Event] = set()
-        self._closed = False
 
     @property
     def held(self) -> int:
@@ -51,16 +48,12 @@ class RenderPool:
             self._stops.discard(stop)
             self._held -= 1
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        return self._executor.submit(fn, *args)
-
     @property
     def executor(self) -> ThreadPoolExecutor:
         return self._executor
 
     def close(self) -> None:
         """Stop every render at its next step; queued ones never start. Does not wait."""
-        self._closed = True
         for stop in list(self._stops):
             stop.set()
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -11,9 +11,8 @@ FastAPI route, whose signature is what ``/openapi.json`` documents, but the rout
 
 The same pydantic models validate here and generate the document, and a test compares the
 two. :class:`HotRoutes` finds a hot route with one dict lookup (or one regex for a path with
-parameters) before FastAPI's router and middleware, and the FastAPI route's own ASGI app is
-the same handler, so no way in reaches another implementation. Errors are
-:class:`service.errors.ApiError` and get the one JSON error shape.
+parameters) before FastAPI's router and middleware, so the documenting endpoints are never
+called. Errors are :class:`service.errors.ApiError` and get the one JSON error shape.
 """
 
 from __future__ import annotations
