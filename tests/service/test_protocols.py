@@ -8,13 +8,15 @@ them) or ~1,100 slowloris sockets (a header byte at a time, never finished) made
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import re
 import resource
 import socket
-import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,30 +38,29 @@ def raise_fd_limit(needed: int) -> None:
 
 class Flood:
     """SILENT sockets that never send (re-opened when the server closes one) and SLOW ones
-    that send a request line and then one header byte every 0.5 s, from a background thread."""
+    that send a request line and then one header byte every 0.5 s. It runs in a process of
+    its own (:func:`flood`): in a thread of the test process, its loop over 2,200 sockets
+    would compete for the GIL with the probes whose latency the test measures."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, slow_closed: Any, reopened: Any) -> None:
         self.port = port
         self.silent: list[socket.socket] = []
         self.slow: list[socket.socket] = []
-        self.slow_closed = 0  # slowloris sockets the server closed
-        self.reopened = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.slow_closed = slow_closed  # slowloris sockets the server closed (shared counter)
+        self.reopened = reopened
 
     def connect(self) -> socket.socket:
         sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
         sock.setblocking(False)
         return sock
 
-    def start(self) -> None:
+    def open(self) -> None:
         for _ in range(SILENT):
             self.silent.append(self.connect())
         for _ in range(SLOW):
             sock = self.connect()
             sock.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
             self.slow.append(sock)
-        self.thread.start()
 
     @staticmethod
     def closed_by_server(sock: socket.socket) -> bool:
@@ -70,13 +71,13 @@ class Flood:
         except OSError:
             return True
 
-    def run(self) -> None:
-        while not self.stop.wait(0.5):
+    def run(self, stop: Any) -> None:
+        while not stop.wait(0.5):
             for sock in list(self.slow):
                 if self.closed_by_server(sock):
                     self.slow.remove(sock)
                     sock.close()
-                    self.slow_closed += 1
+                    self.slow_closed.value += 1
                     continue
                 with contextlib.suppress(OSError):
                     sock.send(b"X")  # one more byte of a header that never ends
@@ -85,23 +86,45 @@ class Flood:
                     sock.close()
                     with contextlib.suppress(OSError):
                         self.silent[i] = self.connect()
-                        self.reopened += 1
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(10)
+                        self.reopened.value += 1
         for sock in self.silent + self.slow:
             sock.close()
 
 
+def _flood_process(port: int, started: Any, stop: Any, slow_closed: Any, reopened: Any) -> None:
+    f = Flood(port, slow_closed, reopened)
+    f.open()
+    started.set()
+    f.run(stop)
+
+
+@dataclass
+class FloodCounts:
+    slow_closed: Any
+    reopened: Any
+
+
 @contextlib.contextmanager
-def flood(port: int) -> Iterator[Flood]:
-    f = Flood(port)
+def flood(port: int) -> Iterator[FloodCounts]:
+    """The flood, from another process; yields its live counters (``.value``)."""
+    ctx = multiprocessing.get_context("spawn")
+    started, stop = ctx.Event(), ctx.Event()
+    counts = FloodCounts(ctx.Value("i", 0), ctx.Value("i", 0))
+    proc = ctx.Process(
+        target=_flood_process,
+        args=(port, started, stop, counts.slow_closed, counts.reopened),
+        daemon=True,
+    )
+    proc.start()
     try:
-        f.start()
-        yield f
+        if not started.wait(60):
+            raise TimeoutError("the flood process did not open its sockets")
+        yield counts
     finally:
-        f.close()
+        stop.set()
+        proc.join(20)
+        if proc.is_alive():
+            proc.kill()
 
 
 def metric(text: str, reason: str) -> float:
@@ -127,7 +150,7 @@ def test_health_answers_while_one_client_holds_2200_sockets(models_dir: Path) ->
             time.sleep(0.1)
         generated = httpx.post(srv.url + "/generate", json={"seed": 1}, timeout=10)
         text = httpx.get(srv.url + "/metrics", timeout=5).text
-        slow_closed, reopened = f.slow_closed, f.reopened
+        slow_closed, reopened = f.slow_closed.value, f.reopened.value
     print(  # the numbers docs/benchmarks.md quotes (pytest -s)
         f"\n{len(probes)} probes under {SILENT} silent + {SLOW} slowloris sockets: "
         f"slowest {max(p[2] for p in probes) * 1000:.0f} ms; slowloris closed {slow_closed}, "
