@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from service.metrics import Metrics
+from service.rendering import Abandoned
 
 RunFn = Callable[[np.ndarray], np.ndarray]
 ConvertFn = Callable[[np.ndarray], np.ndarray]  # a whole batch's output -> what jobs get
@@ -61,12 +62,22 @@ class Job:
 
     latents: Callable[[], np.ndarray]
     size: int  # images (rows of latents)
-    finish: Callable[[np.ndarray], Any]  # its images, converted (see MicroBatcher) -> body
+    # its images, converted (see MicroBatcher), and a ``check`` to call between steps -> body
+    finish: Callable[..., Any]
     heavy: bool = False  # render in the shared pool, not the batch's thread
     deadline: float | None = None  # time.monotonic() after which the job is dropped
     # set when the request is gone (client left, shutdown): its render stops at the next step
     stop: threading.Event = field(default_factory=threading.Event)
     stage: str = "queued"  # then "running" (in a batch), then "rendering" (heavy, in the pool)
+
+    def checkpoint(self) -> None:
+        """Between render steps: raise :class:`Abandoned` once the request is gone."""
+        if self.stop.is_set():
+            raise Abandoned("the request is gone")
+
+    def render(self, images: np.ndarray) -> Any:
+        """``finish`` on this job's images, stoppable at every step it checks."""
+        return self.finish(images, check=self.checkpoint)
 
 
 @dataclass
@@ -106,7 +117,7 @@ def execute(
     """A job on its own, start to finish (batching off): call it in a worker thread."""
     images = infer(run, job.latents(), max_batch, model, metrics)
     metrics.images_generated.labels(model).inc(len(images))
-    return job.finish(convert(images) if convert is not None else images)
+    return job.render(convert(images) if convert is not None else images)
 
 
 @dataclass
@@ -269,7 +280,7 @@ class MicroBatcher:
         elif item.job.heavy:  # raw images: render in the shared pool, then answer
             loop = asyncio.get_running_loop()
             item.job.stage = "rendering"
-            render = loop.run_in_executor(self.renders, item.job.finish, result)
+            render = loop.run_in_executor(self.renders, item.job.render, result)
             self._renders.add(render)
             render.add_done_callback(lambda done: self._rendered(item, done))
         else:
@@ -314,7 +325,7 @@ class MicroBatcher:
                 results.append(_Failed(ClientDisconnected("the request is gone")))
                 continue
             try:
-                results.append(job.finish(out))
+                results.append(job.render(out))
             except Exception as exc:
                 results.append(_Failed(exc))
         return results

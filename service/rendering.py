@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -34,12 +33,6 @@ Check = Callable[[], None]
 
 def never_stop() -> None:
     """The ``check`` of a render nobody can abandon."""
-
-
-def stop_when_set(stop: threading.Event) -> None:
-    """A render's ``check``: raise :class:`Abandoned` once ``stop`` is set."""
-    if stop.is_set():
-        raise Abandoned("the request is gone")
 
 
 @dataclass(frozen=True)

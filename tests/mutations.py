@@ -153,9 +153,9 @@ MUTATIONS = [
     ),
     (
         "render stop ignored",
-        "service/rendering.py",
-        "    if stop.is_set():\n        raise Abandoned",
-        "    if stop.is_set() and False:\n        raise Abandoned",
+        "service/batching.py",
+        "        if self.stop.is_set():\n            raise Abandoned",
+        "        if self.stop.is_set() and False:\n            raise Abandoned",
         "tests/service/test_abandoned_work.py tests/service/test_rendering.py",
     ),
     (

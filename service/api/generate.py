@@ -9,7 +9,6 @@ the same code, so both give the same bytes and the same ETag. Both are hot route
 from __future__ import annotations
 
 import functools
-import threading
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Path, Query, Response
@@ -31,7 +30,7 @@ from service.errors import ApiError
 from service.imaging import MEDIA_TYPES
 from service.latents import SEED_MAX, latents_for_seeds, random_seeds
 from service.registry import ModelVersion
-from service.rendering import ImageOptions, is_heavy, render_images, stop_when_set
+from service.rendering import ImageOptions, is_heavy, render_images
 
 router = APIRouter(tags=["generate"])
 Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
@@ -179,7 +178,6 @@ async def generated(
             truncation=req.truncation,
         )
     headers["Cache-Control"] = cache_control(seeded, pinned)
-    stop = threading.Event()  # set when the request is over: its render stops there
     job = Job(
         latents=functools.partial(latents_for_seeds, seeds, m.nz, req.truncation),
         size=len(seeds),
@@ -189,11 +187,9 @@ async def generated(
             seeds=seeds,
             model=entry.name,
             version=entry.version,
-            check=functools.partial(stop_when_set, stop),
         ),
         heavy=is_heavy(len(seeds), m.image_size, options),
         deadline=deadline,
-        stop=stop,
     )
     if_none_match = call.header(b"if-none-match")
     return await respond(

@@ -6,7 +6,6 @@ serves it; the walk itself is ``service.latents.latent_path``."""
 from __future__ import annotations
 
 import functools
-import threading
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -27,7 +26,7 @@ from service.batching import Job
 from service.errors import ApiError
 from service.imaging import MEDIA_TYPES
 from service.latents import SEED_MAX, latent_path
-from service.rendering import ImageOptions, is_heavy, render_frames, stop_when_set
+from service.rendering import ImageOptions, is_heavy, render_frames
 
 router = APIRouter(tags=["generate"])
 STEPS_MAX = 1024  # the hard bound; DCGAN_MAX_COUNT (default 64) is the one enforced
@@ -85,7 +84,6 @@ async def serve_interpolate(call: Call) -> Reply:
             truncation=q.truncation,
         )
         headers["Cache-Control"] = cache_control(seeded=True, pinned=q.version is not None)
-        stop = threading.Event()  # set when the request is over: its render stops there
         job = Job(
             latents=functools.partial(
                 latent_path, q.seed_a, q.seed_b, q.steps, q.method, m.nz, q.truncation
@@ -97,11 +95,9 @@ async def serve_interpolate(call: Call) -> Reply:
                 frame_ms=q.frame_ms,
                 model=entry.name,
                 version=entry.version,
-                check=functools.partial(stop_when_set, stop),
             ),
             heavy=q.format in ("gif", "webp") or is_heavy(q.steps, m.image_size, options),
             deadline=deadline,
-            stop=stop,
         )
         return await respond(
             call.header(b"if-none-match"),

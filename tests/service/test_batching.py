@@ -39,7 +39,7 @@ def rows(n: int, start: float) -> np.ndarray:
 
 def job(latents: np.ndarray, **kw: object) -> Job:
     """A job whose response body is its images as they are."""
-    return Job(lambda: latents, len(latents), lambda images: images, **kw)  # type: ignore[arg-type]
+    return Job(lambda: latents, len(latents), lambda images, check: images, **kw)  # type: ignore[arg-type]
 
 
 def test_concurrent_requests_share_runs_and_get_their_own_rows() -> None:
@@ -173,7 +173,7 @@ def test_heavy_jobs_render_outside_the_batch_thread() -> None:
     seen: dict[str, str] = {}
 
     def finish(name: str):  # type: ignore[no-untyped-def]
-        def record(images: np.ndarray) -> np.ndarray:
+        def record(images: np.ndarray, check: object) -> np.ndarray:
             seen[name] = threading.current_thread().name
             return images
 
