@@ -17,7 +17,6 @@ import os
 import resource
 import signal
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
@@ -249,20 +248,19 @@ def worker_environment(settings: Settings, shared: Path) -> dict[str, str]:
     if not settings.intra_op_threads:  # processes x threads = cores
         cores = os.cpu_count() or 1
         env[env_name("intra_op_threads")] = str(max(1, cores // settings.workers))
-    (shared / "metrics").mkdir()
     env["PROMETHEUS_MULTIPROC_DIR"] = str(shared / "metrics")  # /metrics sums the workers
     env[env_name("reload_signal_file")] = str(shared / "reload")
     return env
 
 
 def serve_workers(settings: Settings) -> None:
-    """uvicorn's process manager: one socket, ``workers`` processes, each a whole service."""
-    from uvicorn.supervisors import Multiprocess
+    """One socket, ``workers`` processes, each a whole service (service.supervisor)."""
+    from service.supervisor import Supervisor, shared_folder
 
-    with tempfile.TemporaryDirectory(prefix="dcgan-serve-") as shared:
-        os.environ.update(worker_environment(settings, Path(shared)))
+    with shared_folder() as shared:
+        os.environ.update(worker_environment(settings, shared))
         config = uvicorn_config("service.app:create_app", settings)
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        Supervisor(config, sockets=[config.bind_socket()], shared=shared).run()
 
 
 if __name__ == "__main__":

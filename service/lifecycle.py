@@ -36,6 +36,7 @@ from service.metrics import MULTIPROCESS, Metrics
 from service.registry import ModelVersion, Registry, check_required_cuda, discover
 from service.render_pool import RenderPool
 from service.settings import Settings
+from service.supervisor import remove_if_last
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("service.access")
@@ -43,6 +44,11 @@ _MANAGERS: weakref.WeakSet[ModelManager] = weakref.WeakSet()
 WATCH_SETTLE_S = 1.0  # the second look after a file-change reload
 WATCH_FOLDER_POLL_S = 1.0  # how often the watch checks that the models folder is the same one
 RELOAD_POLL_S = 0.25
+PARENT_POLL_S = 0.5  # how often a worker checks that dcgan-serve's parent still runs
+# a follower that finds a version the leader loaded still incomplete looks again this often,
+# this many times: an export or a copy being finished as the signal arrived
+SETTLE_POLL_S, SETTLE_TRIES = 0.2, 10
+LeaderView = dict[str, str]  # "name/version" -> onnx_sha256 of each version the leader loaded
 
 
 def begin_shutdown_all() -> None:
@@ -82,6 +88,7 @@ class ModelManager:
         self._published_info: set[tuple[str, ...]] = set()  # model_info label sets
         self._published_queues: set[tuple[str, ...]] = set()
         self.renders: RenderPool | None = None  # heavy renders of every batcher (create_app)
+        self._parent: int | None = None  # dcgan-serve's parent process, in a worker
         _MANAGERS.add(self)
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -102,8 +109,10 @@ class ModelManager:
             # bring no event: one more look once the watcher runs
             self._tasks.append(loop.create_task(self._look_again(WATCH_SETTLE_S)))
         if self.settings.reload_signal_file is not None:  # one of dcgan-serve's workers
-            self._reload_token = self._read_reload_signal()
+            self._reload_token = self._read_reload_signal()[0]
             self._tasks.append(loop.create_task(self._follow_reload_signal()))
+            self._parent = os.getppid()
+            self._tasks.append(loop.create_task(_follow_parent(self._parent)))
             _flip_readiness_on_sigterm()
 
     def begin_shutdown(self) -> None:
@@ -120,17 +129,25 @@ class ModelManager:
         await asyncio.gather(*(b.close() for b in batchers), *self._closing)
         if self.renders is not None:  # renders under way stop at their next step
             self.renders.close()
+        if self._parent is not None and os.getppid() != self._parent and MULTIPROCESS:
+            # the parent was killed and cannot remove the folder it made: the last worker does
+            remove_if_last(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).parent)
 
     @property
     def ready(self) -> bool:
         return not self.draining and self.registry.ready
 
-    async def reload(self, *, tell_workers: bool = True) -> dict[str, Any]:
-        """Rescan the models folder; with several workers, the others follow."""
+    async def reload(
+        self, *, tell_workers: bool = True, leader: LeaderView | None = None
+    ) -> dict[str, Any]:
+        """Rescan the models folder; with several workers, the others follow (``leader``:
+        what the worker that reloaded first loaded, see :meth:`_follow_reload_signal`)."""
         assert self._reload_lock is not None, "start() first"
         async with self._reload_lock:
             old = self.registry
             new = await asyncio.to_thread(discover, self.settings, old)
+            if leader:
+                new = await self._settle(new, old, leader)
             self._activate(new)
             self.registry = new  # one assignment: requests see old or new, never a mix
             kept = {id(v) for vs in new.models.values() for v in vs.values()}
@@ -140,8 +157,26 @@ class ModelManager:
                     self._retired[id(version)] = version
                     self._close_if_unused(version)
             if tell_workers:
-                self._send_reload_signal()
+                self._send_reload_signal(new)
             return diff(old, new)
+
+    async def _settle(self, new: Registry, old: Registry, leader: LeaderView) -> Registry:
+        """A follower reloads a moment after the leader, and may find a version the leader
+        loaded half rewritten by the next copy (an export, ``cp -r``): it looks again for a
+        while, then keeps what it had loaded with the leader's checksum, so every worker
+        serves what the leader's reload saw, not a 503."""
+        for _ in range(SETTLE_TRIES):
+            if not behind_leader(new, leader):
+                return new
+            await asyncio.sleep(SETTLE_POLL_S)
+            new = await asyncio.to_thread(discover, self.settings, new)
+        for key in behind_leader(new, leader):
+            name, version = key.split("/")
+            kept = old.models.get(name, {}).get(int(version))
+            if kept is not None and kept.status == "ready" and _sha(kept) == leader[key]:
+                log.info("%s: keeping the loaded files the other worker loaded", key)
+                new.models[name][int(version)] = kept
+        return new
 
     # -- requests -----------------------------------------------------------------------
 
@@ -248,31 +283,35 @@ class ModelManager:
         task.add_done_callback(self._closing.discard)
         log.info("retired %s v%d closed", version.name, version.version)
 
-    def _read_reload_signal(self) -> str:
+    def _read_reload_signal(self) -> tuple[str, LeaderView]:
+        """The last signal's token and the leader's view of what it loaded."""
         path = self.settings.reload_signal_file
         try:
-            return path.read_text() if path is not None else ""
-        except OSError:
-            return ""
+            signal_ = json.loads(path.read_text()) if path is not None else {}
+            return str(signal_["token"]), {str(k): str(v) for k, v in signal_["ready"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return "", {}
 
-    def _send_reload_signal(self) -> None:
+    def _send_reload_signal(self, loaded: Registry) -> None:
         path = self.settings.reload_signal_file
         if path is None:
             return
         self._reload_token = uuid.uuid4().hex
+        ready = {f"{v.name}/{v.version}": _sha(v) for v in ready_versions(loaded)}
+        path.parent.mkdir(parents=True, exist_ok=True)  # deleted by a /tmp cleaner
         staging = path.with_name(f".{path.name}.{os.getpid()}")
-        staging.write_text(self._reload_token)
-        staging.replace(path)  # atomic: a reader sees the old token or the new one
+        staging.write_text(json.dumps({"token": self._reload_token, "ready": ready}))
+        staging.replace(path)  # atomic: a reader sees the old signal or the new one
 
     async def _follow_reload_signal(self) -> None:
         """Reload when another worker did (it wrote a new token to the signal file)."""
         while True:
             await asyncio.sleep(RELOAD_POLL_S)
-            token = self._read_reload_signal()
+            token, leader = self._read_reload_signal()
             if token and token != self._reload_token:
                 self._reload_token = token
                 try:
-                    await self.reload(tell_workers=False)
+                    await self.reload(tell_workers=False, leader=leader)
                 except Exception:  # keep following: the next signal may succeed
                     log.exception("reload signalled by another worker failed")
 
@@ -330,6 +369,31 @@ class ModelManager:
                 await self.reload(tell_workers=False)
             except Exception:  # a bad reload must not stop the watcher
                 log.exception("reload after file change failed")
+
+
+def _sha(version: ModelVersion) -> str:
+    return version.manifest.onnx_sha256 if version.manifest is not None else ""
+
+
+def behind_leader(registry: Registry, leader: LeaderView) -> list[str]:
+    """The versions the leader loaded that ``registry`` does not hold ready, same bytes."""
+    behind = []
+    for key, sha in leader.items():
+        name, version = key.split("/")
+        entry = registry.models.get(name, {}).get(int(version))
+        if entry is None or entry.status != "ready" or _sha(entry) != sha:
+            behind.append(key)
+    return behind
+
+
+async def _follow_parent(parent: int) -> None:
+    """A worker of dcgan-serve stops (gracefully, as at SIGTERM) once its parent is gone: a
+    parent killed with SIGKILL would otherwise leave workers serving the port for ever, and
+    the restarted service could not bind it."""
+    while os.getppid() == parent:
+        await asyncio.sleep(PARENT_POLL_S)
+    log.warning("dcgan-serve's parent process %d is gone: this worker stops", parent)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def folder_identity(path: Path) -> tuple[str, int, int] | None:

@@ -26,8 +26,12 @@ from prometheus_client import (
     multiprocess,
 )
 
+from service.supervisor import process_exists
+
 NAMESPACE = "dcgan"
 MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR" in os.environ  # read once: workers inherit it
+if MULTIPROCESS:  # a worker starting after the folder was deleted must not crash-loop
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
@@ -201,7 +205,9 @@ def exposition(registry: CollectorRegistry) -> bytes:
     """The /metrics body: this process's registry, or every worker's in multiprocess mode."""
     if not MULTIPROCESS:
         return generate_latest(registry)
-    forget_dead_workers(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(folder, exist_ok=True)  # deleted under us: dcgan-serve's parent replaces us
+    forget_dead_workers(folder)
     combined = CollectorRegistry()
     multiprocess.MultiProcessCollector(combined)
     return generate_latest(combined)
@@ -222,13 +228,3 @@ def forget_dead_workers(folder: str) -> None:
     for pid in pids:
         if not process_exists(pid):
             multiprocess.mark_process_dead(pid, folder)
-
-
-def process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: it exists
-        return True
-    return True

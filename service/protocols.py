@@ -36,6 +36,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from service.errors import error_body
 
 ALWAYS_ADMITTED = frozenset({b"/healthz", b"/readyz", b"/metrics"})
+DRAIN_IDLE_S = 1.0  # how long an idle connection may still bring one request at a stop
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,10 @@ class _Guarded(_IdleClosing):
     headers: list[tuple[bytes, bytes]]  # lower-case names (uvicorn's on_header)
     app: Any
     limit_concurrency: int | None
+    cycle: Any
+    config: Any
     _guard_timer: asyncio.TimerHandle | None = None
+    _draining = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -160,6 +164,8 @@ class _Guarded(_IdleClosing):
             super().on_headers_complete()  # type: ignore[misc]
         finally:
             self.app = app
+        if self._draining and self.cycle is not None:
+            self.cycle.keep_alive = False  # answered, then closed: see shutdown()
         if _expects_body(self.headers):
             self._arm(_limits.body_timeout_s, "body_timeout")
 
@@ -170,6 +176,21 @@ class _Guarded(_IdleClosing):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        """The server is stopping (see the module docstring): the response in flight ends
+        the connection; an idle one may bring one more request before it is closed."""
+        self._draining = True
+        if self.cycle is None or self.cycle.response_complete:
+            grace = self.config.timeout_graceful_shutdown
+            wait = DRAIN_IDLE_S if grace is None else min(DRAIN_IDLE_S, grace / 2)
+            self.loop.call_later(wait, self._close_if_idle)
+        else:
+            self.cycle.keep_alive = False
+
+    def _close_if_idle(self) -> None:
+        if not self.transport.is_closing() and (self.cycle is None or self.cycle.response_complete):
+            self.transport.close()
 
 
 def _expects_body(headers: list[tuple[bytes, bytes]]) -> bool:

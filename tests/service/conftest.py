@@ -26,8 +26,11 @@ def prepared_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = json.loads(manifest.read_text())
     data["onnx_sha256"] = hashlib.sha256(b"not onnx").hexdigest()
     manifest.write_text(json.dumps(data))
+    # a valid ONNX under a stale checksum: another export's generator (the checksum is all
+    # that stops it from being served)
     tampered = make_tiny_model(root, "tampered", 1)
-    (tampered / "generator.onnx").write_bytes((tampered / "generator.onnx").read_bytes() + b"x")
+    other = make_tiny_model(tmp_path_factory.mktemp("other"), "other", 1, seed=9)
+    (tampered / "generator.onnx").write_bytes((other / "generator.onnx").read_bytes())
     (root / "nomanifest" / "1").mkdir(parents=True)
     (root / "Bad Name" / "1").mkdir(parents=True)
     return root
