@@ -117,3 +117,51 @@ def test_shutdown_cuts_heavy_work_off_with_the_json_503_within_grace_plus_1_s(
     assert json.loads(body)["error"]["code"] == "shutting_down"
     assert code == 0
     assert took < 0 + 1, f"exited {took:.1f} s after SIGTERM (grace 0 s)"
+
+
+def read_answer(sock: socket.socket) -> bytes:
+    sock.settimeout(30)
+    answer = b""
+    with contextlib.suppress(OSError):
+        while chunk := sock.recv(65536):
+            answer += chunk
+            head, _, body = answer.partition(b"\r\n\r\n")
+            length = re.search(rb"content-length: (\d+)", head.lower())
+            if length and len(body) >= int(length[1]):
+                break
+    sock.close()
+    return answer
+
+
+@pytest.mark.parametrize("grace_s", [20, 2])  # the default, and one shorter than the work
+def test_shutdown_after_abandoned_and_held_heavy_requests_keeps_the_grace(
+    big_models: Path, grace_s: int
+) -> None:
+    """40 heavy requests, 20 abandoned and 20 held, then SIGTERM: the process exits within
+    the grace + 1 s (before: 42 s at the default 20 s grace, the loop waiting for abandoned
+    encodes), and every held client gets its image or the JSON 503 (``shutting_down``, or
+    ``overloaded`` when the render pool refused it), never a plain-text 500."""
+    env = {"DCGAN_DEFAULT_MODEL": "big", "DCGAN_SHUTDOWN_GRACE_S": str(grace_s)}
+    with running_server(big_models, env) as srv:
+        port = int(srv.url.rsplit(":", 1)[1])
+        socks = [send_heavy(port) for _ in range(40)]
+        time.sleep(1.0)
+        for sock in socks[::2]:
+            sock.close()
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        answers = [read_answer(sock) for sock in socks[1::2]]
+        code = srv.proc.wait(grace_s + 10)
+        took = time.monotonic() - t0
+    print(f"\nexited {took:.2f} s after SIGTERM (grace {grace_s} s)")
+    assert code == 0
+    assert took < grace_s + 1, f"exited {took:.1f} s after SIGTERM (grace {grace_s} s)"
+    statuses = []
+    for answer in answers:
+        head, _, body = answer.partition(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        statuses.append(status)
+        if status != 200:
+            assert status == 503 and b"application/json" in head.lower(), answer[:300]
+            assert json.loads(body)["error"]["code"] in ("shutting_down", "overloaded")
+    assert 503 in statuses  # the render pool refused some (8 admitted of 40)
