@@ -63,6 +63,7 @@ def connection_limits(settings: Settings) -> protocols.ConnectionLimits:
         max_connections=settings.max_connections,
         header_timeout_s=settings.timeout_headers_s,
         body_timeout_s=settings.timeout_body_s,
+        send_timeout_s=settings.timeout_send_s,
     )
 
 

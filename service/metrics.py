@@ -185,8 +185,8 @@ def build_metrics(registry: CollectorRegistry = REGISTRY) -> Metrics:
         connections_closed=Counter(
             "connections_closed",
             "Connections the server closed on its own, by reason: header_timeout, "
-            "body_timeout (DCGAN_TIMEOUT_HEADERS_S, DCGAN_TIMEOUT_BODY_S), "
-            "too_many_connections (DCGAN_MAX_CONNECTIONS).",
+            "body_timeout, send_timeout (DCGAN_TIMEOUT_HEADERS_S, DCGAN_TIMEOUT_BODY_S, "
+            "DCGAN_TIMEOUT_SEND_S), too_many_connections (DCGAN_MAX_CONNECTIONS).",
             ["reason"],
             namespace=NAMESPACE,
             registry=registry,

@@ -8,6 +8,10 @@
   DCGAN_TIMEOUT_HEADERS_S of its first byte, and its body within DCGAN_TIMEOUT_BODY_S of its
   headers; otherwise the connection is closed (a handler waiting for that body sees the
   client leave).
+- **Clients that stop reading.** A response is handed to the transport whole, so a client
+  that never reads a 16 MB grid would pin it (and ~190 MB around it) until the kernel gave
+  up. When the transport has been paused for DCGAN_TIMEOUT_SEND_S with nothing read, the
+  connection is aborted and its buffer freed.
 - **Connections are not requests.** uvicorn's ``limit_concurrency`` counts open connections
   and running requests together, so ~1,100 idle sockets from one client made every request,
   health probes included, a plain-text 503. Here connections have their own cap
@@ -45,6 +49,7 @@ class ConnectionLimits:
     max_connections: int | None = None
     header_timeout_s: float | None = None
     body_timeout_s: float | None = None
+    send_timeout_s: float | None = None
 
 
 Observer = Callable[[str], None]  # "header_timeout", "body_timeout", ... -> count it
@@ -121,6 +126,7 @@ class _Guarded(_IdleClosing):
     cycle: Any
     config: Any
     _guard_timer: asyncio.TimerHandle | None = None
+    _send_timer: asyncio.TimerHandle | None = None
     _draining = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -175,7 +181,29 @@ class _Guarded(_IdleClosing):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._stop_send_timer()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        seconds = _limits.send_timeout_s
+        if seconds is not None and self._send_timer is None:
+            self._send_timer = self.loop.call_later(seconds, self._send_expired)
+
+    def resume_writing(self) -> None:
+        self._stop_send_timer()  # the client read: the clock starts again at the next pause
+        super().resume_writing()
+
+    def _stop_send_timer(self) -> None:
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
+
+    def _send_expired(self) -> None:
+        self._send_timer = None
+        if not self.transport.is_closing():
+            _observer("send_timeout")
+        self.transport.abort()  # close() would wait to flush what the client never reads
 
     def shutdown(self) -> None:
         """The server is stopping (see the module docstring): the response in flight ends

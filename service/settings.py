@@ -152,6 +152,13 @@ class Settings(BaseSettings):
         description="a request's body must arrive within this of its headers, or the "
         "connection is closed",
     )
+    timeout_send_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="a client that reads nothing of a response for this long is dropped, "
+        "and the memory its response held is freed",
+    )
     backlog: int = Field(default=2048, ge=1, le=65535, description="listen backlog")
 
     @field_validator("log_level", mode="before")

@@ -21,7 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import running_server
+from tests.helpers import make_tiny_model
+from tests.servers import running_server, wait_for
 
 SILENT, SLOW = 1100, 1100
 HEADER_TIMEOUT_S = 3
@@ -237,3 +238,35 @@ def test_connections_beyond_the_cap_are_closed_at_once_and_counted(models_dir: P
         time.sleep(0.3)  # the server sees them go: room again
         text = httpx.get(srv.url + "/metrics", timeout=5).text
         assert metric(text, "too_many_connections") == 10
+
+
+def test_a_client_that_stops_reading_is_dropped_and_counted(tmp_path: Path) -> None:
+    """A 4096² grid (16 MB) asked for and never read: after DCGAN_TIMEOUT_SEND_S the
+    connection is aborted (the buffer it pinned is freed), counted, and the service serves on.
+    Before, it was held until the kernel gave up (~150 s, ~190 MB)."""
+    make_tiny_model(tmp_path, "big", 1, image_size=64)
+    env = {"DCGAN_TIMEOUT_SEND_S": "1", "DCGAN_DEFAULT_MODEL": "big"}
+    body = b'{"count": 64, "grid": true, "upscale": 8, "upscale_filter": "lanczos", "seed": 1}'
+    with running_server(tmp_path, env) as srv:
+        port = int(srv.url.rsplit(":", 1)[1])
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: kept small
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(
+            b"POST /generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        wait_for(
+            lambda: metric(httpx.get(srv.url + "/metrics").text, "send_timeout") == 1,
+            30,
+            lambda: "the client that reads nothing is still held",
+        )
+        sock.settimeout(5)
+        received = 0
+        with contextlib.suppress(OSError):  # aborted: a reset, or the end of what was sent
+            while chunk := sock.recv(1 << 20):
+                received += len(chunk)
+        sock.close()
+        assert received < 8 << 20, f"{received} bytes: the whole answer came after all"
+        assert httpx.post(srv.url + "/generate", json={"seed": 1}, timeout=5).status_code == 200
