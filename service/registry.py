@@ -24,7 +24,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import onnxruntime as ort
@@ -354,16 +354,17 @@ def card_files(root: Path, folder: Path) -> tuple[str, ...]:
     return tuple(f for f in CARD_FILES if not _regular_file_inside(root, folder / f))
 
 
-def read_card_file(root: Path, folder: Path, file: str) -> bytes | None:
-    """A CARD_FILES picture of a version folder (blocking I/O: call it in a thread), or None
-    when it is missing or is not a regular file inside the models folder ``root``."""
+def open_card_file(root: Path, folder: Path, file: str) -> BinaryIO | None:
+    """A CARD_FILES picture of a version folder, open for reading (blocking I/O: call it in a
+    thread), or None when it is missing or is not a regular file inside the models folder
+    ``root``."""
     if file not in CARD_FILES:
         raise ValueError(f"not a model card file: {file!r}")
     path = folder / file
     if _regular_file_inside(Path(os.path.realpath(root)), path):
         return None
     try:
-        return path.read_bytes()
+        return path.open("rb")
     except OSError:
         return None
 
