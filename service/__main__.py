@@ -128,6 +128,9 @@ def uvicorn_config(app: FastAPI | str, settings: Settings) -> uvicorn.Config:
         backlog=settings.backlog,
         access_log=False,  # service.access writes one JSON line per request instead
         server_header=False,  # "server: uvicorn" tells a client nothing it needs
+        # uvicorn would take X-Forwarded-Proto/-For from any 127.0.0.1 peer: the service
+        # builds no absolute URL and logs no client address, so it trusts no such header
+        proxy_headers=False,
         log_level=settings.log_level,
         log_config=logging_config(settings),
     )

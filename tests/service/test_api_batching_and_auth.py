@@ -73,6 +73,12 @@ def test_api_key(models_dir: Path) -> None:
         assert ok.status_code == 200
         for path in ("/healthz", "/readyz", "/metrics"):
             assert client.get(path).status_code == 200
+        # the API's description stays open (README): it holds no data, and the Swagger
+        # page's Authorize button is where a user enters the key
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            assert client.get(path).status_code == 200, path
+        schemes = client.get("/openapi.json").json()["components"]["securitySchemes"]
+        assert set(schemes) == {"ApiKey", "Bearer"}
         assert client.get("/models").json()["error"]["code"] == "unauthorized"
         # near misses: a prefix, an extension, another case, the key with another scheme
         for given in ("s3cre", "s3cret!", "S3CRET", ""):

@@ -138,6 +138,8 @@ def test_uvicorn_config_comes_from_the_settings() -> None:
     assert config.access_log is False
     assert config.log_level == "debug"
     assert config.lifespan == "on"  # a failing lifespan must stop start-up
+    # X-Forwarded-Proto/-For are not taken from local peers: nothing here needs them
+    assert config.proxy_headers is False
 
 
 def server_with(manager: object) -> Server:
