@@ -42,9 +42,14 @@ REPLICA_ENV = {
 }
 
 
-def haproxy_config(front: int, stats: int, backends: list[int]) -> str:
-    """The shipped file with only its ports changed."""
+def haproxy_config(
+    front: int, stats: int, backends: list[int], edits: dict[str, str] | None = None
+) -> str:
+    """The shipped file with only its ports changed (and ``edits``: old line -> new line)."""
     text = HAPROXY_CFG.read_text()
+    for old, new in (edits or {}).items():
+        assert old in text, old
+        text = text.replace(old, new)
     text = text.replace("bind 127.0.0.1:8000", f"bind 127.0.0.1:{front}")
     text = text.replace("bind 127.0.0.1:8404", f"bind 127.0.0.1:{stats}")
     for i, port in enumerate(backends, start=1):
@@ -66,10 +71,12 @@ def server_states(stats_url: str) -> dict[str, str]:
 
 
 @contextmanager
-def haproxy(workdir: Path, backends: list[int]) -> Iterator[tuple[str, str]]:
+def haproxy(
+    workdir: Path, backends: list[int], edits: dict[str, str] | None = None
+) -> Iterator[tuple[str, str]]:
     front, stats = free_port(), free_port()
     config = workdir / "haproxy.cfg"
-    config.write_text(haproxy_config(front, stats, backends))
+    config.write_text(haproxy_config(front, stats, backends, edits))
     log = (workdir / "haproxy.log").open("wb")
     proc = subprocess.Popen(
         [tool("haproxy"), "-db", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT
