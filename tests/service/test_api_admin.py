@@ -28,6 +28,14 @@ def test_reload_adds_changes_and_removes_models(models_dir: Path) -> None:
         assert client.post("/generate?model=gray").status_code == 404
         again = client.post("/admin/reload").json()
         assert again["added"] == again["removed"] == again["reloaded"] == []  # sessions reused
+        # a version re-exported under the same number is reloaded; the old one is retired
+        shutil.rmtree(models_dir / "tiny" / "3")
+        make_tiny_model(models_dir, "tiny", 3, seed=8)
+        old = client.app.state.manager.registry.models["tiny"][3]  # type: ignore[attr-defined]
+        assert client.post("/admin/reload").json()["reloaded"] == ["tiny/3"]
+        assert old.retired and old.batcher is None  # no request held it: closed at once
+        new = client.post("/generate?model=tiny", json={"seed": 3})
+        assert new.headers["x-model-version"] == "3" and new.content != after.content
 
 
 def test_reload_under_concurrent_requests_fails_no_request(models_dir: Path) -> None:

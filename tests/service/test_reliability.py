@@ -51,9 +51,11 @@ def test_requests_caught_by_reloads_finish_on_the_version_they_resolved(
 
     With a 300 ms batch wait, requests sit in a version's batcher while a reload retires
     it: closing retired batchers at once (instead of when their last request is done)
-    answers them 503, and the old race left some waiting forever.
+    answers them 503, and the old race left some waiting forever. Random seeds and no
+    response cache: every request reaches a batcher (one seed with the cache on made all
+    but a handful cache hits, and the race went untested).
     """
-    env = {"DCGAN_MAX_WAIT_MS": "300", "DCGAN_DEFAULT_MODEL": "tiny"}
+    env = {"DCGAN_MAX_WAIT_MS": "300", "DCGAN_DEFAULT_MODEL": "tiny", "DCGAN_CACHE_MB": "0"}
     v2, parked = models_dir / "tiny" / "2", tmp_path / "parked"
     outcomes: list[str] = []
     done = threading.Event()
@@ -62,7 +64,7 @@ def test_requests_caught_by_reloads_finish_on_the_version_they_resolved(
         with httpx.Client(timeout=15) as http:
             while not done.is_set():
                 try:
-                    r = http.post(f"{url}/generate?model=tiny", json={"seed": 1})
+                    r = http.post(f"{url}/generate?model=tiny", json={})
                     outcomes.append(f"{r.status_code} v{r.headers.get('x-model-version')}")
                 except httpx.HTTPError as exc:
                     outcomes.append(type(exc).__name__)
@@ -83,7 +85,9 @@ def test_requests_caught_by_reloads_finish_on_the_version_they_resolved(
             t.join(30)
         assert not any(t.is_alive() for t in threads), "a client is still waiting"
         log = srv.output()
+        generated = metric(httpx.get(f"{srv.url}/metrics").text, "dcgan_images_generated_total")
     assert set(outcomes) == {"200 v1", "200 v2"}, sorted(set(outcomes))
+    assert generated == len(outcomes)  # each one ran on a batcher, none came from a cache
     assert log.count("retired tiny v2 closed") == 5
 
 
