@@ -179,6 +179,49 @@ MUTATIONS = [
         "and True",
         "tests/service/test_protocols.py",
     ),
+    (
+        "send timeout never armed",
+        "service/protocols.py",
+        "if seconds is not None and self._send_timer is None:",
+        "if seconds is None and self._send_timer is None:",
+        "tests/service/test_protocols.py -k stops_reading",
+    ),
+    (
+        "draining connection kept alive",
+        "service/protocols.py",
+        "if self._draining and self.cycle is not None:",
+        "if False and self.cycle is not None:",
+        "tests/service/test_workers.py -k graceful",
+    ),
+    (
+        "parent keeps its listening socket at a stop",
+        "service/supervisor.py",
+        "        for sock in self.sockets:  # refused from now on, not queued unaccepted\n"
+        "            sock.close()\n",
+        "",
+        "tests/service/test_workers.py -k graceful",
+    ),
+    (
+        "follower ignores the leader",
+        "service/lifecycle.py",
+        "            if leader:\n",
+        "            if not leader:\n",
+        "tests/service/test_workers.py -k followers",
+    ),
+    (
+        "stale folder of a live parent removed",
+        "service/supervisor.py",
+        "if mine and pid is not None and pid != os.getpid() and not process_exists(pid):",
+        "if mine and pid is not None and pid != os.getpid():",
+        "tests/service/test_workers.py -k next_start",
+    ),
+    (
+        "card file tag ignores the mtime",
+        "service/api/files.py",
+        "info.st_size, info.st_mtime_ns)",
+        "info.st_size)",
+        "tests/service/test_api_images.py -k streamed",
+    ),
 ]
 
 
