@@ -54,10 +54,15 @@ class Running:
 
     def rss_kb(self) -> int:
         """Resident memory of the server process (Linux /proc)."""
+        return self._status_kb("VmRSS")
+
+    def peak_rss_kb(self) -> int:
+        """The most resident memory the server process has had (Linux /proc)."""
+        return self._status_kb("VmHWM")
+
+    def _status_kb(self, field: str) -> int:
         status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        return int(
-            next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))
-        )
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith(field)))
 
 
 @contextmanager

@@ -73,9 +73,16 @@ def test_abandoned_heavy_requests_stop_and_admin_does_not_wait(big_models: Path)
         time.sleep(3)
         burnt = cpu_seconds(srv.proc.pid) - before
         text = httpx.get(srv.url + "/metrics", timeout=10).text
-    print(f"\nreload {reload_s * 1000:.0f} ms after 40 abandoned heavy requests; {burnt:.2f} CPU-s")
+        peak_mb = srv.peak_rss_kb() / 1024
+    print(
+        f"\nreload {reload_s * 1000:.0f} ms after 40 abandoned heavy requests; "
+        f"{burnt:.2f} CPU-s; peak RSS {peak_mb:.0f} MB"
+    )
     assert reload.status_code == 200 and card.status_code == 200
     assert reload_s < 1.0, f"the reload waited {reload_s:.1f} s"
+    # 8 renders admitted at most (DCGAN_RENDER_QUEUE_SIZE), each a 4096² grid: bounded
+    # (before the render pool: 1.7 GB, every abandoned request rendering)
+    assert peak_mb < 1024, f"peak RSS {peak_mb:.0f} MB"
     assert burnt < 0.5, f"{burnt:.1f} CPU-s burnt 4 s after every client left"
     # the metrics say what happened: 8 admitted (DCGAN_RENDER_QUEUE_SIZE), each answered or
     # abandoned at whatever stage it had reached; the other 32 refused at admission

@@ -236,11 +236,6 @@ def test_openapi_documents_the_get_routes(url: str) -> None:
     assert "/" not in spec["paths"] and "/static/{file}" not in spec["paths"]
 
 
-def peak_rss_kb(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
-
-
 def test_a_large_card_file_is_streamed_not_held_whole(tmp_path: Path) -> None:
     """8 clients at once fetch a 96 MB training animation: the bytes and the ETag are right,
     the server's peak memory grows by far less than one copy (before: each request read the
@@ -258,7 +253,7 @@ def test_a_large_card_file_is_streamed_not_held_whole(tmp_path: Path) -> None:
         path = "/models/tiny/files/training.gif"
         first = get(srv.url, path)  # tags the file (read once, in chunks)
         assert first.content == data
-        before = peak_rss_kb(srv.proc.pid)
+        before = srv.peak_rss_kb()
 
         def fetch(_: int) -> str:
             with httpx.stream("GET", srv.url + path, timeout=60) as reply:
@@ -271,7 +266,7 @@ def test_a_large_card_file_is_streamed_not_held_whole(tmp_path: Path) -> None:
 
         with ThreadPoolExecutor(8) as pool:
             digests = set(pool.map(fetch, range(8)))
-        grown_mb = (peak_rss_kb(srv.proc.pid) - before) / 1024
+        grown_mb = (srv.peak_rss_kb() - before) / 1024
         assert digests == {hashlib.sha256(data).hexdigest()}
         assert grown_mb < 48, f"peak memory grew by {grown_mb:.0f} MB for a 96 MB file"
         big.write_bytes(data[::-1])
