@@ -11,9 +11,11 @@ bound; a mutation whose line has moved is reported, not skipped silently.
     .venv/bin/python tests/mutations.py            # all; exit 1 below MIN_KILL_RATIO
     .venv/bin/python tests/mutations.py cache auth # those whose names contain a word
 
-(A curated list rather than mutmut's every-operator sweep: mutmut over these modules makes
-thousands of mutants, most of them equivalent or absurd, and takes hours on 2 cores; these
-run in minutes and each one is a bug somebody could write.)
+(A curated list rather than mutmut's every-operator sweep. mutmut 3.8.1, tried on three of
+the smallest modules (cache, latents, manifest) with only their unit tests, made 258
+mutants and had judged 29 after 2.5 minutes on 2 cores, 10 of them by timeout: the service
+core would take hours per run. These run in minutes and each one is a bug somebody could
+write.)
 """
 
 from __future__ import annotations
