@@ -8,7 +8,7 @@
 #   docker build --target train -t dcgan-train .
 #
 # The serving images install only the hash-locked wheels of requirements/serve-*.lock
-# (regenerate them with the pip-compile lines at their top) and copy service/ and models/.
+# (regenerate them with the pip-compile lines at their top) and copy contract/, service/ and models/.
 
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 
@@ -58,6 +58,7 @@ COPY requirements/train.lock /tmp/train.lock
 RUN python -m venv /opt/venv \
     && pip install --require-hashes --no-deps --only-binary=:all: -r /tmp/train.lock
 COPY pyproject.toml README.md ./
+COPY contract/ contract/
 COPY training/ training/
 COPY service/ service/
 # the feature networks `dcgan evaluate` embeds images with (read from ./features)
@@ -76,10 +77,12 @@ CMD ["--help"]
 # Files stay root-owned: the service only reads them. The last stage is the default target.
 FROM serve-base AS cuda
 COPY --from=deps-cuda /opt/venv /opt/venv
+COPY contract/ contract/
 COPY service/ service/
 COPY models/ models/
 
 FROM serve-base AS cpu
 COPY --from=deps-cpu /opt/venv /opt/venv
+COPY contract/ contract/
 COPY service/ service/
 COPY models/ models/

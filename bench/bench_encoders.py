@@ -4,8 +4,8 @@ Renders the bundled models' images (seeds 0..N, as the service does: to_uint8, g
 the service's padding) and encodes each picture with every candidate available here:
 
 - PNG: Pillow (default level, level 1), fpng (PyPI ``fpng``), the zlib writer of
-  service/imaging.py, OpenCV's imencode (if ``opencv-python-headless`` is installed), and
-  what the service uses (``service.imaging.encode_png``). Every lossless candidate is
+  contract/imaging.py, OpenCV's imencode (if ``opencv-python-headless`` is installed), and
+  what the service uses (``contract.imaging.encode_png``). Every lossless candidate is
   decoded and compared with its input: a mismatch is printed, never hidden.
 - JPEG q90, WebP q90 at several ``method`` values (libwebp's effort), lossless WebP;
 - GIF of an 8-frame interpolation: Pillow's median cut (its default) and fast octree.
@@ -31,9 +31,9 @@ import onnxruntime as ort
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from service import imaging
-from service.latents import latents_for_seeds, lerp
-from service.manifest import Manifest
+from contract import imaging
+from contract.latents import latents_for_seeds, lerp
+from contract.manifest import Manifest
 from service.rendering import GRID_PADDING
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,7 +63,7 @@ def png_candidates() -> dict[str, Encoder]:
     found: dict[str, Encoder] = {
         "Pillow, default level": pillow_png(None),
         "Pillow, compress_level=1": pillow_png(1),
-        "zlib writer (service/imaging.py)": imaging._png_with_zlib,
+        "zlib writer (contract/imaging.py)": imaging._png_with_zlib,
     }
     try:
         import fpng

@@ -56,7 +56,7 @@ import numpy as np
 import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from service.manifest import Manifest
+from contract.manifest import Manifest
 from service.registry import CPU, session_options
 from service.settings import Settings
 from tests.servers import free_port, running_server, stop
@@ -327,8 +327,8 @@ def framework_server(size: int) -> Iterator[str]:
 
 def png_size(version_dir: Path) -> int:
     """Bytes of one of the service's PNGs for this model (seed 0): the framework limit's body."""
-    from service.imaging import encode_png, to_uint8
-    from service.latents import latents_for_seeds
+    from contract.imaging import encode_png, to_uint8
+    from contract.latents import latents_for_seeds
 
     manifest = Manifest.load(version_dir / "manifest.json")
     session = ort.InferenceSession(str(version_dir / manifest.onnx_file), providers=[CPU])

@@ -27,9 +27,10 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from uvicorn.config import LOG_LEVELS
 
-from service.manifest import is_valid_model_name
+from contract.exports import CUDA
+from contract.manifest import is_valid_model_name
 from service.protocols import idle_closing_protocol
-from service.settings import CUDA_PROVIDER, Settings, env_name
+from service.settings import Settings, env_name
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> None:
 def warn_if_workers_share_a_gpu(settings: Settings, registry: Registry) -> None:
     """Worker processes on one GPU each hold a CUDA context, which the GPU time-slices: on an
     H100, 4 workers served single images at 0.58x one worker (docs/benchmarks.md "GPU")."""
-    if any(v.provider == CUDA_PROVIDER for vs in registry.models.values() for v in vs.values()):
+    if any(v.provider == CUDA for vs in registry.models.values() for v in vs.values()):
         logging.getLogger("service").warning(
             "%s=%d workers share the GPU: each has its own CUDA context and the GPU "
             "time-slices between them, which was slower than one worker (whose batcher "

@@ -29,9 +29,9 @@ from typing import Any
 
 from prometheus_client import Gauge
 
+from contract.manifest import is_valid_model_name
 from service.batching import MicroBatcher
 from service.errors import ApiError
-from service.manifest import is_valid_model_name
 from service.metrics import MULTIPROCESS, Metrics
 from service.registry import ModelVersion, Registry, check_required_cuda, discover
 from service.render_pool import RenderPool

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from service.imaging import UInt8Array, encode, encode_animation, make_grid, upscale
+from contract.imaging import UInt8Array, encode, encode_animation, make_grid, upscale
 
 OutputFormat = Literal["png", "jpeg", "webp", "json"]
 AnimationFormat = Literal["png", "gif", "webp", "json"]
@@ -44,7 +44,7 @@ class ImageOptions:
 
 
 def grid_side(count: int, side: int, ncol: int | None = None) -> tuple[int, int]:
-    """(width, height) of :func:`service.imaging.make_grid` for ``count`` square tiles."""
+    """(width, height) of :func:`contract.imaging.make_grid` for ``count`` square tiles."""
     cols = ncol or max(1, math.ceil(math.sqrt(count)))
     rows = math.ceil(count / cols)
     return GRID_PADDING + cols * (side + GRID_PADDING), GRID_PADDING + rows * (side + GRID_PADDING)
@@ -82,7 +82,7 @@ def render_images(
     version: int,
     check: Check = never_stop,
 ) -> bytes:
-    """/generate's body from [N, H, W, C] uint8 pixels (``service.imaging.to_uint8`` of the
+    """/generate's body from [N, H, W, C] uint8 pixels (``contract.imaging.to_uint8`` of the
     generator's output): one image, a grid, or JSON with one base64 PNG per seed.
     ``check`` runs between steps (each upscaled image, each encode, each block of a large
     PNG's rows) and may stop the work."""

@@ -12,10 +12,10 @@ from typing import Literal, Self
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.manifest import NAME_PATTERN, is_valid_model_name
+from contract.exports import CUDA
+from contract.manifest import NAME_PATTERN, is_valid_model_name
 
 ENV_PREFIX = "DCGAN_"
-CUDA_PROVIDER = "CUDAExecutionProvider"
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 
 
@@ -196,10 +196,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _combinations(self) -> Self:
-        if self.require_cuda and self.providers and CUDA_PROVIDER not in self.providers:
+        if self.require_cuda and self.providers and CUDA not in self.providers:
             raise ValueError(
                 f"{env_name('require_cuda')} is set but {env_name('providers')} "
-                f"does not list {CUDA_PROVIDER}"
+                f"does not list {CUDA}"
             )
         if self.admin_api_key is not None and self.admin_api_key == self.api_key:
             raise ValueError(

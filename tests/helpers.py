@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from service.manifest import TrainingRecord
+from contract.manifest import TrainingRecord
 from training.export import export_generator
 from training.models import DCGANConfig, Generator
 

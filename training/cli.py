@@ -295,7 +295,7 @@ def export(
     quality_samples: Annotated[int, typer.Option(min=16, max=20_000)] = 500,
 ) -> None:
     """Export a trained generator to models/<name>/<version>/ (ONNX + manifest + samples)."""
-    from service.manifest import TrainingRecord
+    from contract.manifest import TrainingRecord
     from training.export import ExportOptions, export_generator, next_version
     from training.provenance import dataset_provenance, portable_spec
     from training.train import CHECKPOINT_FILE, RUN_FILE, load_generator
@@ -382,19 +382,17 @@ def generate_images(
     Returns (images, image_size, channels).
     """
 
-    from service.latents import latents_for_seeds
+    from contract.latents import latents_for_seeds
 
     if (source / "manifest.json").exists():
-        # the service's own checked path: manifest schema, sha256, signature, warm-up
-        from service.registry import CPU, load_version
-        from service.settings import Settings
+        # the contract's checked path, as the service opens it: schema, sha256, signature
+        from contract.exports import CPU, open_export
 
-        settings = Settings(models_dir=source.resolve().parent.parent)
-        entry = load_version(source.resolve().parent.name, source, settings, [CPU])
-        if entry.status != "ready" or entry.manifest is None:
-            raise UserError(f"{source} cannot be loaded: {entry.reason}")
-        z = latents_for_seeds(seed_list, entry.manifest.nz, truncation)
-        return entry.run(z), entry.manifest.image_size, entry.manifest.channels
+        opened = open_export(source.resolve(), [CPU])
+        if opened.session is None or opened.manifest is None:
+            raise UserError(f"{source} cannot be loaded: {opened.reason}")
+        z = latents_for_seeds(seed_list, opened.manifest.nz, truncation)
+        return opened.run(z), opened.manifest.image_size, opened.manifest.channels
     import torch
 
     from training.train import CHECKPOINT_FILE, load_generator
@@ -417,7 +415,7 @@ def sample(
     nrow: Annotated[int, typer.Option(min=1, max=64)] = 8,
 ) -> None:
     """Write a grid for the given seeds (the same latents the service uses)."""
-    from service.imaging import make_grid, to_pil, to_uint8
+    from contract.imaging import make_grid, to_pil, to_uint8
 
     images, _, _ = generate_images(source, parse_seeds(seeds))
     to_pil(make_grid(to_uint8(images), nrow=nrow)).save(out)
@@ -438,7 +436,7 @@ def evaluate_source(
     ``inception_weights``, standard FID/KID too (training/inception.py)."""
     import numpy as np
 
-    from service.imaging import to_uint8
+    from contract.imaging import to_uint8
     from training.data import load_images
     from training.evaluate import evaluate as pixel_checks
     from training.scorecard import resolve_features, score
@@ -496,7 +494,7 @@ def record_quality(version_dir: Path, quality: dict[str, Any]) -> None:
     and its model card (card.md) beside it."""
     import os
 
-    from service.manifest import MANIFEST_FILE, Manifest
+    from contract.manifest import MANIFEST_FILE, Manifest
     from training.scorecard import CARD_FILE, model_card
 
     path = version_dir / MANIFEST_FILE
@@ -544,7 +542,7 @@ def evaluate(
     density/coverage, attribute shares; plus pixel-space diversity and copying checks."""
     import json
 
-    from service.manifest import MANIFEST_FILE
+    from contract.manifest import MANIFEST_FILE
 
     if record and not (source / MANIFEST_FILE).is_file():
         raise ValueError(f"--record needs an exported version folder; {source} has no manifest")
@@ -569,7 +567,7 @@ def evaluate(
 
 
 def parse_truncations(text: str) -> list[float]:
-    from service.latents import TRUNCATION_MAX, TRUNCATION_MIN
+    from contract.latents import TRUNCATION_MAX, TRUNCATION_MIN
 
     try:
         values = [float(part) for part in text.split(",")]

@@ -20,9 +20,9 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from service.imaging import make_grid, to_pil, to_uint8
-from service.latents import latents_for_seeds
-from service.manifest import (
+from contract.imaging import make_grid, to_pil, to_uint8
+from contract.latents import latents_for_seeds
+from contract.manifest import (
     MANIFEST_FILE,
     ONNX_FILE,
     SAMPLES_FILE,

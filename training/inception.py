@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from service.manifest import sha256_file
+from contract.manifest import sha256_file
 from training.errors import UserError
 from training.quality import sample_rows
 

@@ -77,7 +77,7 @@ def resolve_eval_features(spec: str, data: str, dry_run: bool) -> Path | None:
 @torch.no_grad()
 def generated_images(net: nn.Module, z: torch.Tensor) -> np.ndarray:
     """uint8 [N, C, H, W] made by ``net`` (in eval mode) from the latents ``z``."""
-    from service.imaging import to_uint8
+    from contract.imaging import to_uint8
 
     with eval_mode(net):
         images = [

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from service.imaging import to_pil
+from contract.imaging import to_pil
 
 GIF_FRAME_MS = 400
-GRID_PADDING = 2  # service.imaging.make_grid's default, used for the epoch grids
+GRID_PADDING = 2  # contract.imaging.make_grid's default, used for the epoch grids
 PREVIEW_SIDE_PX = 300  # a shipped preview GIF shows as many faces as fit in this
 
 

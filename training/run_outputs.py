@@ -40,7 +40,7 @@ def eval_mode(net: nn.Module) -> Iterator[nn.Module]:
 @torch.no_grad()
 def sample_grid(net: nn.Module, z: torch.Tensor) -> np.ndarray:
     """An 8-wide grid (uint8 HWC) of the images ``net`` makes from the latents ``z``."""
-    from service.imaging import make_grid, to_uint8
+    from contract.imaging import make_grid, to_uint8
 
     with eval_mode(net):
         images = net(z).float().cpu().numpy()

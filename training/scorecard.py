@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from service.manifest import Manifest
+from contract.manifest import Manifest
 from training.evaluate import pixel_features
 from training.features import DATA_TO_FEATURES, FEATURES_DIR, FeatureExtractor
 from training.quality import LabelMatch, QualityReport, label_matches, quality_report

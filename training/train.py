@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from service.latents import latents_for_seeds
+from contract.latents import latents_for_seeds
 from training.augment import diff_augment, parse_policy
 from training.checkpoints import (
     BEST_FILE,

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract.latents import TRUNCATION_MAX, TRUNCATION_MIN
 from service.api.responses import Services
-from service.latents import TRUNCATION_MAX, TRUNCATION_MIN
 from service.lifecycle import ModelManager
 from service.registry import ModelVersion
 from service.settings import Settings

@@ -1,6 +1,6 @@
 """GET /models/{name}/files/{file}: the pictures of a model card (samples, training, losses).
 
-Only the names in service.manifest.CARD_FILES are served, from the version folder the
+Only the names in contract.manifest.CARD_FILES are served, from the version folder the
 registry resolved; the path checks are the registry's own (regular files inside the models
 folder). A file is streamed in chunks read in worker threads, never on the event loop and
 never whole: a 300 MB training animation asked for by 8 clients at once would otherwise be
@@ -22,10 +22,10 @@ from typing import Annotated, BinaryIO, Literal, get_args
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import StreamingResponse
 
+from contract.manifest import CARD_FILES
 from service.api.deps import NamedModelDep, SettingsDep
 from service.api.responses import etag_matches
 from service.errors import ApiError, error_responses
-from service.manifest import CARD_FILES
 from service.registry import open_card_file
 
 router = APIRouter(tags=["models"])

@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from contract.imaging import MEDIA_TYPES
+from contract.latents import SEED_MAX, latents_for_seeds, random_seeds
 from service.api.deps import VERSION_DESCRIPTION, DeadlineHeader, ModelQuery, truncation_field
 from service.api.fastpath import Call, served_by
 from service.api.responses import (
@@ -27,8 +29,6 @@ from service.api.responses import (
 )
 from service.batching import Job
 from service.errors import ApiError
-from service.imaging import MEDIA_TYPES
-from service.latents import SEED_MAX, latents_for_seeds, random_seeds
 from service.registry import ModelVersion
 from service.rendering import ImageOptions, is_heavy, render_images
 

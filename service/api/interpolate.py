@@ -1,7 +1,7 @@
 """GET /interpolate: a latent walk from seed_a to seed_b, as a strip or an animation.
 
 A hot route (service.api.fastpath): the FastAPI endpoint documents it, ``serve_interpolate``
-serves it; the walk itself is ``service.latents.latent_path``."""
+serves it; the walk itself is ``contract.latents.latent_path``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import ConfigDict, Field
 
+from contract.imaging import MEDIA_TYPES
+from contract.latents import SEED_MAX, latent_path
 from service.api.deps import DeadlineHeader, ModelQuery, truncation_field
 from service.api.fastpath import Call, served_by
 from service.api.responses import (
@@ -24,8 +26,6 @@ from service.api.responses import (
 )
 from service.batching import Job
 from service.errors import ApiError
-from service.imaging import MEDIA_TYPES
-from service.latents import SEED_MAX, latent_path
 from service.rendering import ImageOptions, is_heavy, render_frames
 
 router = APIRouter(tags=["generate"])

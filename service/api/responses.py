@@ -14,10 +14,10 @@ from typing import Any
 
 from starlette.types import Receive
 
+from contract.imaging import ENCODER_TAG
 from service.batching import ClientDisconnected, Closed, DeadlineExceeded, Job, Overloaded, execute
 from service.cache import CachedResponse, ResponseCache
 from service.errors import ApiError, error_responses
-from service.imaging import ENCODER_TAG
 from service.metrics import Metrics
 from service.registry import ModelVersion
 from service.render_pool import RenderPool

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.imaging import to_uint8
-from service.latents import latents_for_seeds
-from service.manifest import Manifest, sha256_file
+from contract.imaging import to_uint8
+from contract.latents import latents_for_seeds
+from contract.manifest import Manifest, sha256_file
 from service.registry import load_version
 from service.settings import Settings
 

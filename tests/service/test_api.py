@@ -220,7 +220,7 @@ def test_null_truncation_is_off_with_todays_bytes_and_etag(client: TestClient) -
 def test_truncated_images_are_the_model_run_on_the_documented_truncated_latents(
     client: TestClient,
 ) -> None:
-    from service.latents import latents_for_seeds
+    from contract.latents import latents_for_seeds
     from service.rendering import ImageOptions, render_images
 
     r = client.post(

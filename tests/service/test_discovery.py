@@ -18,8 +18,9 @@ import httpx
 import pytest
 from onnxruntime import InferenceSession
 
+from contract import exports
 from service import registry
-from service.manifest import Manifest
+from contract.manifest import Manifest
 from service.registry import Registry, discover, unchanged
 from service.settings import Settings
 from tests.helpers import make_tiny_model
@@ -323,14 +324,14 @@ def test_onnxruntime_errors_carry_no_host_path(models: Path, tmp_path: Path) -> 
 def test_an_unforeseen_error_is_one_unavailable_version(
     models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    check_signature = registry.check_signature
+    check_signature = exports.check_signature
 
     def broken(session: InferenceSession, manifest: Manifest) -> str:
         if manifest.name == "bad":
             raise RuntimeError(f"no such thing in {models / 'bad' / '1'}\nsecond line")
         return check_signature(session, manifest)
 
-    monkeypatch.setattr(registry, "check_signature", broken)
+    monkeypatch.setattr(exports, "check_signature", broken)
     with caplog.at_level(logging.ERROR, logger="service.registry"):
         reason = unavailable_reason(scan(models), "bad", 1, tmp_path)
     assert reason.startswith("unexpected error: RuntimeError: ") and "second line" not in reason

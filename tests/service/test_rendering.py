@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.imaging import make_grid
+from contract.imaging import make_grid
 from service.rendering import (
     MAX_SIDE,
     ImageOptions,

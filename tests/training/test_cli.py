@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from service.manifest import Manifest
+from contract.manifest import Manifest
 from training.cli import app, parse_seeds, slug
 
 runner = CliRunner()

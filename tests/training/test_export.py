@@ -7,8 +7,8 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from service.latents import latents_for_seeds
-from service.manifest import Manifest
+from contract.latents import latents_for_seeds
+from contract.manifest import Manifest
 from tests.helpers import make_tiny_model, tiny_config
 from training.export import ExportError, export_generator, next_version
 from training.models import Generator
@@ -64,7 +64,7 @@ def test_fp16_export_keeps_float32_io(tmp_path: Path) -> None:
     torch.manual_seed(0)
     generator = Generator(tiny_config())
     record = json.loads((make_tiny_model(tmp_path, "a") / "manifest.json").read_text())["training"]
-    from service.manifest import TrainingRecord
+    from contract.manifest import TrainingRecord
     from training.export import ExportOptions
 
     manifest = export_generator(
@@ -110,7 +110,7 @@ def test_failed_export_leaves_no_partial_folder(
 
 
 def test_fp16_export_stays_within_its_tolerance_of_the_fp32_one(tmp_path: Path) -> None:
-    from service.manifest import TrainingRecord
+    from contract.manifest import TrainingRecord
     from training.export import PARITY_TOLERANCE, ExportOptions
 
     torch.manual_seed(0)

@@ -17,7 +17,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from service.manifest import Manifest
+from contract.manifest import Manifest
 from tests.helpers import make_tiny_model
 from training.cli import app
 from training.inception import InceptionError, InceptionFeatures, inception_scores

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from service.imaging import make_grid
+from contract.imaging import make_grid
 from training.report import preview_crop, write_training_gif
 
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from service.imaging import to_uint8
-from service.latents import latents_for_seeds
+from contract.imaging import to_uint8
+from contract.latents import latents_for_seeds
 from tests.helpers import TINY_DRY_RUN
 from training.cli import app
 from training.train import (

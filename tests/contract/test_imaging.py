@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service import imaging
-from service.imaging import encode, make_grid, to_pil, to_uint8
+from contract import imaging
+from contract.imaging import encode, make_grid, to_pil, to_uint8
 
 
 def test_to_uint8_maps_the_value_range_and_clips() -> None:

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from service import latents
-from service.latents import (
+from contract import latents
+from contract.latents import (
     SEED_MAX,
     TRUNCATION_MAX,
     TRUNCATION_MIN,
@@ -27,7 +27,7 @@ def test_seed_to_latent_is_the_documented_pcg64_draw() -> None:
 
 def test_same_seed_same_bytes_in_another_process() -> None:
     code = (
-        "from service.latents import latent_for_seed; import sys; "
+        "from contract.latents import latent_for_seed; import sys; "
         "sys.stdout.buffer.write(latent_for_seed(7, 64).tobytes())"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout
@@ -82,7 +82,7 @@ def test_slerp_of_parallel_vectors_falls_back_to_lerp() -> None:
 
 
 def documented_truncated_latent(seed: int, nz: int, psi: float) -> np.ndarray:
-    """The loop in service.latents' docstring, one draw at a time: what a client would write."""
+    """The loop in contract.latents' docstring, one draw at a time: what a client would write."""
     rng = np.random.Generator(np.random.PCG64(seed))
     z = rng.standard_normal(nz, dtype=np.float32)
     for i in range(nz):
@@ -127,7 +127,7 @@ def test_the_bound_is_psi_itself_not_psi_rounded_to_float32() -> None:
 def test_same_seed_and_psi_same_latent_and_same_bytes_in_another_process() -> None:
     assert np.array_equal(latent_for_seed(7, 64, 0.7), latent_for_seed(7, 64, 0.7))
     code = (
-        "from service.latents import latent_for_seed; import sys; "
+        "from contract.latents import latent_for_seed; import sys; "
         "sys.stdout.buffer.write(latent_for_seed(7, 64, 0.7).tobytes())"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from service.manifest import (
+from contract.manifest import (
     MAX_MANIFEST_BYTES,
     Manifest,
     ManifestTooLarge,
