@@ -59,8 +59,8 @@ def test_truncation_truncates_both_ends_and_changes_the_etag(client: TestClient)
 
 
 def test_truncated_path_is_the_interpolation_of_truncated_ends() -> None:
-    from service.api.interpolate import latent_path
     from contract.latents import latent_for_seed, lerp
+    from service.api.interpolate import latent_path
 
     path = latent_path(1, 2, 5, "lerp", 64, 0.5)
     a, b = latent_for_seed(1, 64, 0.5), latent_for_seed(2, 64, 0.5)

@@ -19,7 +19,6 @@ import pytest
 from onnxruntime import InferenceSession
 
 from contract import exports
-from service import registry
 from contract.manifest import Manifest
 from service.registry import Registry, discover, unchanged
 from service.settings import Settings
