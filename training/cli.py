@@ -438,7 +438,7 @@ def evaluate_source(
 
     from contract.imaging import to_uint8
     from training.data import load_images
-    from training.evaluate import evaluate as pixel_checks
+    from training.pixel_checks import check_pixels
     from training.scorecard import resolve_features, score
 
     feature_dir = resolve_features(features, data)
@@ -483,7 +483,7 @@ def evaluate_source(
         **card.to_dict(),
         "truncation": curve,
         **({"inception": inception} if inception else {}),
-        "pixel_checks": pixel_checks(real[: len(fake)], fake).to_dict(),
+        "pixel_checks": check_pixels(real[: len(fake)], fake).to_dict(),
         "command": command,
         "table": table,
     }

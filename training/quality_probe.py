@@ -48,7 +48,7 @@ class QualityProbe:
     def embed(self, images_u8: np.ndarray) -> np.ndarray:
         """uint8 [N, C, H, W] -> float64 [N, D]."""
         if self.extractor is None:
-            from training.evaluate import pixel_features
+            from training.pixel_checks import pixel_features
 
             return pixel_features(images_u8)
         return self.extractor(images_u8)[0]

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from contract.manifest import Manifest
-from training.evaluate import pixel_features
 from training.features import DATA_TO_FEATURES, FEATURES_DIR, FeatureExtractor
+from training.pixel_checks import pixel_features
 from training.quality import LabelMatch, QualityReport, label_matches, quality_report
 
 PIXELS = "pixels"

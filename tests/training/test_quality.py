@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from training import evaluate, quality
+from training import pixel_checks, quality
 from training.quality import (
     density_coverage,
     disjoint_halves,
@@ -57,8 +57,8 @@ def test_fd_of_two_gaussians_approaches_the_population_value() -> None:
     assert frechet_distance(a, b) == pytest.approx(7.0, rel=0.05)
 
 
-def test_evaluate_uses_the_one_frechet_distance() -> None:
-    assert evaluate.frechet_distance is quality.frechet_distance
+def test_pixel_checks_use_the_one_frechet_distance() -> None:
+    assert pixel_checks.frechet_distance is quality.frechet_distance
 
 
 # --- KID -----------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from training.evaluate import evaluate
+from training.pixel_checks import check_pixels
 
 
 def blobs(n: int, seed: int) -> np.ndarray:
@@ -12,8 +12,8 @@ def blobs(n: int, seed: int) -> np.ndarray:
 
 
 def test_same_distribution_scores_close_and_diverse() -> None:
-    result = evaluate(blobs(200, 0), blobs(200, 1))
-    collapsed = evaluate(blobs(200, 0), np.repeat(blobs(1, 5), 200, axis=0))
+    result = check_pixels(blobs(200, 0), blobs(200, 1))
+    collapsed = check_pixels(blobs(200, 0), np.repeat(blobs(1, 5), 200, axis=0))
     assert result.fd_pixels < 0.5 * collapsed.fd_pixels
     assert 0.9 < result.diversity_ratio < 1.1
     assert result.nearest_real_ratio > 0.8
@@ -21,17 +21,17 @@ def test_same_distribution_scores_close_and_diverse() -> None:
 
 def test_mode_collapse_shows_as_low_diversity() -> None:
     collapsed = np.repeat(blobs(1, 5), 200, axis=0)
-    result = evaluate(blobs(200, 0), collapsed)
+    result = check_pixels(blobs(200, 0), collapsed)
     assert result.diversity_ratio < 0.05
-    assert result.fd_pixels > evaluate(blobs(200, 0), blobs(200, 1)).fd_pixels
+    assert result.fd_pixels > check_pixels(blobs(200, 0), blobs(200, 1)).fd_pixels
 
 
 def test_copying_training_images_shows_as_small_nearest_distance() -> None:
     real = blobs(200, 0)
-    result = evaluate(real, real[::-1].copy())  # the copies of the reference half
+    result = check_pixels(real, real[::-1].copy())  # the copies of the reference half
     assert result.nearest_real_ratio < 0.1
 
 
 def test_too_few_images_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="at least 16"):
-        evaluate(blobs(8, 0), blobs(8, 1))
+        check_pixels(blobs(8, 0), blobs(8, 1))

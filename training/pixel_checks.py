@@ -1,7 +1,7 @@
-"""Offline sample-quality numbers for a trained generator (no downloaded feature nets).
+"""Pixel checks of a generator's images: numbers that need no feature network at all.
 
-FID needs Inception weights from a model hub; these machines cannot fetch them. What is
-computed instead, on the same footing for every run so runs can be compared:
+They see images as 8×8 thumbnails, so they run on any data set, on the same footing for every
+run; `dcgan evaluate` prints them beside the feature-space scorecard (``training/scorecard.py``):
 
 * ``fd_pixels``: the Fréchet distance between Gaussians fitted to real and generated
   images downsampled to 8×8 (the FID formula in pixel space). Lower is closer. It sees
@@ -30,7 +30,7 @@ Array = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class PixelChecks:
     samples: int
     fd_pixels: float
     diversity_ratio: float
@@ -67,14 +67,14 @@ def mean_nearest_distance(queries: Array, pool: Array) -> float:
     return float(np.sqrt(np.maximum(d2.min(1), 0.0)).mean())
 
 
-def evaluate(real_u8: np.ndarray, fake_u8: np.ndarray) -> Evaluation:
+def check_pixels(real_u8: np.ndarray, fake_u8: np.ndarray) -> PixelChecks:
     """Compare generated images with real ones (both uint8 [N, C, H, W], N >= 16)."""
     if len(real_u8) < 16 or len(fake_u8) < 16:
-        raise ValueError("evaluate needs at least 16 real and 16 generated images")
+        raise ValueError("the pixel checks need at least 16 real and 16 generated images")
     real, fake = pixel_features(real_u8), pixel_features(fake_u8)
     half = len(real) // 2
     held_out, reference = real[:half], real[half:]
-    return Evaluation(
+    return PixelChecks(
         samples=len(fake),
         fd_pixels=round(frechet_distance(real, fake), 5),
         diversity_ratio=round(mean_pairwise_distance(fake) / mean_pairwise_distance(real), 4),
