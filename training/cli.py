@@ -163,7 +163,8 @@ def features(
     ] = None,
 ) -> None:
     """Train the feature network that `dcgan evaluate` embeds images with, on NAME's labels."""
-    from training.features import FEATURES_DIR, build_feature_net
+    from training.feature_files import FEATURES_DIR
+    from training.feature_training import build_feature_net
 
     setup_logging(False)
     record = build_feature_net(name, out or FEATURES_DIR / name, data=data, epochs=epochs)

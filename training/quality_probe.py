@@ -3,8 +3,8 @@ real sample.
 
 Every ``eval_every`` epochs (rank 0), ``eval_samples`` images from the fixed latents of
 seeds 0..n-1 (the EMA generator when EMA is on) are embedded with the data's feature network
-(``training/features.py``; 8×8 pixel thumbnails as the fallback) and compared with a fixed
-real sample, beside that sample's real-vs-real floor.
+(``training/feature_extractor.py``; 8×8 pixel thumbnails as the fallback) and compared with a
+fixed real sample, beside that sample's real-vs-real floor.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class QualityProbe:
     """
 
     def __init__(self, images: torch.Tensor, samples: int, features: Path | None) -> None:
-        from training.features import FeatureExtractor
+        from training.feature_extractor import FeatureExtractor
         from training.quality import frechet_distance
         from training.scorecard import PIXELS, portable
 

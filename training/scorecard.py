@@ -1,10 +1,10 @@
 """A generator's quality numbers, each beside its real-vs-real floor: `dcgan evaluate`.
 
-Images are embedded with the data set's feature network (``training/features.py``) when it
-has one; every metric of ``training/quality.py`` is computed on those embeddings, and each
-head's predicted labels give a distribution match ("glasses 14% vs 15%"). Without a feature
-network the same metrics run on 8×8 pixel thumbnails, labelled as the weaker fallback: they
-see colour and layout, not the objects in the images.
+Images are embedded with the data set's feature network (``training/feature_extractor.py``)
+when it has one; every metric of ``training/quality.py`` is computed on those embeddings, and
+each head's predicted labels give a distribution match ("glasses 14% vs 15%"). Without a
+feature network the same metrics run on 8×8 pixel thumbnails, labelled as the weaker
+fallback: they see colour and layout, not the objects in the images.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 
 from contract.manifest import Manifest
-from training.features import DATA_TO_FEATURES, FEATURES_DIR, FeatureExtractor
+from training.cartoon_faces import ATTRIBUTES_FILE
+from training.feature_extractor import FeatureExtractor
+from training.feature_files import DATA_TO_FEATURES, FEATURE_JSON, FEATURES_DIR
 from training.pixel_checks import pixel_features
 from training.quality import LabelMatch, QualityReport, label_matches, quality_report
 
@@ -76,12 +78,12 @@ def resolve_features(spec: str, data: str, features_dir: Path = FEATURES_DIR) ->
         return None
     if spec == "auto":
         name = DATA_TO_FEATURES.get(data)
-        if name is None and (Path(data).parent / "attributes.jsonl").is_file():
+        if name is None and (Path(data).parent / ATTRIBUTES_FILE).is_file():
             name = "cartoon-faces"  # a `dcgan data cartoon-faces` folder's faces/
         folder = features_dir / name if name else None
-        return folder if folder is not None and (folder / "feature.json").is_file() else None
+        return folder if folder is not None and (folder / FEATURE_JSON).is_file() else None
     folder = Path(spec) if Path(spec).is_dir() else features_dir / spec
-    if not (folder / "feature.json").is_file():
+    if not (folder / FEATURE_JSON).is_file():
         raise FileNotFoundError(
             f"no feature network at {folder}: build it with `dcgan features NAME`, or use "
             "--features pixels"

@@ -201,3 +201,10 @@ def test_user_errors_exit_2_and_bugs_keep_their_traceback(error: str) -> None:
     assert exited.value.exit_code == 2
     with pytest.raises(RuntimeError, match="a bug"):
         fails(RuntimeError("a bug"))  # not a user error: the traceback stays
+
+
+def test_cli_refuses_an_unknown_network_with_exit_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["features", "inception", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert "unknown feature network 'inception'" in result.output
+    assert not (tmp_path / "x").exists()

@@ -1,0 +1,17 @@
+"""Fixtures shared by the training tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from training.feature_training import build_feature_net
+
+
+@pytest.fixture(scope="session")
+def digits_net(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A digits feature network trained for 3 epochs: enough to be well above chance."""
+    out = tmp_path_factory.mktemp("features") / "digits"
+    build_feature_net("digits", out, epochs=3)
+    return out
