@@ -12,67 +12,44 @@ loop (no threadpool hop between resolving a version and leasing it).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import os
-import signal
-import stat
-import threading
-import uuid
-import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from prometheus_client import Gauge
-
-from contract.manifest import is_valid_model_name
 from service.batching import MicroBatcher
-from service.errors import ApiError
-from service.metrics import MULTIPROCESS, Metrics
-from service.registry import ModelVersion, Registry, check_required_cuda, discover
+from service.metrics import MULTIPROCESS, LabelSets, Metrics, publish
+from service.model_watch import WATCH_SETTLE_S, watch_models_folder
+from service.registry import (
+    ModelVersion,
+    Registry,
+    UnknownModel,
+    UnknownVersion,
+    VersionUnavailable,
+    check_required_cuda,
+    discover,
+    ready_versions,
+    registry_diff,
+)
 from service.render_pool import RenderPool
 from service.settings import Settings
 from service.supervisor import remove_if_last
+from service.workers import (
+    RELOAD_POLL_S,
+    LeaderView,
+    ReloadSignal,
+    behind_leader,
+    drain_on_sigterm,
+    follow_parent,
+    onnx_sha,
+)
 
 log = logging.getLogger(__name__)
-access_log = logging.getLogger("service.access")
-_MANAGERS: weakref.WeakSet[ModelManager] = weakref.WeakSet()
-WATCH_SETTLE_S = 1.0  # the second look after a file-change reload
-WATCH_FOLDER_POLL_S = 1.0  # how often the watch checks that the models folder is the same one
-RELOAD_POLL_S = 0.25
-PARENT_POLL_S = 0.5  # how often a worker checks that dcgan-serve's parent still runs
 # a follower that finds a version the leader loaded still incomplete looks again this often,
 # this many times: an export or a copy being finished as the signal arrived
 SETTLE_POLL_S, SETTLE_TRIES = 0.2, 10
-LeaderView = dict[str, str]  # "name/version" -> onnx_sha256 of each version the leader loaded
-
-
-def begin_shutdown_all() -> None:
-    """Every manager of this process stops reporting ready."""
-    for manager in list(_MANAGERS):
-        manager.begin_shutdown()
-
-
-def _flip_readiness_on_sigterm() -> None:
-    """In a worker process, where uvicorn's own server handles SIGTERM: readiness first."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def handler(sig: int, frame: FrameType | None) -> None:
-        begin_shutdown_all()
-        if callable(previous):
-            previous(sig, frame)
-
-    signal.signal(signal.SIGTERM, handler)
-
-
-def ready_versions(registry: Registry) -> list[ModelVersion]:
-    return [v for vs in registry.models.values() for v in vs.values() if v.status == "ready"]
 
 
 class ModelManager:
@@ -84,12 +61,11 @@ class ModelManager:
         self._closing: set[asyncio.Task[None]] = set()
         self._retired: dict[int, ModelVersion] = {}  # still leased after a reload
         self._tasks: list[asyncio.Task[None]] = []  # file watcher, reload signal
-        self._reload_token = ""  # the last reload signal seen or sent
-        self._published_info: set[tuple[str, ...]] = set()  # model_info label sets
-        self._published_queues: set[tuple[str, ...]] = set()
+        self._signal: ReloadSignal | None = None  # with several workers: their reloads
+        self._published_info: LabelSets = set()  # model_info label sets
+        self._published_queues: LabelSets = set()
         self.renders: RenderPool | None = None  # heavy renders of every batcher (create_app)
         self._parent: int | None = None  # dcgan-serve's parent process, in a worker
-        _MANAGERS.add(self)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -104,16 +80,17 @@ class ModelManager:
         self.metrics.worker_processes.set(1)
         loop = asyncio.get_running_loop()
         if self.settings.watch:
-            self._tasks.append(loop.create_task(self._watch()))
+            watch = watch_models_folder(self.settings.models_dir, self._reload_quietly)
+            self._tasks.append(loop.create_task(watch))
             # what changed between the discovery above and the watcher's first look would
             # bring no event: one more look once the watcher runs
             self._tasks.append(loop.create_task(self._look_again(WATCH_SETTLE_S)))
         if self.settings.reload_signal_file is not None:  # one of dcgan-serve's workers
-            self._reload_token = self._read_reload_signal()[0]
+            self._signal = ReloadSignal(self.settings.reload_signal_file)
             self._tasks.append(loop.create_task(self._follow_reload_signal()))
             self._parent = os.getppid()
-            self._tasks.append(loop.create_task(_follow_parent(self._parent)))
-            _flip_readiness_on_sigterm()
+            self._tasks.append(loop.create_task(follow_parent(self._parent)))
+            drain_on_sigterm(self)
 
     def begin_shutdown(self) -> None:
         """Called from the SIGTERM handler: only flips a flag, so it is signal-safe."""
@@ -156,9 +133,9 @@ class ModelManager:
                     version.retired = True
                     self._retired[id(version)] = version
                     self._close_if_unused(version)
-            if tell_workers:
-                self._send_reload_signal(new)
-            return diff(old, new)
+            if tell_workers and self._signal is not None:
+                self._signal.send(new)
+            return registry_diff(old, new)
 
     async def _settle(self, new: Registry, old: Registry, leader: LeaderView) -> Registry:
         """A follower reloads a moment after the leader, and may find a version the leader
@@ -173,7 +150,7 @@ class ModelManager:
         for key in behind_leader(new, leader):
             name, version = key.split("/")
             kept = old.models.get(name, {}).get(int(version))
-            if kept is not None and kept.status == "ready" and _sha(kept) == leader[key]:
+            if kept is not None and kept.status == "ready" and onnx_sha(kept) == leader[key]:
                 log.info("%s: keeping the loaded files the other worker loaded", key)
                 new.models[name][int(version)] = kept
         return new
@@ -181,35 +158,18 @@ class ModelManager:
     # -- requests -----------------------------------------------------------------------
 
     def resolve(self, name: str | None, version: int | None) -> ModelVersion:
-        """The version a request asked for; 404 naming the available ones, 503 if unusable."""
+        """The ready version a request asked for (None: the default model, its default
+        version); else UnknownModel, UnknownVersion or VersionUnavailable."""
         registry = self.registry
         name = name or self.default_model()
         versions = registry.models.get(name)
         if not versions:
-            details: dict[str, object] = {"available": registry.ready_names()}
-            if is_valid_model_name(name):  # a name that could be exported: say how
-                details["hint"] = (
-                    f"train and export it: dcgan train --preset PRESET --data IMAGE_FOLDER "
-                    f"--run-dir runs/{name} && dcgan export runs/{name} "
-                    "(then POST /admin/reload); `dcgan presets` lists the presets"
-                )
-            raise ApiError(404, "model_not_found", f"unknown model {name!r}", details)
+            raise UnknownModel(name, registry.ready_names())
         entry = versions.get(version) if version is not None else registry.default_version(name)
         if entry is None:
-            raise ApiError(
-                404,
-                "version_not_found",
-                f"model {name!r} has no version {version}",
-                {"versions": sorted(versions)},
-            )
+            raise UnknownVersion(name, version or 0, sorted(versions))
         if entry.status != "ready":
-            raise ApiError(
-                503,
-                "model_unavailable",
-                f"{name} v{entry.version} is unavailable: {entry.reason}",
-                {"reason": entry.reason},
-                {"Retry-After": "30"},
-            )
+            raise VersionUnavailable(entry)
         return entry
 
     def default_model(self) -> str:
@@ -241,7 +201,7 @@ class ModelManager:
         """Retry-After seconds when the model's queue is full (checked before the body is read)."""
         try:
             entry = self.resolve(name, version)
-        except ApiError:
+        except LookupError:
             return None  # the route answers with the proper error
         batcher = entry.batcher
         return batcher.retry_after_s() if batcher is not None and batcher.full else None
@@ -283,37 +243,21 @@ class ModelManager:
         task.add_done_callback(self._closing.discard)
         log.info("retired %s v%d closed", version.name, version.version)
 
-    def _read_reload_signal(self) -> tuple[str, LeaderView]:
-        """The last signal's token and the leader's view of what it loaded."""
-        path = self.settings.reload_signal_file
-        try:
-            signal_ = json.loads(path.read_text()) if path is not None else {}
-            return str(signal_["token"]), {str(k): str(v) for k, v in signal_["ready"].items()}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return "", {}
-
-    def _send_reload_signal(self, loaded: Registry) -> None:
-        path = self.settings.reload_signal_file
-        if path is None:
-            return
-        self._reload_token = uuid.uuid4().hex
-        ready = {f"{v.name}/{v.version}": _sha(v) for v in ready_versions(loaded)}
-        path.parent.mkdir(parents=True, exist_ok=True)  # deleted by a /tmp cleaner
-        staging = path.with_name(f".{path.name}.{os.getpid()}")
-        staging.write_text(json.dumps({"token": self._reload_token, "ready": ready}))
-        staging.replace(path)  # atomic: a reader sees the old signal or the new one
-
     async def _follow_reload_signal(self) -> None:
         """Reload when another worker did (it wrote a new token to the signal file)."""
+        assert self._signal is not None
         while True:
             await asyncio.sleep(RELOAD_POLL_S)
-            token, leader = self._read_reload_signal()
-            if token and token != self._reload_token:
-                self._reload_token = token
+            leader = self._signal.new()
+            if leader is not None:
                 try:
                     await self.reload(tell_workers=False, leader=leader)
                 except Exception:  # keep following: the next signal may succeed
                     log.exception("reload signalled by another worker failed")
+
+    async def _reload_quietly(self) -> None:
+        """A reload of this worker only (each worker watches the folder for itself)."""
+        await self.reload(tell_workers=False)
 
     async def _look_again(self, delay_s: float) -> None:
         await asyncio.sleep(delay_s)
@@ -321,126 +265,3 @@ class ModelManager:
             await self.reload(tell_workers=False)
         except Exception:
             log.exception("reload after start-up failed")
-
-    async def _watch(self) -> None:
-        """Reload on file changes under the models folder, and follow the folder itself: a
-        watch sits on a folder's inode, so a models folder deleted and recreated, renamed
-        away or re-pointed through a symlink (the usual atomic way to publish a new set)
-        would otherwise leave the watcher on the old one, silently."""
-        root = self.settings.models_dir
-        if folder_identity(root) is None:
-            root.mkdir(parents=True, exist_ok=True)
-        while True:
-            identity = folder_identity(root)
-            stop = asyncio.Event()
-            watcher = asyncio.create_task(self._watch_folder(root, stop)) if identity else None
-            while folder_identity(root) == identity and not (watcher and watcher.done()):
-                await asyncio.sleep(WATCH_FOLDER_POLL_S)
-            stop.set()
-            if watcher is not None:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await watcher
-            now = folder_identity(root)
-            if now != identity:
-                log.warning(
-                    "the models folder %s was %s: reloading, and watching what is there now",
-                    root,
-                    "removed" if now is None else "replaced (recreated, renamed or re-pointed)",
-                )
-                access_log.info(json.dumps({"event": "reload", "reason": "models folder replaced"}))
-            try:
-                await self.reload(tell_workers=False)
-            except Exception:
-                log.exception("reload after the models folder changed failed")
-
-    async def _watch_folder(self, root: Path, stop: asyncio.Event) -> None:
-        from watchfiles import awatch
-
-        # exports are renamed into place, so one change set means a whole new version
-        async for changes in awatch(root, debounce=500, stop_event=stop):
-            access_log.info(json.dumps({"event": "reload", "changes": len(changes)}))
-            try:
-                await self.reload(tell_workers=False)  # every worker watches for itself
-                # A folder created in this change set (a new model's first version) can be
-                # filled before the watcher has added a watch on it, and those events never
-                # come: look once more after a moment (unchanged versions are kept as they are).
-                await asyncio.sleep(WATCH_SETTLE_S)
-                await self.reload(tell_workers=False)
-            except Exception:  # a bad reload must not stop the watcher
-                log.exception("reload after file change failed")
-
-
-def _sha(version: ModelVersion) -> str:
-    return version.manifest.onnx_sha256 if version.manifest is not None else ""
-
-
-def behind_leader(registry: Registry, leader: LeaderView) -> list[str]:
-    """The versions the leader loaded that ``registry`` does not hold ready, same bytes."""
-    behind = []
-    for key, sha in leader.items():
-        name, version = key.split("/")
-        entry = registry.models.get(name, {}).get(int(version))
-        if entry is None or entry.status != "ready" or _sha(entry) != sha:
-            behind.append(key)
-    return behind
-
-
-async def _follow_parent(parent: int) -> None:
-    """A worker of dcgan-serve stops (gracefully, as at SIGTERM) once its parent is gone: a
-    parent killed with SIGKILL would otherwise leave workers serving the port for ever, and
-    the restarted service could not bind it."""
-    while os.getppid() == parent:
-        await asyncio.sleep(PARENT_POLL_S)
-    log.warning("dcgan-serve's parent process %d is gone: this worker stops", parent)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
-def folder_identity(path: Path) -> tuple[str, int, int] | None:
-    """What a watch is tied to: the folder's real path and inode; None when it is missing."""
-    try:
-        real = os.path.realpath(path)
-        st = os.stat(real)
-    except OSError:
-        return None
-    return (real, st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
-
-
-LabelSets = set[tuple[str, ...]]
-
-
-def publish(gauge: Gauge, before: LabelSets, now: LabelSets, value: float) -> None:
-    """Set ``now``'s series to ``value``; drop the series of ``before`` that are gone.
-
-    In multiprocess mode prometheus_client cannot remove a series: it is set to 0 instead.
-    """
-    for labels in before - now:
-        if MULTIPROCESS:
-            gauge.labels(*labels).set(0)
-        else:
-            gauge.remove(*labels)
-    for labels in now:
-        gauge.labels(*labels).set(value)
-
-
-def diff(old: Registry, new: Registry) -> dict[str, Any]:
-    """What a reload changed: added, removed, reloaded (new weights) and failed versions."""
-
-    def keys(reg: Registry) -> dict[tuple[str, int], ModelVersion]:
-        return {(n, v): e for n, vs in reg.models.items() for v, e in vs.items()}
-
-    before, after = keys(old), keys(new)
-    return {
-        "added": sorted(f"{n}/{v}" for (n, v) in after.keys() - before.keys()),
-        "removed": sorted(f"{n}/{v}" for (n, v) in before.keys() - after.keys()),
-        "reloaded": sorted(
-            f"{n}/{v}"
-            for (n, v), e in after.items()
-            if (n, v) in before and before[(n, v)] is not e and e.status == "ready"
-        ),
-        "failed": [
-            {"model": e.name, "version": e.version, "reason": e.reason}
-            for e in after.values()
-            if e.status != "ready"
-        ],
-    }

@@ -228,3 +228,20 @@ def forget_dead_workers(folder: str) -> None:
     for pid in pids:
         if not process_exists(pid):
             multiprocess.mark_process_dead(pid, folder)
+
+
+LabelSets = set[tuple[str, ...]]
+
+
+def publish(gauge: Gauge, before: LabelSets, now: LabelSets, value: float) -> None:
+    """Set ``now``'s series to ``value``; drop the series of ``before`` that are gone.
+
+    In multiprocess mode prometheus_client cannot remove a series: it is set to 0 instead.
+    """
+    for labels in before - now:
+        if MULTIPROCESS:
+            gauge.labels(*labels).set(0)
+        else:
+            gauge.remove(*labels)
+    for labels in now:
+        gauge.labels(*labels).set(value)

@@ -146,6 +146,55 @@ class Registry:
         return bool(self.ready_names())
 
 
+def ready_versions(registry: Registry) -> list[ModelVersion]:
+    return [v for vs in registry.models.values() for v in vs.values() if v.status == "ready"]
+
+
+def registry_diff(old: Registry, new: Registry) -> dict[str, Any]:
+    """What a reload changed: added, removed, reloaded (new weights) and failed versions."""
+
+    def keys(reg: Registry) -> dict[tuple[str, int], ModelVersion]:
+        return {(n, v): e for n, vs in reg.models.items() for v, e in vs.items()}
+
+    before, after = keys(old), keys(new)
+    return {
+        "added": sorted(f"{n}/{v}" for (n, v) in after.keys() - before.keys()),
+        "removed": sorted(f"{n}/{v}" for (n, v) in before.keys() - after.keys()),
+        "reloaded": sorted(
+            f"{n}/{v}"
+            for (n, v), e in after.items()
+            if (n, v) in before and before[(n, v)] is not e and e.status == "ready"
+        ),
+        "failed": [
+            {"model": e.name, "version": e.version, "reason": e.reason}
+            for e in after.values()
+            if e.status != "ready"
+        ],
+    }
+
+
+class LookupProblem(LookupError):
+    """What a request asked for is not servable (the API layer says so over HTTP)."""
+
+
+class UnknownModel(LookupProblem):
+    def __init__(self, name: str, available: list[str]) -> None:
+        super().__init__(f"unknown model {name!r}")
+        self.name, self.available = name, available
+
+
+class UnknownVersion(LookupProblem):
+    def __init__(self, name: str, version: int, versions: list[int]) -> None:
+        super().__init__(f"model {name!r} has no version {version}")
+        self.name, self.version, self.versions = name, version, versions
+
+
+class VersionUnavailable(LookupProblem):
+    def __init__(self, entry: ModelVersion) -> None:
+        super().__init__(f"{entry.name} v{entry.version} is unavailable: {entry.reason}")
+        self.entry = entry
+
+
 def choose_providers(settings: Settings, available: list[str]) -> list[str]:
     wanted = settings.providers or [CUDA, CPU]
     chosen = [p for p in wanted if p in available]

@@ -149,9 +149,9 @@ MUTATIONS = [
     (
         "dead workers' gauges summed",
         "service/metrics.py",
-        'forget_dead_workers(os.environ["PROMETHEUS_MULTIPROC_DIR"])',
-        "None",
-        "tests/service/test_workers.py -k killed",
+        "    forget_dead_workers(folder)\n",
+        "",
+        "tests/service/test_workers.py -k killed_workers",
     ),
     (
         "render stop ignored",

@@ -15,6 +15,7 @@ from fastapi import Depends, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from contract.latents import TRUNCATION_MAX, TRUNCATION_MIN
+from service.api.lookup import resolve
 from service.api.responses import Services
 from service.lifecycle import ModelManager
 from service.registry import ModelVersion
@@ -88,7 +89,7 @@ DeadlineHeader = Annotated[
 async def _resolved(
     request: Request, manager: ModelManager, name: str | None, version: int | None
 ) -> AsyncIterator[ModelVersion]:
-    entry = manager.resolve(name, version)
+    entry = resolve(manager, name, version)
     request.state.model = entry.name  # the access log and metrics label it
     async with manager.lease(entry):
         yield entry

@@ -32,6 +32,7 @@ from starlette.types import Receive, Scope, Send
 
 from service.api.auth import key_problem
 from service.api.deps import DEADLINE_MAX_MS
+from service.api.lookup import resolve
 from service.api.responses import Reply, Services, overloaded
 from service.errors import ApiError, error_body, validation_problems
 from service.lifecycle import ModelManager
@@ -119,7 +120,7 @@ class Call:
     def model(self, name: str | None, version: int | None) -> Lease:
         """The version asked for, leased until the ``with`` block ends (resolved and leased
         with no await between: a reload cannot retire it in between)."""
-        entry = self.manager.resolve(name, version)
+        entry = resolve(self.manager, name, version)
         self.scope.setdefault("state", {})["model"] = entry.name  # the access log labels it
         self.manager.acquire(entry)
         return Lease(self.manager, entry)
