@@ -34,7 +34,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.servers import Running, running_server
+from testkit.servers import Running, running_server
 
 HEAVY = {"count": 64, "upscale": 8, "upscale_filter": "lanczos", "format": "json"}
 

@@ -7,7 +7,7 @@ Measures, side by side in one run on one machine, alternating the contenders rou
 1. raw onnxruntime on the model's ONNX file, no HTTP, with the session options the service
    uses (``service.registry.session_options``), CPU provider: batch 1, and the best of
    batch 8/16/32/64;
-2. this service (``python -m service``, as ``tests.servers.running_server`` starts it), with
+2. this service (``python -m service``, as ``testkit.servers.running_server`` starts it), with
    any ``--env KEY=VALUE`` settings;
 3. the framework limit (``bench/framework_limit.py``): a bare ASGI app on uvicorn answering
    fixed bytes of the size of one of the service's PNGs, so the report shows how close the
@@ -59,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from contract.manifest import Manifest
 from service.registry import CPU, session_options
 from service.settings import Settings
-from tests.servers import free_port, running_server, stop
+from testkit.servers import free_port, running_server, stop
 
 REPO = Path(__file__).resolve().parents[1]
 NAIVE_SERVER = REPO / "bench" / "naive_torch_server.py"
@@ -138,7 +138,7 @@ class Results:
 # ---- raw onnxruntime ------------------------------------------------------------------------
 
 
-def time_runs(
+def run_times(
     session: ort.InferenceSession, feed: dict[str, np.ndarray], seconds: float
 ) -> list[float]:
     """Seconds per run, back to back for ``seconds`` (after 3 warm-up runs)."""
@@ -168,7 +168,7 @@ def measure_raw(version_dir: Path, settings: Settings, seconds: int, results: Re
     sample: Sample = {}
     for batch in (1, *BATCHES):
         z = rng.standard_normal((batch, manifest.nz), dtype=np.float32)
-        took = time_runs(session, {manifest.input_name: z}, seconds / (2 if batch == 1 else 4))
+        took = run_times(session, {manifest.input_name: z}, seconds / (2 if batch == 1 else 4))
         sample[f"b{batch}/rate"] = batch * len(took) / sum(took)
         sample[f"b{batch}/p50"] = quantile_ms(took, 0.5)
         sample[f"b{batch}/p99"] = quantile_ms(took, 0.99)

@@ -7,14 +7,13 @@ says how to install them; CI sets DCGAN_REQUIRE_BROWSER=1 so that it fails inste
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
+from testkit.tools import unavailable
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -42,10 +41,10 @@ def require_browser() -> None:
         missing.append("selenium")
     if not missing:
         return
-    message = f"no browser to test with ({', '.join(missing)} missing): {INSTALL}"
-    if os.environ.get("DCGAN_REQUIRE_BROWSER") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable(
+        f"no browser to test with ({', '.join(missing)} missing): {INSTALL}",
+        "DCGAN_REQUIRE_BROWSER",
+    )
 
 
 @contextmanager
@@ -79,7 +78,7 @@ def chrome(downloads: Path, width: int = 1280, height: int = 1000) -> Iterator[A
             driver.quit()
 
 
-def wait_for(driver: Any, condition: Callable[[Any], Any], timeout: float = 20) -> Any:
+def wait_until(driver: Any, condition: Callable[[Any], Any], timeout: float = 20) -> Any:
     """The first truthy value of ``condition(driver)`` within ``timeout`` seconds."""
     from selenium.webdriver.support.ui import WebDriverWait
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.bench_gpu import NO_GPU, SECTIONS, VARIANTS, parse_hey, python_load
+from bench.bench_gpu import NO_GPU, SECTIONS, VARIANTS
+from testkit.load import parse_hey, python_load
 
 REPO = Path(__file__).resolve().parents[2]
 

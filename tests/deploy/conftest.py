@@ -7,7 +7,6 @@ that a missing tool fails instead of passing silently.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -16,8 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from testkit.servers import server
+from testkit.tools import unavailable
 from tests.helpers import make_tiny_model
-from tests.servers import server
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -44,10 +44,9 @@ def tool(name: str) -> str:
     )
     if found:
         return found
-    message = f"{name} not found: {INSTALL_HINTS.get(name, 'install it')}"
-    if os.environ.get("DCGAN_REQUIRE_DEPLOY_TOOLS") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable(
+        f"{name} not found: {INSTALL_HINTS.get(name, 'install it')}", "DCGAN_REQUIRE_DEPLOY_TOOLS"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import yaml
 
+from testkit.servers import free_port, stop, wait_for
 from tests.deploy.conftest import tool
-from tests.servers import free_port, stop, wait_for
 
 
 @contextmanager

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from testkit.servers import free_port
 from tests.deploy.test_k8s import K8S, kustomize
 from tests.helpers import TINY_DRY_RUN
-from tests.servers import free_port
 
 
 def job_arguments() -> list[str]:

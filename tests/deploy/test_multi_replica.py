@@ -22,12 +22,12 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.bench_gpu import LoadResult, hey
+from testkit.load import LoadResult, hey
+from testkit.servers import Running, free_port, running_server, stop, wait_for
 from tests.deploy.conftest import DEPLOY, tool
 from tests.deploy.prometheus_server import prometheus, query
 from tests.deploy.test_k8s import adapter_rules, adapter_series
 from tests.helpers import make_tiny_model
-from tests.servers import Running, free_port, running_server, stop, wait_for
 
 HAPROXY_CFG = DEPLOY / "haproxy" / "haproxy.cfg"
 REPLICAS = 3

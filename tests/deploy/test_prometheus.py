@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import yaml
 
+from testkit.servers import free_port, wait_for
 from tests.deploy.conftest import DEPLOY, tool
 from tests.deploy.prometheus_server import prometheus, query
 from tests.deploy.promql import exported_series_names, used_metric_names
-from tests.servers import free_port, wait_for
 
 PROMETHEUS_DIR = DEPLOY / "prometheus"
 CONFIG = PROMETHEUS_DIR / "prometheus.yml"

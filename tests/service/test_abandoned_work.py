@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from testkit.servers import running_server
 from tests.helpers import make_tiny_model
-from tests.servers import running_server
 
 HEAVY = b'{"count": 64, "grid": true, "upscale": 8, "upscale_filter": "lanczos"}'
 

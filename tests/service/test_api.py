@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from tests.servers import running_server
+from testkit.servers import running_server
 from training.cli import record_quality
 
 

@@ -16,7 +16,7 @@ from PIL import Image
 
 from service.app import create_app
 from service.settings import Settings
-from tests.servers import running_server
+from testkit.servers import running_server
 
 KEY = "images-test-key"
 IMMUTABLE = "public, max-age=31536000, immutable"

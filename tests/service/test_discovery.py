@@ -22,8 +22,8 @@ from contract import exports
 from contract.manifest import Manifest
 from service.registry import Registry, discover, unchanged
 from service.settings import Settings
+from testkit.servers import server
 from tests.helpers import make_tiny_model
-from tests.servers import server
 
 CPU_ONLY = ["CPUExecutionProvider"]
 

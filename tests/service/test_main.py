@@ -24,7 +24,7 @@ from service.__main__ import Server, main, uvicorn_config, warn_if_workers_share
 from service.app import create_app
 from service.registry import ModelVersion, Registry
 from service.settings import Settings
-from tests.servers import free_port, running_server
+from testkit.servers import free_port, running_server
 
 
 def serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import server, wait_for
+from testkit.servers import server, wait_for
 
 
 def in_flight(url: str) -> float:

@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
+from testkit.servers import running_server, wait_for
 from tests.helpers import make_tiny_model
-from tests.servers import running_server, wait_for
 
 SILENT, SLOW = 1100, 1100
 HEADER_TIMEOUT_S = 3

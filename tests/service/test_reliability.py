@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.servers import Running, running_server
+from testkit.servers import Running, running_server
 
 
 def metric(text: str, name: str, **labels: str) -> float:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.servers import server
+from testkit.servers import server
 
 
 def test_same_seed_same_bytes_from_two_server_processes(models_dir: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import running_server
+from testkit.servers import running_server
 
 SECONDS = 30
 CLIENTS = 8

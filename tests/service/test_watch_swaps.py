@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import running_server, wait_for
+from testkit.servers import running_server, wait_for
 
 SWAPS = ["symlink re-pointed", "renamed away and replaced", "deleted and recreated"]
 

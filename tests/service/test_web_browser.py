@@ -16,8 +16,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.browser import chrome, console_errors, require_browser, wait_for
-from tests.servers import running_server
+from testkit.servers import running_server
+from tests.browser import chrome, console_errors, require_browser, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "browser-test-key"
@@ -69,7 +69,7 @@ def open_page(driver: Any, url: str) -> None:
     """A fresh load (from the same page, a URL that differs in its hash only would not be)."""
     driver.get("about:blank")
     driver.get(url)
-    wait_for(driver, lambda d: js(d, GALLERY_DECODED))
+    wait_until(driver, lambda d: js(d, GALLERY_DECODED))
 
 
 def text(driver: Any, element_id: str) -> str:
@@ -84,7 +84,7 @@ def click(driver: Any, css: str) -> None:
 
 def downloaded(driver: Any, name: str) -> Path:
     path = driver.downloads / name
-    wait_for(driver, lambda _: path.is_file() and path.stat().st_size > 0)
+    wait_until(driver, lambda _: path.is_file() and path.stat().st_size > 0)
     return path
 
 
@@ -109,7 +109,7 @@ def test_page_lists_the_bundled_models_and_shows_decoded_images_and_the_card(
     )
     assert "real-vs-real floor" in text(browser, "quality")
     pictures = "[...document.querySelectorAll('#pictures img')]"
-    wait_for(browser, lambda d: js(d, f"return {pictures}.every(i => i.naturalWidth > 0)"))
+    wait_until(browser, lambda d: js(d, f"return {pictures}.every(i => i.naturalWidth > 0)"))
     assert js(browser, f"return {pictures}.map(i => i.src.split('/files/')[1])") == [
         "samples.png?version=1",
         "training.gif?version=1",
@@ -122,21 +122,21 @@ def test_page_lists_the_bundled_models_and_shows_decoded_images_and_the_card(
 
     js(browser, "document.querySelector('#gallery .tile').focus()")
     ActionChains(browser).send_keys(Keys.ARROW_RIGHT, Keys.ARROW_DOWN, Keys.ENTER).perform()
-    wait_for(browser, lambda d: js(d, "return document.getElementById('detail').open"))
+    wait_until(browser, lambda d: js(d, "return document.getElementById('detail').open"))
     assert text(browser, "detail-seed") == "7"  # 0 -> 1 -> one row (6 tiles) down
     ActionChains(browser).send_keys(Keys.ESCAPE).perform()
-    wait_for(browser, lambda d: not js(d, "return document.getElementById('detail').open"))
+    wait_until(browser, lambda d: not js(d, "return document.getElementById('detail').open"))
     # focus is back (restored with the close event, a task of its own)
-    wait_for(browser, lambda d: js(d, "return document.activeElement.dataset.seed") == "7")
+    wait_until(browser, lambda d: js(d, "return document.activeElement.dataset.seed") == "7")
     # the other model: its own gallery and card
     from selenium.webdriver.support.ui import Select
 
     Select(browser.find_element("id", "model")).select_by_value("fashion")
-    wait_for(browser, lambda d: js(d, f"return {GALLERY}[0].alt.startsWith('fashion')"))
-    wait_for(browser, lambda d: js(d, GALLERY_DECODED))
+    wait_until(browser, lambda d: js(d, f"return {GALLERY}[0].alt.startsWith('fashion')"))
+    wait_until(browser, lambda d: js(d, GALLERY_DECODED))
     assert js(browser, f"return {GALLERY}[0].naturalWidth") == 28
-    wait_for(browser, lambda d: "--data fashion-mnist" in text(d, "training"))
-    wait_for(browser, lambda d: "model=fashion" in d.current_url)
+    wait_until(browser, lambda d: "--data fashion-mnist" in text(d, "training"))
+    wait_until(browser, lambda d: "model=fashion" in d.current_url)
     # a screenshot for people to look at (not compared with anything)
     shot = tmp_path_factory.getbasetemp() / "web-page.png"
     browser.save_screenshot(str(shot))
@@ -149,11 +149,11 @@ def test_a_clicked_image_shows_its_seed_and_a_permalink_that_restores_the_view(
     open_page(browser, bundled + "/")
     click(browser, "#next")
     click(browser, "#next")
-    wait_for(browser, lambda d: "seeds 48–71" in text(d, "page-label"))
-    wait_for(browser, lambda d: js(d, GALLERY_DECODED))
+    wait_until(browser, lambda d: "seeds 48–71" in text(d, "page-label"))
+    wait_until(browser, lambda d: js(d, GALLERY_DECODED))
     js(browser, "const p = document.getElementById('psi-on'); p.click();")  # ψ on, 1
-    wait_for(browser, lambda d: "truncation=1" in js(d, f"return {GALLERY}[0].src"))
-    wait_for(browser, lambda d: js(d, GALLERY_DECODED))
+    wait_until(browser, lambda d: "truncation=1" in js(d, f"return {GALLERY}[0].src"))
+    wait_until(browser, lambda d: js(d, GALLERY_DECODED))
     click(browser, '#gallery .tile[data-seed="50"]')
     click(browser, "#use-a")
     click(browser, '#gallery .tile[data-seed="53"]')
@@ -161,7 +161,9 @@ def test_a_clicked_image_shows_its_seed_and_a_permalink_that_restores_the_view(
     click(browser, '#gallery .tile[data-seed="50"]')
     assert js(browser, "return document.getElementById('detail').open")
     assert text(browser, "detail-seed") == "50"
-    wait_for(browser, lambda d: js(d, "return document.getElementById('detail-img').naturalWidth"))
+    wait_until(
+        browser, lambda d: js(d, "return document.getElementById('detail-img').naturalWidth")
+    )
     link = js(browser, "return document.getElementById('permalink').href")
     for part in ("model=cartoon-faces", "version=1", "page=2", "seed=50", "psi=1", "a=50", "b=53"):
         assert part in link
@@ -171,13 +173,13 @@ def test_a_clicked_image_shows_its_seed_and_a_permalink_that_restores_the_view(
     browser.switch_to.new_window("tab")
     try:
         browser.get(link)
-        wait_for(browser, lambda d: js(d, "return document.getElementById('detail').open"))
+        wait_until(browser, lambda d: js(d, "return document.getElementById('detail').open"))
         assert text(browser, "detail-seed") == "50"
         assert "seeds 48–71" in text(browser, "page-label")
         assert js(browser, "return document.getElementById('psi-on').checked")
         assert js(browser, SEEDS_AB) == ["50", "53"]
         assert js(browser, "return document.getElementById('model').value") == "cartoon-faces"
-        wait_for(browser, lambda d: js(d, GALLERY_DECODED))
+        wait_until(browser, lambda d: js(d, GALLERY_DECODED))
         assert console_errors(browser) == []
     finally:
         browser.close()
@@ -187,11 +189,11 @@ def test_a_clicked_image_shows_its_seed_and_a_permalink_that_restores_the_view(
     from selenium.webdriver.common.keys import Keys
 
     ActionChains(browser).send_keys(Keys.ARROW_RIGHT).perform()
-    wait_for(browser, lambda d: text(d, "detail-seed") == "51")
+    wait_until(browser, lambda d: text(d, "detail-seed") == "51")
     ActionChains(browser).send_keys(Keys.ESCAPE).perform()
-    wait_for(browser, lambda d: not js(d, "return document.getElementById('detail').open"))
+    wait_until(browser, lambda d: not js(d, "return document.getElementById('detail').open"))
     # the dialog's close event, which rewrites the URL, is dispatched as a task of its own
-    wait_for(browser, lambda d: "seed=" not in d.current_url)
+    wait_until(browser, lambda d: "seed=" not in d.current_url)
 
 
 def test_the_interpolation_slider_scrubs_the_frames_and_play_animates_them(
@@ -201,16 +203,16 @@ def test_the_interpolation_slider_scrubs_the_frames_and_play_animates_them(
 
     open_page(browser, bundled + "/#model=cartoon-faces&a=3&b=9&steps=8&method=lerp")
     frame = "document.getElementById('frame')"
-    wait_for(browser, lambda d: js(d, f"return {frame}.naturalWidth > 0"))
+    wait_until(browser, lambda d: js(d, f"return {frame}.naturalWidth > 0"))
     assert text(browser, "frame-label").startswith("Frame 1 of 8: seed 3 → seed 9 (lerp)")
     first = js(browser, f"return {frame}.src")
     slider = browser.find_element("id", "frame-slider")
     slider.send_keys(Keys.END)
-    wait_for(browser, lambda d: text(d, "frame-label").startswith("Frame 8 of 8"))
+    wait_until(browser, lambda d: text(d, "frame-label").startswith("Frame 8 of 8"))
     last = js(browser, f"return {frame}.src")
     assert last != first and last.startswith("data:image/png;base64,")
     slider.send_keys(Keys.ARROW_LEFT)
-    wait_for(browser, lambda d: text(d, "frame-label").startswith("Frame 7 of 8"))
+    wait_until(browser, lambda d: text(d, "frame-label").startswith("Frame 7 of 8"))
     # play/pause: the frame moves by itself, then stops
     click(browser, "#play")
     seen = {js(browser, f"return {frame}.src")}
@@ -230,8 +232,10 @@ def test_the_interpolation_slider_scrubs_the_frames_and_play_animates_them(
     for element_id, value in (("seed-a", "4"), ("seed-b", "5"), ("steps", "3")):
         js(browser, "document.getElementById(arguments[0]).value = arguments[1]", element_id, value)
     click(browser, "#interp-form button[type=submit]")
-    wait_for(browser, lambda d: text(d, "frame-label").startswith("Frame 1 of 3: seed 4 → seed 5"))
-    wait_for(browser, lambda d: "a=4&b=5&steps=3" in d.current_url)
+    wait_until(
+        browser, lambda d: text(d, "frame-label").startswith("Frame 1 of 3: seed 4 → seed 5")
+    )
+    wait_until(browser, lambda d: "a=4&b=5&steps=3" in d.current_url)
 
 
 def test_downloads_answer_200_and_land_as_files(
@@ -240,7 +244,7 @@ def test_downloads_answer_200_and_land_as_files(
     from selenium.webdriver.support.ui import Select
 
     open_page(browser, bundled + "/#model=cartoon-faces&seed=7&a=1&b=2&steps=4")
-    wait_for(browser, lambda d: js(d, "return document.getElementById('detail').open"))
+    wait_until(browser, lambda d: js(d, "return document.getElementById('detail').open"))
     Select(browser.find_element("id", "dl-upscale")).select_by_value("2")
     links = js(
         browser,
@@ -272,11 +276,11 @@ def test_with_an_api_key_the_page_asks_for_it_and_sends_it_only_in_a_header(
 ) -> None:
     browser.get("about:blank")
     browser.get(keyed + "/")
-    wait_for(browser, lambda d: "needs an API key" in text(d, "status"))
+    wait_until(browser, lambda d: "needs an API key" in text(d, "status"))
     assert js(browser, "return document.getElementById('key-panel').open")
     assert js(browser, f"return {GALLERY}.length") == 0  # nothing asked before the key
     browser.find_element("id", "key").send_keys(KEY + "\n")
-    wait_for(browser, lambda d: js(d, GALLERY_DECODED))
+    wait_until(browser, lambda d: js(d, GALLERY_DECODED))
     # <img> cannot send the header: the images are fetched with it, shown as object URLs
     assert all(s.startswith("blob:") for s in js(browser, f"return {GALLERY}.map(i => i.src)"))
     assert js(browser, "return sessionStorage.getItem('dcgan-serve.api-key')") == KEY
@@ -290,7 +294,7 @@ def test_with_an_api_key_the_page_asks_for_it_and_sends_it_only_in_a_header(
     )
     assert set(disabled) == {"corrupt", "nomanifest", "tampered"}
     pictures = "[...document.querySelectorAll('#pictures img')]"
-    wait_for(browser, lambda d: js(d, f"return {pictures}.length && {pictures}[0].naturalWidth"))
+    wait_until(browser, lambda d: js(d, f"return {pictures}.length && {pictures}[0].naturalWidth"))
     # a download with the key: fetched with the header, saved under its name
     click(browser, '#gallery .tile[data-seed="3"]')
     name = js(browser, "return document.getElementById('dl-webp').download")

@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from service.supervisor import process_exists
+from testkit.servers import Running, free_port, running_server, wait_for
 from tests.helpers import make_tiny_model
-from tests.servers import Running, free_port, running_server, wait_for
 from tests.service.test_reliability import metric
 
 REQUESTS = 40
