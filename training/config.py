@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import shlex
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +20,17 @@ AUGMENT_POLICIES = ("color", "translation", "cutout")  # training/augment.py imp
 def option(default: Any, help: str) -> Any:
     """A field with its `dcgan train` help text (read by training/cli.py)."""
     return field(default=default, metadata={"help": help})
+
+
+def literal_choices(hint: Any) -> tuple[Any, ...] | None:
+    """The values of a ``Literal[...]`` type hint, also inside ``Literal[...] | None``; None
+    for any other hint."""
+    if typing.get_origin(hint) is Literal:
+        return typing.get_args(hint)
+    for arg in typing.get_args(hint):
+        if typing.get_origin(arg) is Literal:
+            return typing.get_args(arg)
+    return None
 
 
 @dataclass
@@ -151,12 +163,7 @@ class TrainConfig:
                 "auto, pixels, a feature network name under features/ or a folder",
             ),
         ]
-        choices: dict[str, tuple[str, ...]] = {
-            "optimizer": ("adam", "rmsprop"),
-            "loss": ("bce", "hinge"),
-            "amp": ("auto", "bf16", "fp16", "off"),
-        }
-        for name, allowed_values in choices.items():
+        for name, allowed_values in choice_fields().items():
             value = getattr(self, name)
             if value is not None and value not in allowed_values:
                 raise ValueError(
@@ -173,3 +180,10 @@ class TrainConfig:
                 raise ValueError(
                     f"--{name.replace('_', '-')} must be {allowed}, got {getattr(self, name)}"
                 )
+
+
+def choice_fields() -> dict[str, tuple[Any, ...]]:
+    """TrainConfig's fields typed ``Literal[...]`` and their allowed values, in field order."""
+    hints = typing.get_type_hints(TrainConfig)
+    choices = {f.name: literal_choices(hints[f.name]) for f in dataclasses.fields(TrainConfig)}
+    return {name: values for name, values in choices.items() if values is not None}
