@@ -11,15 +11,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
+from torch import nn
 
+from training.config import TrainConfig
 from training.models import DCGANConfig, Generator
-
-if TYPE_CHECKING:
-    from training.train import Trainer
+from training.run_state import Measurement, Progress
 
 log = logging.getLogger(__name__)
 
@@ -28,52 +29,70 @@ BEST_FILE = "best.pt"
 CHECKPOINT_FORMAT = 1
 
 
-def generator_state(trainer: Trainer) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TrainingParts:
+    """The live objects of a run that a checkpoint saves, and loads back in place."""
+
+    model_config: DCGANConfig
+    train_config: TrainConfig
+    g: nn.Module
+    d: nn.Module
+    ema: nn.Module | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    noise: torch.Generator
+    augment_rng: torch.Generator
+
+
+def generator_state(parts: TrainingParts) -> dict[str, Any]:
     """What `load_generator` needs: configs, G and EMA weights."""
     return {
         "format": CHECKPOINT_FORMAT,
-        "model_config": trainer.recipe.model.to_dict(),
+        "model_config": parts.model_config.to_dict(),
         "train_config": {
             k: str(v) if isinstance(v, Path) else v
-            for k, v in dataclasses.asdict(trainer.cfg).items()
+            for k, v in dataclasses.asdict(parts.train_config).items()
         },
-        "generator": trainer.g.state_dict(),
-        "ema": trainer.ema.state_dict() if trainer.ema is not None else None,
+        "generator": parts.g.state_dict(),
+        "ema": parts.ema.state_dict() if parts.ema is not None else None,
     }
 
 
-def checkpoint_state(trainer: Trainer) -> dict[str, Any]:
+def checkpoint_state(
+    parts: TrainingParts, progress: Progress, measurement: Measurement | None
+) -> dict[str, Any]:
     """Everything `restore_checkpoint` needs to continue the run where it stopped."""
-    t, probe = trainer, trainer.probe
     return {
-        **generator_state(t),
-        "discriminator": t.d.state_dict(),
-        "opt_g": t.opt_g.state_dict(),
-        "opt_d": t.opt_d.state_dict(),
-        "scaler": t.scaler.state_dict(),
-        "step": t.step,
-        "wall_time_s": t.wall_time,
-        "history": t.history,
+        **generator_state(parts),
+        "discriminator": parts.d.state_dict(),
+        "opt_g": parts.opt_g.state_dict(),
+        "opt_d": parts.opt_d.state_dict(),
+        "scaler": parts.scaler.state_dict(),
+        "step": progress.step,
+        "wall_time_s": progress.wall_time,
+        "history": progress.history,
         "quality": {
-            "history": t.quality_history,
-            "best": t.best,
-            "features": probe.features if probe else None,
-            "samples": probe.samples if probe else None,
+            "history": progress.quality_history,
+            "best": progress.best,
+            "features": measurement.features if measurement else None,
+            "samples": measurement.samples if measurement else None,
         },
         "rng": {
-            "noise": t.noise.get_state(),
-            "augment": t.augment_rng.get_state(),
+            "noise": parts.noise.get_state(),
+            "augment": parts.augment_rng.get_state(),
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         },
     }
 
 
-def best_state(trainer: Trainer) -> dict[str, Any]:
+def best_state(
+    parts: TrainingParts, step: int, best: dict[str, Any] | None, measurement: Measurement | None
+) -> dict[str, Any]:
     """best.pt: the evaluated generator (EMA when on; the raw G too) and its FD entry."""
-    features = trainer.probe.features if trainer.probe is not None else None
-    best = {**(trainer.best or {}), "features": features}
-    return {**generator_state(trainer), "step": trainer.step, "best": best}
+    features = measurement.features if measurement is not None else None
+    return {**generator_state(parts), "step": step, "best": {**(best or {}), "features": features}}
 
 
 def save_atomic(state: dict[str, Any], path: Path) -> Path:
@@ -83,52 +102,64 @@ def save_atomic(state: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def restore_checkpoint(trainer: Trainer, path: Path) -> None:
-    """Load ``path`` into the trainer: weights, optimizers, step, histories and RNG."""
-    t = trainer
-    state = torch.load(path, map_location=t.device, weights_only=False)
+def restore_checkpoint(
+    path: Path,
+    parts: TrainingParts,
+    device: torch.device,
+    measurement: Measurement | None,
+) -> Progress:
+    """Load ``path``'s weights, optimizers and RNG into ``parts``; return its progress."""
+    state = torch.load(path, map_location=device, weights_only=False)
     saved = DCGANConfig.from_dict(state["model_config"])
-    if saved != t.recipe.model:
+    if saved != parts.model_config:
         raise ValueError(
             f"{path} was trained with a different model config; use the same "
             "--preset/--width/--image-size to resume"
         )
-    t.g.load_state_dict(state["generator"])
-    t.d.load_state_dict(state["discriminator"])
-    if t.ema is not None and state["ema"] is not None:
-        t.ema.load_state_dict(state["ema"])
-    t.opt_g.load_state_dict(state["opt_g"])
-    t.opt_d.load_state_dict(state["opt_d"])
-    t.scaler.load_state_dict(state["scaler"])
-    t.step = int(state["step"])
-    t.wall_time = float(state["wall_time_s"])
-    t.history = [(int(s), float(d), float(g)) for s, d, g in state["history"]]
-    restore_quality(t, state.get("quality") or {})
-    t.noise.set_state(state["rng"]["noise"].cpu())
-    if "augment" in state["rng"]:  # checkpoints from before --augment existed have none
-        t.augment_rng.set_state(state["rng"]["augment"].cpu())
+    parts.g.load_state_dict(state["generator"])
+    parts.d.load_state_dict(state["discriminator"])
+    if parts.ema is not None and state["ema"] is not None:
+        parts.ema.load_state_dict(state["ema"])
+    parts.opt_g.load_state_dict(state["opt_g"])
+    parts.opt_d.load_state_dict(state["opt_d"])
+    parts.scaler.load_state_dict(state["scaler"])
+    quality_history, best = restore_quality(
+        state.get("quality") or {}, measurement, parts.train_config.keep_best
+    )
+    parts.noise.set_state(state["rng"]["noise"].cpu())
+    # a checkpoint written without DiffAugment's stream (it had none then) keeps the fresh one
+    if "augment" in state["rng"]:
+        parts.augment_rng.set_state(state["rng"]["augment"].cpu())
     torch.set_rng_state(state["rng"]["torch"].cpu())
     if state["rng"]["cuda"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    return Progress(
+        step=int(state["step"]),
+        wall_time=float(state["wall_time_s"]),
+        history=[(int(s), float(d), float(g)) for s, d, g in state["history"]],
+        quality_history=quality_history,
+        best=best,
+    )
 
 
-def restore_quality(trainer: Trainer, saved: dict[str, Any]) -> None:
-    """The saved FD history, unless it was measured differently (then it restarts)."""
+def restore_quality(
+    saved: dict[str, Any], measurement: Measurement | None, keep_best: bool
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The saved FD history and best entry, unless it was measured differently (then it
+    restarts); the best entry only with ``keep_best``."""
     history = [dict(e) for e in saved.get("history") or []]
     best = saved.get("best")
-    probe = trainer.probe
-    if history and probe is not None:
+    if history and measurement is not None:
         was = (saved.get("features"), saved.get("samples"))
-        if was != (probe.features, probe.samples):
+        if was != (measurement.features, measurement.samples):
             log.warning(
                 "quality history restarted: it was measured with %s on %s samples, now %s on %d",
                 *was,
-                probe.features,
-                probe.samples,
+                measurement.features,
+                measurement.samples,
             )
             history, best = [], None
-    trainer.quality_history = history
-    trainer.best = dict(best) if best is not None and trainer.cfg.keep_best else None
+    return history, dict(best) if best is not None and keep_best else None
 
 
 def load_generator(checkpoint: Path, *, ema: bool = True) -> tuple[Generator, dict[str, Any]]:

@@ -20,8 +20,9 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from training.config import TrainConfig
+from training.config import TrainConfig, literal_choices
 from training.errors import UserError
+from training.model_card import record_quality
 
 KEYWORD_ONLY = Parameter.KEYWORD_ONLY
 
@@ -186,12 +187,9 @@ CLI_OVERRIDES: dict[str, tuple[Any, Any, str]] = {
 
 def _cli_type(hint: Any) -> Any:
     """typer has no Literal: its choices become a str that TrainConfig.validate checks."""
-    args = typing.get_args(hint)
-    if typing.get_origin(hint) is typing.Literal:
-        return str
-    if args and any(typing.get_origin(a) is typing.Literal for a in args):
-        return str | None
-    return hint
+    if literal_choices(hint) is None:
+        return hint
+    return str if typing.get_origin(hint) is typing.Literal else str | None
 
 
 def config_parameters(config: type) -> list[inspect.Parameter]:
@@ -258,17 +256,6 @@ train = app.command()(user_errors(train))
 # ---- export -----------------------------------------------------------------------------
 
 
-def latest_run(runs_dir: Path = RUNS_DIR) -> Path:
-    from training.train import CHECKPOINT_FILE
-
-    checkpoints = sorted(runs_dir.glob(f"*/{CHECKPOINT_FILE}"), key=lambda p: p.stat().st_mtime)
-    if not checkpoints:
-        raise FileNotFoundError(
-            f"no training runs under {runs_dir.resolve()}; run `dcgan train` first"
-        )
-    return checkpoints[-1].parent
-
-
 @app.command()
 @user_errors
 def export(
@@ -296,58 +283,33 @@ def export(
     quality_samples: Annotated[int, typer.Option(min=16, max=20_000)] = 500,
 ) -> None:
     """Export a trained generator to models/<name>/<version>/ (ONNX + manifest + samples)."""
-    from contract.manifest import TrainingRecord
-    from training.export import ExportOptions, export_generator, next_version
-    from training.provenance import dataset_provenance, portable_spec
-    from training.train import CHECKPOINT_FILE, RUN_FILE, load_generator
+    from training.export_run import export_run, find_checkpoint, latest_run
 
     setup_logging(False)
-    run_path = run or latest_run()
-    checkpoint = run_path / CHECKPOINT_FILE if run_path.is_dir() else run_path
-    if not checkpoint.exists():
-        raise FileNotFoundError(f"no checkpoint at {checkpoint}")
-    run_folder = checkpoint.parent
-    generator, state = load_generator(checkpoint, ema=use_ema)
-    record_path = run_folder / RUN_FILE
-    if not record_path.exists():
-        raise FileNotFoundError(f"{record_path} is missing: was the run finished?")
-    record = TrainingRecord.model_validate_json(record_path.read_text())
-    record.ema = use_ema and state.get("ema") is not None
-    # runs recorded before these fields existed: add them now (the run folder is still here)
-    record.dataset = portable_spec(record.dataset)
-    extra = record.model_extra
-    build = dataset_provenance(record.dataset)
-    if extra is not None and "dataset_build" not in extra and build is not None:
-        extra["dataset_build"] = build
-    model_name = name or slug(run_folder.name)
-    ver = version or next_version(models_dir, model_name)
-    manifest = export_generator(
-        generator,
-        models_dir / model_name / str(ver),
-        name=model_name,
-        version=ver,
-        preset=state["train_config"]["preset"],
-        training=record,
-        options=ExportOptions(fp16=fp16),
-        extra_files={
-            "training.gif": preview_gif(run_folder, generator.config.image_size),
-            "losses.png": run_folder / "losses.png",
-        },
+    checkpoint = find_checkpoint(run or latest_run(RUNS_DIR))
+    manifest, version_dir = export_run(
+        checkpoint,
+        models_dir,
+        name or slug(checkpoint.parent.name),
+        version,
+        use_ema=use_ema,
+        fp16=fp16,
     )
-    version_dir = models_dir / model_name / str(ver)
     typer.echo(
         f"exported {manifest.name} v{manifest.version} ({manifest.dtype}, parity max |Δ| "
         f"{manifest.parity.max_abs_diff:.2g}) to {version_dir}"
     )
+    from training.evaluation import evaluate_source
     from training.scorecard import HELD_OUT_DATA
 
-    spec = quality_data or HELD_OUT_DATA.get(record.dataset)
+    dataset = manifest.training.dataset
+    spec = quality_data or HELD_OUT_DATA.get(dataset)
     if spec == "none":
         typer.echo("quality: not measured (--quality-data none)")
         return
     if spec is None:
         typer.echo(
-            f"quality: not measured (no held-out set known for {record.dataset}); run "
+            f"quality: not measured (no held-out set known for {dataset}); run "
             f"`dcgan evaluate {version_dir} --data HELD_OUT --record`"
         )
         return
@@ -360,49 +322,7 @@ def export(
     )
 
 
-def preview_gif(run_folder: Path, image_size: int) -> Path:
-    """A compact training GIF to ship with the model (the run keeps its full one)."""
-    from training.report import preview_crop, write_training_gif
-
-    frames = sorted((run_folder / "samples").glob("epoch_*.png"))
-    if not frames:
-        return run_folder / "training.gif"
-    preview = run_folder / "training-preview.gif"
-    write_training_gif(frames, preview, crop=preview_crop(image_size))
-    return preview
-
-
-# ---- sample -----------------------------------------------------------------------------
-
-
-def generate_images(
-    source: Path, seed_list: list[int], truncation: float | None = None
-) -> tuple[Any, int, int]:
-    """Images [N, C, H, W] in [-1, 1] for seeds, from an exported version folder or a checkpoint.
-
-    Returns (images, image_size, channels).
-    """
-
-    from contract.latents import latents_for_seeds
-
-    if (source / "manifest.json").exists():
-        # the contract's checked path, as the service opens it: schema, sha256, signature
-        from contract.exports import CPU, open_export
-
-        opened = open_export(source.resolve(), [CPU])
-        if opened.session is None or opened.manifest is None:
-            raise UserError(f"{source} cannot be loaded: {opened.reason}")
-        z = latents_for_seeds(seed_list, opened.manifest.nz, truncation)
-        return opened.run(z), opened.manifest.image_size, opened.manifest.channels
-    import torch
-
-    from training.train import CHECKPOINT_FILE, load_generator
-
-    generator, _ = load_generator(source / CHECKPOINT_FILE if source.is_dir() else source)
-    with torch.no_grad():
-        latents = latents_for_seeds(seed_list, generator.config.nz, truncation)
-        images = generator(torch.from_numpy(latents)).numpy()
-    return images, generator.config.image_size, generator.config.channels
+# ---- sample and evaluate ----------------------------------------------------------------
 
 
 @app.command()
@@ -416,95 +336,10 @@ def sample(
     nrow: Annotated[int, typer.Option(min=1, max=64)] = 8,
 ) -> None:
     """Write a grid for the given seeds (the same latents the service uses)."""
-    from contract.imaging import make_grid, to_pil, to_uint8
+    from training.sampling import write_seed_grid
 
-    images, _, _ = generate_images(source, parse_seeds(seeds))
-    to_pil(make_grid(to_uint8(images), nrow=nrow)).save(out)
-    typer.echo(f"wrote {len(images)} images to {out}")
-
-
-def evaluate_source(
-    source: Path,
-    data: str,
-    samples: int,
-    features: str,
-    cache_dir: Path | None,
-    truncations: list[float] | None = None,
-    inception_weights: Path | None = None,
-) -> dict[str, Any]:
-    """The scorecard (and pixel checks) of ``source`` against ``data``: JSON-ready; with
-    ``truncations``, the main numbers again for each ψ (the same seeds, truncated); with
-    ``inception_weights``, standard FID/KID too (training/inception.py)."""
-    import numpy as np
-
-    from contract.imaging import to_uint8
-    from training.data import load_images
-    from training.pixel_checks import check_pixels
-    from training.scorecard import resolve_features, score
-
-    feature_dir = resolve_features(features, data)
-    extractor = None
-    if inception_weights is not None:  # a bad file or a missing library fails before the work
-        from training.inception import InceptionFeatures
-
-        extractor = InceptionFeatures(inception_weights)
-    images, size, channels = generate_images(source, list(range(samples)))
-    fake = to_uint8(images).transpose(0, 3, 1, 2)
-    real_all = load_images(data, size, channels, cache_dir=cache_dir, progress=False).images
-    pick = np.random.default_rng(0).permutation(len(real_all))[: 2 * samples]
-    real = np.asarray(real_all[np.sort(pick)])
-    card = score(real, fake, data=data, features=feature_dir)
-    command = f"dcgan evaluate {source} --data {data} --samples {samples} --features {features}"
-    curve = []
-    for psi in truncations or []:
-        images, _, _ = generate_images(source, list(range(samples)), psi)
-        truncated = score(
-            real, to_uint8(images).transpose(0, 3, 1, 2), data=data, features=feature_dir
-        )
-        curve.append({"psi": psi} | {m.name: m.value for m in truncated.report.metrics})
-    table = card.table()
-    inception = None
-    if inception_weights is not None:
-        from training.inception import inception_scores
-
-        scores = inception_scores(real, fake, inception_weights, extractor=extractor)
-        inception = scores.to_dict()
-        command += f" --inception-weights {inception_weights}"
-        table += "\n\n" + scores.table()
-    if curve:
-        command += " --truncation " + ",".join(f"{c['psi']:g}" for c in curve)
-        table += "\n\ntruncation ψ (same seeds; the floors above still apply)\n"
-        table += f"{'ψ':>5} {'fd':>9} {'precision':>10} {'recall':>8} {'coverage':>9}\n"
-        table += "\n".join(
-            f"{c['psi']:>5g} {c['fd']:>9.4g} {c['precision']:>10.3f} {c['recall']:>8.3f} "
-            f"{c['coverage']:>9.3f}"
-            for c in curve
-        )
-    return {
-        **card.to_dict(),
-        "truncation": curve,
-        **({"inception": inception} if inception else {}),
-        "pixel_checks": check_pixels(real[: len(fake)], fake).to_dict(),
-        "command": command,
-        "table": table,
-    }
-
-
-def record_quality(version_dir: Path, quality: dict[str, Any]) -> None:
-    """Write ``quality`` into an exported version's manifest (atomically: the server watches)
-    and its model card (card.md) beside it."""
-    import os
-
-    from contract.manifest import MANIFEST_FILE, Manifest
-    from training.scorecard import CARD_FILE, model_card
-
-    path = version_dir / MANIFEST_FILE
-    manifest = Manifest.load(path)
-    manifest.quality = {k: v for k, v in quality.items() if k != "table"}
-    tmp = path.with_suffix(".json.tmp")
-    manifest.dump(tmp)
-    os.replace(tmp, path)
-    (version_dir / CARD_FILE).write_text(model_card(manifest))
+    count = write_seed_grid(source, parse_seeds(seeds), out, nrow)
+    typer.echo(f"wrote {count} images to {out}")
 
 
 @app.command()
@@ -544,6 +379,7 @@ def evaluate(
     import json
 
     from contract.manifest import MANIFEST_FILE
+    from training.evaluation import evaluate_source
 
     if record and not (source / MANIFEST_FILE).is_file():
         raise ValueError(f"--record needs an exported version folder; {source} has no manifest")
@@ -567,6 +403,11 @@ def evaluate(
         typer.echo(f"recorded in {source / MANIFEST_FILE}")
 
 
+# ---- argument parsing -------------------------------------------------------------------
+
+SEED_RANGE_RE = re.compile(r"([0-9]+)(?:-([0-9]+))?")  # ASCII digits: "²".isdigit() is True
+
+
 def parse_truncations(text: str) -> list[float]:
     from contract.latents import TRUNCATION_MAX, TRUNCATION_MIN
 
@@ -584,10 +425,11 @@ def parse_truncations(text: str) -> list[float]:
 def parse_seeds(text: str) -> list[int]:
     seeds: list[int] = []
     for part in text.split(","):
-        a, sep, b = part.strip().partition("-")
-        if not a.isdigit() or (sep and not b.isdigit()):
+        match = SEED_RANGE_RE.fullmatch(part.strip())
+        if match is None:
             raise ValueError(f"--seeds must look like 0-63 or 1,5,9, got {text!r}")
-        seeds.extend(range(int(a), int(b) + 1) if sep else [int(a)])
+        first, last = match.group(1), match.group(2)
+        seeds.extend(range(int(first), int(last) + 1) if last is not None else [int(first)])
     if not 1 <= len(seeds) <= 1024:
         raise ValueError(f"--seeds must select 1..1024 seeds, got {len(seeds)}")
     return seeds

@@ -20,6 +20,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
+from contract.folders import version_number
 from contract.imaging import make_grid, to_pil, to_uint8
 from contract.latents import latents_for_seeds
 from contract.manifest import (
@@ -34,12 +35,12 @@ from contract.manifest import (
 )
 from training.errors import UserError
 from training.models import Generator
+from training.sampling import GRID_COLUMNS, SAMPLE_SEEDS
 
 log = logging.getLogger(__name__)
 
 OPSET = 17
 PARITY_TOLERANCE = {"float32": 1e-4, "float16": 2e-2}
-SAMPLE_SEEDS = list(range(64))  # samples.png shows seeds 0..63, as GET /generate would
 
 
 class ExportError(UserError, RuntimeError):
@@ -55,10 +56,10 @@ class ExportOptions:
 
 
 def next_version(models_dir: Path, name: str) -> int:
-    """One more than the highest integer version folder of ``name`` (1 for a new model)."""
-    folder = models_dir / name
-    versions = [int(p.name) for p in folder.glob("*") if p.is_dir() and p.name.isdigit()]
-    return max(versions, default=0) + 1
+    """One more than the highest version folder of ``name`` (1 for a new model); only the
+    folder names the service reads as versions count."""
+    numbers = (version_number(p.name) for p in (models_dir / name).glob("*") if p.is_dir())
+    return max((n for n in numbers if n is not None), default=0) + 1
 
 
 def torch_to_onnx(generator: Generator, path: Path, opset: int) -> None:
@@ -104,9 +105,10 @@ def check_parity(generator: Generator, session: ort.InferenceSession, latents: n
 
 
 def write_samples(session: ort.InferenceSession, nz: int, path: Path) -> None:
+    """samples.png: the grid of SAMPLE_SEEDS, the faces GET /generate returns for them."""
     latents = latents_for_seeds(SAMPLE_SEEDS, nz)
     (images,) = session.run(["images"], {"z": latents})
-    to_pil(make_grid(to_uint8(images), nrow=8)).save(path)
+    to_pil(make_grid(to_uint8(images), nrow=GRID_COLUMNS)).save(path)
 
 
 def export_generator(

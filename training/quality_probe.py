@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.run_outputs import eval_mode
+from training.run_state import Measurement
+from training.sampling import eval_mode
 
 EVAL_REAL_SEED = 0  # the fixed real sample: the same images for every run on a data set
 EVAL_BATCH = 500  # generated images per forward pass during an evaluation
@@ -44,6 +45,10 @@ class QualityProbe:
         embedded = self.embed(real)
         self.real = embedded[: self.samples]
         self.floor = round(frechet_distance(self.real, embedded[self.samples :]), 5)
+
+    @property
+    def measurement(self) -> Measurement:
+        return Measurement(self.features, self.samples, self.floor)
 
     def embed(self, images_u8: np.ndarray) -> np.ndarray:
         """uint8 [N, C, H, W] -> float64 [N, D]."""

@@ -6,99 +6,101 @@ and ``losses.csv`` (with the FD history), and ``run.json``, the training record 
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
-from training.distributed import machine_description
+from training.config import TrainConfig
+from training.distributed import Dist, machine_description
 from training.provenance import dataset_provenance, portable_spec
-
-if TYPE_CHECKING:
-    from training.train import Trainer
+from training.recipe import Recipe
+from training.run_state import Measurement, Progress
+from training.train_data import TrainData
 
 RUN_FILE = "run.json"
-SAMPLE_SEEDS = list(range(64))  # the latents of every epoch's sample grid
+SAMPLES_DIR = "samples"
+GIF_FILE = "training.gif"
+LOSS_PLOT = "losses.png"
+LOSS_CSV = "losses.csv"
 
 
-@contextlib.contextmanager
-def eval_mode(net: nn.Module) -> Iterator[nn.Module]:
-    """``net`` in eval mode (BatchNorm running statistics) for the block, then as it was."""
-    was_training = net.training
-    net.eval()
-    try:
-        yield net
-    finally:
-        net.train(was_training)
+def epoch_frames(run_dir: Path) -> list[Path]:
+    """The run's epoch sample grids, in epoch order."""
+    return sorted((run_dir / SAMPLES_DIR).glob("epoch_*.png"))
 
 
-@torch.no_grad()
-def sample_grid(net: nn.Module, z: torch.Tensor) -> np.ndarray:
-    """An 8-wide grid (uint8 HWC) of the images ``net`` makes from the latents ``z``."""
-    from contract.imaging import make_grid, to_uint8
-
-    with eval_mode(net):
-        images = net(z).float().cpu().numpy()
-    return make_grid(to_uint8(images), nrow=8)
-
-
-def write_epoch_outputs(trainer: Trainer, epoch: int) -> None:
+def write_epoch_outputs(
+    run_dir: Path, epoch: int, grid: np.ndarray, progress: Progress, measurement: Measurement | None
+) -> None:
     """The epoch's sample grid, the GIF of all grids so far, the loss (and FD) plot."""
     from training.report import write_loss_plot, write_sample_grid, write_training_gif
 
-    run_dir, probe = trainer.run_dir, trainer.probe
-    samples = run_dir / "samples"
-    write_sample_grid(trainer.sample_grid(), samples / f"epoch_{epoch:04d}.png")
-    write_training_gif(sorted(samples.glob("epoch_*.png")), run_dir / "training.gif")
+    write_sample_grid(grid, run_dir / SAMPLES_DIR / f"epoch_{epoch:04d}.png")
+    write_training_gif(epoch_frames(run_dir), run_dir / GIF_FILE)
     write_loss_plot(
-        trainer.history,
-        run_dir / "losses.png",
-        run_dir / "losses.csv",
-        quality=[(e["step"], e["fd"]) for e in trainer.quality_history],
-        floor=probe.floor if probe is not None else None,
-        quality_label=probe.features if probe is not None else "",
+        progress.history,
+        run_dir / LOSS_PLOT,
+        run_dir / LOSS_CSV,
+        quality=[(e["step"], e["fd"]) for e in progress.quality_history],
+        floor=measurement.floor if measurement is not None else None,
+        quality_label=measurement.features if measurement is not None else "",
     )
 
 
-def quality_record(trainer: Trainer) -> dict[str, Any]:
+def run_quality_fields(
+    progress: Progress, measurement: Measurement | None, keep_best: bool
+) -> dict[str, Any]:
     """run.json's quality fields: empty when quality tracking is off."""
-    probe = trainer.probe
-    if probe is None:
+    if measurement is None:
         return {}
     record: dict[str, Any] = {
-        "quality_features": probe.features,
-        "quality_samples": probe.samples,
-        "quality_floor": probe.floor,
-        "quality_history": trainer.quality_history,
+        "quality_features": measurement.features,
+        "quality_samples": measurement.samples,
+        "quality_floor": measurement.floor,
+        "quality_history": progress.quality_history,
     }
-    if trainer.cfg.keep_best and trainer.best is not None:
-        record["best"] = trainer.best
+    if keep_best and progress.best is not None:
+        record["best"] = progress.best
     return record
 
 
-def run_record(trainer: Trainer, final_losses: dict[str, float]) -> dict[str, Any]:
-    """The training record (run.json): command, data, scale, machine, recipe, quality."""
-    t, cfg, recipe = trainer, trainer.cfg, trainer.recipe
+def run_record(
+    cfg: TrainConfig,
+    recipe: Recipe,
+    data: TrainData,
+    progress: Progress,
+    measurement: Measurement | None,
+    *,
+    steps_per_epoch: int,
+    batch: int,
+    device: torch.device,
+    dist: Dist,
+    ema: bool,
+    amp: torch.dtype | None,
+    final_losses: dict[str, float],
+) -> dict[str, Any]:
+    """The training record (run.json): command, data, scale, machine, recipe, quality.
+
+    ``batch`` is per process; ``ema``: whether an EMA generator was kept.
+    """
     return {
         "command": cfg.to_command(),
-        "dataset": portable_spec(t.data.spec),
-        "dataset_description": t.data.description,
+        "dataset": portable_spec(data.spec),
+        "dataset_description": data.description,
         **({"dataset_build": build} if (build := dataset_provenance(cfg.data)) else {}),
-        "dataset_size": len(t.data),
-        "epochs": round(t.step / t.steps_per_epoch, 4),
-        "steps": t.step,
-        "batch_size": t.batch * t.dist.world,
-        "wall_time_s": round(t.wall_time, 2),
-        "device": str(t.device) + (f" x{t.dist.world}" if t.dist.world > 1 else ""),
-        "machine": machine_description(t.device),
+        "dataset_size": len(data),
+        "epochs": round(progress.step / steps_per_epoch, 4),
+        "steps": progress.step,
+        "batch_size": batch * dist.world,
+        "wall_time_s": round(progress.wall_time, 2),
+        "device": str(device) + (f" x{dist.world}" if dist.world > 1 else ""),
+        "machine": machine_description(device),
         "seed": cfg.seed,
         "final_losses": final_losses,
-        "ema": t.ema is not None,
+        "ema": ema,
         "torch_version": torch.__version__,
         "preset": cfg.preset,
         "width": cfg.width,
@@ -108,8 +110,8 @@ def run_record(trainer: Trainer, final_losses: dict[str, float]) -> dict[str, An
         "loss": recipe.loss,
         **({"spectral_norm": True} if cfg.spectral_norm else {}),
         **({"r1_gamma": cfg.r1_gamma, "r1_every": cfg.r1_every} if cfg.r1_gamma else {}),
-        "amp": str(t.amp).replace("torch.", "") if t.amp else "off",
-        **quality_record(trainer),
+        "amp": str(amp).replace("torch.", "") if amp else "off",
+        **run_quality_fields(progress, measurement, cfg.keep_best),
     }
 
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from contract.manifest import Manifest
 from training.cartoon_faces import ATTRIBUTES_FILE
 from training.feature_extractor import FeatureExtractor
 from training.feature_files import DATA_TO_FEATURES, FEATURE_JSON, FEATURES_DIR
@@ -114,62 +113,3 @@ def portable(folder: Path) -> str:
     if resolved.is_relative_to(FEATURES_DIR):
         return str(Path(FEATURES_DIR.name) / resolved.relative_to(FEATURES_DIR))
     return str(folder)
-
-
-CARD_FILE = "card.md"
-
-
-def model_card(manifest: Manifest) -> str:
-    """A version's model card in Markdown: how it was trained and its recorded quality."""
-    t, q = manifest.training, manifest.quality or {}
-    lines = [
-        f"# {manifest.name} v{manifest.version}",
-        "",
-        f"- architecture: `{manifest.preset}`, {manifest.image_size}×{manifest.image_size}×"
-        f"{manifest.channels}, z of {manifest.nz}, {manifest.dtype} weights",
-        f"- trained: `{t.command}` on {t.dataset} ({t.dataset_size:,} images), {t.steps:,} steps "
-        f"in {t.wall_time_s / 60:.0f} min on {t.machine}",
-    ]
-    if not q:
-        return "\n".join([*lines, "", "No quality numbers recorded: `dcgan evaluate --record`."])
-    lines += [
-        f"- quality measured on {q.get('data', '?')} with `{q.get('features', '?')}` "
-        f"({q.get('features_note', '')}); {q.get('samples', '?')} generated vs "
-        f"{q.get('samples', '?')} real images, floors from two disjoint real halves of that size",
-        f"- command: `{q.get('command', '?')}`",
-        "",
-        "| metric | value | real-vs-real floor | better |",
-        "|---|---|---|---|",
-    ]
-    lines += [
-        f"| {name} | {m['value']:.4g} | {m['floor']:.4g} | {m['better']} |"
-        for name, m in q.get("metrics", {}).items()
-    ]
-    if inception := q.get("inception"):
-        lines += [
-            "",
-            f"Standard Inception metrics ({inception['library']}, weights "
-            f"`{inception['weights']}`, sha256 {inception['weights_sha256'][:12]}…; "
-            f"{inception['samples']} vs {inception['samples']}):",
-            "",
-            "| metric | value | real-vs-real floor |",
-            "|---|---|---|",
-            f"| FID | {inception['fid']:.4g} | {inception['fid_floor']:.4g} |",
-            f"| KID | {inception['kid']:.4g} | {inception['kid_floor']:.4g} |",
-        ]
-    if q.get("labels"):
-        lines += ["", "| attribute | TV distance | floor | most common: real vs generated |"]
-        lines += ["|---|---|---|---|"]
-        for head, match in q["labels"].items():
-            common = sorted(match["shares"].items(), key=lambda kv: -kv[1][0])[:3]
-            shares = ", ".join(f"{k} {a:.0%} vs {b:.0%}" for k, (a, b) in common)
-            lines.append(f"| {head} | {match['tv']:.3f} | {match['floor']:.3f} | {shares} |")
-    if q.get("truncation"):
-        lines += ["", "Truncation ψ (`truncation` on /generate and /interpolate; same seeds):", ""]
-        lines += ["| ψ | fd | precision | recall | coverage |", "|---|---|---|---|---|"]
-        lines += [
-            f"| {c['psi']:g} | {c['fd']:.4g} | {c['precision']:.3f} | {c['recall']:.3f} | "
-            f"{c['coverage']:.3f} |"
-            for c in q["truncation"]
-        ]
-    return "\n".join(lines) + "\n"

@@ -2,16 +2,22 @@
 
 ``Trainer`` puts the parts together; each part is a module of its own:
 
+- ``training/recipe.py``: TrainConfig with the preset's defaults filled in;
 - ``training/distributed.py``: the torchrun process group (``distributed()``, a context
   manager), each rank's device, AMP dtype, the machine description;
 - ``training/train_data.py``: the images in memory and each epoch's seeded order;
 - ``training/losses.py``: the discriminator's and the generator's losses;
 - ``training/ema.py``: the moving average of the generator's weights;
 - ``training/quality_probe.py``: the Fréchet distance to a fixed real sample during training;
+- ``training/run_state.py``: the step, loss and FD histories (``Progress``) and how FD is
+  measured (``Measurement``);
 - ``training/checkpoints.py``: ``checkpoint.pt`` / ``best.pt`` (written atomically) and
   ``load_generator``;
+- ``training/sampling.py``: the fixed seeds of the sample grids;
 - ``training/run_outputs.py``: sample grids, ``training.gif``, ``losses.png``/``.csv``,
   ``run.json``.
+
+The helpers never see the ``Trainer``: it hands each the state it needs.
 
 Quality tracking (``eval_every`` epochs, rank 0): the history goes into the checkpoint (so
 ``--resume`` keeps it), ``run.json`` and ``losses.png``; with ``keep_best``, ``best.pt``
@@ -42,114 +48,25 @@ from training.augment import diff_augment, parse_policy
 from training.checkpoints import (
     BEST_FILE,
     CHECKPOINT_FILE,
-    CHECKPOINT_FORMAT,
+    TrainingParts,
     best_state,
     checkpoint_state,
-    load_generator,
     restore_checkpoint,
     save_atomic,
 )
 from training.config import TrainConfig
-from training.distributed import (
-    Dist,
-    amp_dtype,
-    distributed,
-    machine_description,
-    pick_device,
-    setup_distributed,
-    unwrap,
-)
+from training.distributed import amp_dtype, distributed, pick_device
 from training.ema import ema_decay_at, ema_update
 from training.losses import d_loss_fn, g_loss_fn
-from training.models import DCGANConfig, Discriminator, Generator, build_config, init_weights
-from training.quality_probe import (
-    EVAL_BATCH,
-    EVAL_REAL_SEED,
-    QualityProbe,
-    generated_images,
-    resolve_eval_features,
-)
-from training.run_outputs import (
-    RUN_FILE,
-    SAMPLE_SEEDS,
-    quality_record,
-    run_record,
-    sample_grid,
-    write_epoch_outputs,
-    write_run_record,
-)
-from training.train_data import TrainData, epoch_order, load_train_data, to_model_input
-
-__all__ = [
-    "BEST_FILE",
-    "CHECKPOINT_FILE",
-    "CHECKPOINT_FORMAT",
-    "EVAL_BATCH",
-    "EVAL_REAL_SEED",
-    "RUN_FILE",
-    "SAMPLE_SEEDS",
-    "Dist",
-    "QualityProbe",
-    "Recipe",
-    "TrainConfig",
-    "TrainData",
-    "TrainResult",
-    "Trainer",
-    "amp_dtype",
-    "d_loss_fn",
-    "distributed",
-    "ema_decay_at",
-    "ema_update",
-    "epoch_order",
-    "g_loss_fn",
-    "load_generator",
-    "load_train_data",
-    "machine_description",
-    "pick_device",
-    "resolve_recipe",
-    "setup_distributed",
-    "to_model_input",
-    "unwrap",
-]
+from training.models import Discriminator, Generator, init_weights
+from training.quality_probe import QualityProbe, generated_images, resolve_eval_features
+from training.recipe import resolve_recipe
+from training.run_outputs import RUN_FILE, run_record, write_epoch_outputs, write_run_record
+from training.run_state import Measurement, Progress
+from training.sampling import SAMPLE_SEEDS, sample_grid
+from training.train_data import epoch_order, load_train_data, to_model_input
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """TrainConfig with the preset defaults filled in."""
-
-    model: DCGANConfig
-    optimizer: str
-    lr: float
-    lr_d: float
-    betas: tuple[float, float]
-    batch_size: int
-    loss: str
-    real_label: float
-    fake_label: float
-
-
-def resolve_recipe(cfg: TrainConfig) -> Recipe:
-    model = build_config(
-        cfg.preset, width=cfg.width, image_size=cfg.image_size, spectral_norm=cfg.spectral_norm
-    )
-    d = model.train
-    lr = cfg.lr or d.lr
-    return Recipe(
-        model=model,
-        optimizer=cfg.optimizer or d.optimizer,
-        lr=lr,
-        lr_d=cfg.lr_d or lr,
-        betas=(
-            cfg.beta1 if cfg.beta1 is not None else d.betas[0],
-            cfg.beta2 if cfg.beta2 is not None else d.betas[1],
-        ),
-        batch_size=cfg.batch_size or d.batch_size,
-        loss=cfg.loss or d.loss,
-        real_label=d.real_label - cfg.label_smoothing,
-        fake_label=d.fake_label,
-    )
 
 
 def average_gradients(module: nn.Module, world: int) -> None:
@@ -244,13 +161,8 @@ class Trainer:
         self.augment_rng = torch.Generator(self.device).manual_seed(
             cfg.seed * 104729 + self.dist.rank
         )
-        self.step = 0
-        self.wall_time = 0.0
-        self.history: list[tuple[int, float, float]] = []
+        self.progress = Progress()
         self.fixed_z = torch.from_numpy(latents_for_seeds(SAMPLE_SEEDS, model.nz)).to(self.device)
-        # quality tracking: {"epoch", "step", "fd"} per evaluation; best = the lowest so far
-        self.quality_history: list[dict[str, Any]] = []
-        self.best: dict[str, Any] | None = None
         self.eval_interval = (
             max(1, round(cfg.eval_every * self.steps_per_epoch)) if cfg.eval_every > 0 else 0
         )
@@ -318,13 +230,38 @@ class Trainer:
             return torch.optim.RMSprop(module.parameters(), lr=lr)
         return torch.optim.Adam(module.parameters(), lr=lr, betas=r.betas)
 
-    # ---- checkpoints ----
+    # ---- progress and checkpoints ----
+    @property
+    def step(self) -> int:
+        return self.progress.step
+
+    @step.setter
+    def step(self, value: int) -> None:
+        self.progress.step = value
+
     @property
     def run_dir(self) -> Path:
         return self.cfg.run_dir
 
+    def _parts(self) -> TrainingParts:
+        return TrainingParts(
+            model_config=self.recipe.model,
+            train_config=self.cfg,
+            g=self.g,
+            d=self.d,
+            ema=self.ema,
+            opt_g=self.opt_g,
+            opt_d=self.opt_d,
+            scaler=self.scaler,
+            noise=self.noise,
+            augment_rng=self.augment_rng,
+        )
+
+    def _measurement(self) -> Measurement | None:
+        return self.probe.measurement if self.probe is not None else None
+
     def state_dict(self) -> dict[str, Any]:
-        return checkpoint_state(self)
+        return checkpoint_state(self._parts(), self.progress, self._measurement())
 
     def save_checkpoint(self) -> Path:
         return save_atomic(self.state_dict(), self.run_dir / CHECKPOINT_FILE)
@@ -332,10 +269,11 @@ class Trainer:
     def save_best(self) -> Path:
         """best.pt: the evaluated generator (EMA when on; the raw G too) at the lowest FD;
         `load_generator` and `dcgan export runs/X/best.pt` read it."""
-        return save_atomic(best_state(self), self.run_dir / BEST_FILE)
+        state = best_state(self._parts(), self.step, self.progress.best, self._measurement())
+        return save_atomic(state, self.run_dir / BEST_FILE)
 
     def load_checkpoint(self, path: Path) -> None:
-        restore_checkpoint(self, path)
+        self.progress = restore_checkpoint(path, self._parts(), self.device, self._measurement())
 
     # ---- one step ----
     def _batches(self) -> Iterator[tuple[int, torch.Tensor]]:
@@ -432,7 +370,7 @@ class Trainer:
         assert self.probe is not None
         epoch = round(self.step / self.steps_per_epoch, 4)
         entry = {"epoch": epoch, "step": self.step, "fd": fd}
-        self.quality_history.append(entry)
+        self.progress.quality_history.append(entry)
         kind = "pixel" if self.probe.extractor is None else "feature"
         log.info(
             "epoch %g: %s FD %.4g (floor %.4g, %s)",
@@ -442,19 +380,33 @@ class Trainer:
             self.probe.floor,
             self.probe.features,
         )
-        if self.cfg.keep_best and (self.best is None or fd < self.best["fd"]):
-            self.best = dict(entry)
+        best = self.progress.best
+        if self.cfg.keep_best and (best is None or fd < best["fd"]):
+            self.progress.best = dict(entry)
             self.save_best()
         return fd
 
     def write_epoch_outputs(self, epoch: int) -> None:
-        write_epoch_outputs(self, epoch)
-
-    def quality_record(self) -> dict[str, Any]:
-        return quality_record(self)
+        write_epoch_outputs(
+            self.run_dir, epoch, self.sample_grid(), self.progress, self._measurement()
+        )
 
     def record(self, final_losses: dict[str, float]) -> dict[str, Any]:
-        return run_record(self, final_losses)
+        """run.json's content."""
+        return run_record(
+            self.cfg,
+            self.recipe,
+            self.data,
+            self.progress,
+            self._measurement(),
+            steps_per_epoch=self.steps_per_epoch,
+            batch=self.batch,
+            device=self.device,
+            dist=self.dist,
+            ema=self.ema is not None,
+            amp=self.amp,
+            final_losses=final_losses,
+        )
 
     # ---- the loop ----
     def fit(self) -> TrainResult:
@@ -507,7 +459,7 @@ class Trainer:
                 if self.step % self.cfg.log_every == 0 or self.step == self.total_steps:
                     # .item() syncs the GPU: only on logging steps
                     ld, lg = (float(x) for x in losses)
-                    self.history.append((self.step, ld, lg))
+                    self.progress.history.append((self.step, ld, lg))
                     step_time += time.perf_counter() - t_step
                     bar.set_postfix(d=f"{ld:.3f}", g=f"{lg:.3f}", img_s=f"{seen / step_time:.0f}")
                 else:
@@ -530,7 +482,7 @@ class Trainer:
             log.warning("interrupted at step %d: saving a checkpoint before exiting", self.step)
         finally:
             bar.close()
-        self.wall_time += time.perf_counter() - t_start
+        self.progress.wall_time += time.perf_counter() - t_start
         final = (
             {}
             if losses is None
@@ -550,7 +502,7 @@ class Trainer:
             self.run_dir,
             self.step,
             self.step / self.steps_per_epoch,
-            self.wall_time,
+            self.progress.wall_time,
             rate,
             final,
             interrupted,

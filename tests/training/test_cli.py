@@ -151,8 +151,15 @@ def test_run_and_model_names_come_from_the_data(spec: str, name: str) -> None:
 
 def test_parse_seeds() -> None:
     assert parse_seeds("0-3,9") == [0, 1, 2, 3, 9]
+    assert parse_seeds(" 4 , 5-6") == [4, 5, 6]
     with pytest.raises(ValueError):
         parse_seeds("1-")
+
+
+@pytest.mark.parametrize("text", ["²", "1-²", "٣", "-1", "1-2-3", "a", ""])
+def test_parse_seeds_takes_ascii_digits_only(text: str) -> None:
+    with pytest.raises(ValueError, match="--seeds must look like"):
+        parse_seeds(text)
 
 
 def test_train_options_are_the_config_fields_with_their_help() -> None:

@@ -10,9 +10,11 @@ import torch
 from contract.latents import latents_for_seeds
 from contract.manifest import Manifest
 from tests.helpers import make_tiny_model, tiny_config
+from training.checkpoints import CHECKPOINT_FILE, load_generator
+from training.config import TrainConfig
 from training.export import ExportError, export_generator, next_version
 from training.models import Generator
-from training.train import CHECKPOINT_FILE, TrainConfig, Trainer, load_generator
+from training.train import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +90,13 @@ def test_versions_increment_and_never_overwrite(tmp_path: Path) -> None:
     assert next_version(tmp_path, "m") == 2
     with pytest.raises(ExportError, match="already exists"):
         make_tiny_model(tmp_path, "m", 1)
+
+
+def test_next_version_counts_only_folders_the_service_reads_as_versions(tmp_path: Path) -> None:
+    for folder in ("3", "07", "²", "٣", "12x", "0"):
+        (tmp_path / "m" / folder).mkdir(parents=True)
+    (tmp_path / "m" / "99").touch()  # a file, not a version folder
+    assert next_version(tmp_path, "m") == 4
 
 
 @pytest.mark.parametrize("name", ["../evil", "Upper", "a/b", ".hidden", ""])

@@ -12,16 +12,12 @@ from typer.testing import CliRunner
 from contract.imaging import to_uint8
 from contract.latents import latents_for_seeds
 from tests.helpers import TINY_DRY_RUN
+from training.checkpoints import BEST_FILE, CHECKPOINT_FILE, load_generator
 from training.cli import app
-from training.train import (
-    BEST_FILE,
-    CHECKPOINT_FILE,
-    RUN_FILE,
-    TrainConfig,
-    Trainer,
-    load_generator,
-    to_model_input,
-)
+from training.config import TrainConfig
+from training.run_outputs import RUN_FILE
+from training.train import Trainer
+from training.train_data import to_model_input
 
 
 def tiny_run(run_dir: Path, **overrides: object) -> TrainConfig:
@@ -167,7 +163,7 @@ def test_torchrun_ddp_on_cpu_uses_the_same_command(tmp_path: Path, recipe: list[
 
 
 def test_ema_warms_up_then_holds_its_decay() -> None:
-    from training.train import ema_decay_at
+    from training.ema import ema_decay_at
 
     assert ema_decay_at(0, 0.999) == pytest.approx(0.1)
     assert ema_decay_at(100, 0.999) == pytest.approx(101 / 110)
@@ -426,7 +422,7 @@ def test_each_epoch_reshuffles_but_one_seed_replays_the_same_order(tmp_path: Pat
 
 
 def test_ddp_ranks_get_disjoint_shards_of_each_epoch(tmp_path: Path) -> None:
-    from training.train import Dist
+    from training.distributed import Dist
 
     shards = []
     for rank in (0, 1):
