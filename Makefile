@@ -31,6 +31,7 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 test: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 test-slow: $(VENV)/.dev-installed
@@ -78,6 +79,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # A short training + export on the built-in digits data set (about half a minute on 2 cores).
 demo: $(VENV)/.dev-installed
