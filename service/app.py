@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service import protocols
+from service import __version__, protocols
 from service.api import admin, files, generate, interpolate, operations, web
 from service.api.auth import ADMIN_KEY, API_KEY
 from service.api.fastpath import HOT_MATCH, HotRoutes
@@ -105,7 +105,7 @@ def create_app(
         title="dcgan-serve",
         description="DCGAN generators served with onnxruntime. A seed's latent is "
         "numpy.random.Generator(numpy.random.PCG64(seed)).standard_normal(nz, dtype=float32).",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
         # no 307 from /path/ to /path: Starlette builds its Location from the request's Host
         # header, so a client could make the service redirect anywhere

@@ -138,7 +138,7 @@ class MicroBatcher:
     _inflight: list[_Item] = field(default_factory=list, init=False)
     _worker: asyncio.Task[None] | None = field(default=None, init=False)
     _renders: set[asyncio.Future[Any]] = field(default_factory=set, init=False)
-    _thread: ThreadPoolExecutor = field(init=False)
+    _executor: ThreadPoolExecutor = field(init=False)
     _queued_images: int = field(default=0, init=False)
     _batch_s: float = field(default=0.0, init=False)  # moving average of one batch's time
     _closed: bool = field(default=False, init=False)
@@ -152,7 +152,7 @@ class MicroBatcher:
         self._queue = asyncio.Queue(maxsize=self.queue_size)
         # one thread per batcher: batches of a model run one after another anyway, and
         # heavy renders in the shared pool can never starve inference of a thread
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"batch-{self.model}")
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"batch-{self.model}")
 
     def start(self) -> None:
         self._worker = asyncio.get_running_loop().create_task(self._loop())
@@ -173,11 +173,7 @@ class MicroBatcher:
                 item.future.set_exception(Closed(f"{self.model}: the server is shutting down"))
         self._inflight, self._carry, self._queued_images = [], None, 0
         self._depth.set(0)
-        self._thread.shutdown(wait=False, cancel_futures=True)
-
-    @property
-    def depth(self) -> int:
-        return self._queue.qsize()
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     @property
     def full(self) -> bool:
@@ -261,7 +257,7 @@ class MicroBatcher:
                 start = time.perf_counter()
                 try:
                     results = await loop.run_in_executor(
-                        self._thread, self._run_batch, [i.job for i in items]
+                        self._executor, self._run_batch, [i.job for i in items]
                     )
                 except Exception as exc:  # a failed run fails its requests, not the worker
                     results = [_Failed(exc)] * len(items)

@@ -110,10 +110,6 @@ class ModelManager:
             # the parent was killed and cannot remove the folder it made: the last worker does
             remove_if_last(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).parent)
 
-    @property
-    def ready(self) -> bool:
-        return not self.draining and self.registry.ready
-
     async def reload(
         self, *, tell_workers: bool = True, leader: LeaderView | None = None
     ) -> dict[str, Any]:

@@ -6,8 +6,10 @@ Labels stay low-cardinality: model (names under models/), endpoint (route templa
 With several worker processes (DCGAN_WORKERS), prometheus_client's multiprocess mode is on
 (PROMETHEUS_MULTIPROC_DIR, set by ``dcgan-serve`` before the workers start): every process
 writes its values to files there and ``/metrics``, whichever worker answers, sums them.
-Gauges say how to combine workers (``multiprocess_mode``): queue depth and cache sizes add
-up over live workers (so do requests in flight), capacities and model_info take the maximum.
+Gauges say how to combine workers (``multiprocess_mode``): queue depth, requests in flight
+and the cache's size, entries and capacity add up over live workers (each worker has a
+cache of its own); the queue capacity and model_info take the maximum (every worker has
+the same).
 """
 
 from __future__ import annotations

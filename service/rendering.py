@@ -15,8 +15,10 @@ from typing import Literal
 
 from contract.imaging import UInt8Array, encode, encode_animation, make_grid, upscale
 
-OutputFormat = Literal["png", "jpeg", "webp", "json"]
-AnimationFormat = Literal["png", "gif", "webp", "json"]
+OutputFormat = Literal["png", "jpeg", "webp", "json"]  # POST /generate
+AnimationFormat = Literal["png", "gif", "webp", "json"]  # GET /interpolate
+ImageFormat = Literal["png", "webp", "jpeg"]  # GET /models/{name}/images/{seed}.{format}
+UpscaleFilter = Literal["nearest", "lanczos"]
 GRID_PADDING = 2
 # the largest side each encoder accepts (WebP's is a hard limit of the format)
 MAX_SIDE = {"png": 2**31 - 1, "json": 2**31 - 1, "jpeg": 65_535, "webp": 16_383, "gif": 65_535}
@@ -40,7 +42,7 @@ class ImageOptions:
     format: OutputFormat = "png"
     grid: bool = False
     upscale: int = 1
-    upscale_filter: Literal["nearest", "lanczos"] = "nearest"
+    upscale_filter: UpscaleFilter = "nearest"
 
 
 def grid_side(count: int, side: int, ncol: int | None = None) -> tuple[int, int]:

@@ -65,7 +65,13 @@ class Settings(BaseSettings):
         default=None,
         description="when set, /admin/* needs this key (not api_key); unset: api_key guards it",
     )
-    max_count: int = Field(default=64, ge=1, le=1024, description="images per /generate request")
+    max_count: int = Field(
+        default=64,
+        ge=1,
+        le=1024,
+        description="images per request: count and seeds of /generate, frames (steps) of "
+        "/interpolate",
+    )
     max_body_bytes: int = Field(
         default=65536,
         ge=1024,
@@ -180,7 +186,7 @@ class Settings(BaseSettings):
             return None
         name = env_name(info.field_name or "")
         if not value.strip():
-            # an empty variable used to switch auth off without a word
+            # an empty key (a typo in a secret, an unfilled template) must not switch auth off
             unset = (
                 "to serve without a key"
                 if name == env_name("api_key")

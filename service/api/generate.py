@@ -9,7 +9,7 @@ the same code, so both give the same bytes and the same ETag. Both are hot route
 from __future__ import annotations
 
 import functools
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
@@ -30,7 +30,14 @@ from service.api.responses import (
 from service.batching import Job
 from service.errors import ApiError
 from service.registry import ModelVersion
-from service.rendering import ImageOptions, is_heavy, render_images
+from service.rendering import (
+    ImageFormat,
+    ImageOptions,
+    OutputFormat,
+    UpscaleFilter,
+    is_heavy,
+    render_images,
+)
 
 router = APIRouter(tags=["generate"])
 Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
@@ -52,10 +59,10 @@ class GenerateRequest(BaseModel):
     seeds: list[Seed] | None = Field(
         default=None, min_length=1, max_length=1024, description="one seed per image"
     )
-    format: Literal["png", "jpeg", "webp", "json"] = "png"
+    format: OutputFormat = "png"
     grid: bool = Field(default=False, description="tile several images into one picture")
     upscale: int = Field(default=1, ge=1, le=8, description="enlarge each image by this factor")
-    upscale_filter: Literal["nearest", "lanczos"] = "nearest"
+    upscale_filter: UpscaleFilter = "nearest"
     truncation: float | None = truncation_field()
 
     @model_validator(mode="after")
@@ -73,7 +80,6 @@ class GenerateRequest(BaseModel):
 
 
 _BODY: TypeAdapter[GenerateRequest | None] = TypeAdapter(GenerateRequest | None)
-ImageFormat = Literal["png", "webp", "jpeg"]
 
 
 class SeededImagePath(BaseModel):
@@ -91,7 +97,7 @@ class SeededImageQuery(BaseModel):
 
     version: int | None = Field(default=None, ge=1, description=VERSION_DESCRIPTION)
     upscale: int = Field(default=1, ge=1, le=8, description="enlarge by this factor")
-    upscale_filter: Literal["nearest", "lanczos"] = "nearest"
+    upscale_filter: UpscaleFilter = "nearest"
     truncation: float | None = truncation_field()
 
 

@@ -26,7 +26,7 @@ from service.api.responses import (
 )
 from service.batching import Job
 from service.errors import ApiError
-from service.rendering import ImageOptions, is_heavy, render_frames
+from service.rendering import AnimationFormat, ImageOptions, is_heavy, render_frames
 
 router = APIRouter(tags=["generate"])
 STEPS_MAX = 1024  # the hard bound; DCGAN_MAX_COUNT (default 64) is the one enforced
@@ -44,7 +44,7 @@ class InterpolateQuery(ModelQuery):
         description="frames, 2..DCGAN_MAX_COUNT; default 8, or DCGAN_MAX_COUNT when smaller",
     )
     method: Literal["slerp", "lerp"] = "slerp"
-    format: Literal["png", "gif", "webp", "json"] = "png"
+    format: AnimationFormat = "png"
     frame_ms: int = Field(default=100, ge=20, le=5000, description="animation frame time")
     truncation: float | None = truncation_field(" Both ends of the path are truncated.")
 
