@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from service.settings import Settings
+from testkit.images import image_environment
 from tests.deploy.conftest import DEPLOY, ROOT, tool
 from tests.deploy.promql import exported_series_names
 
@@ -129,8 +130,10 @@ def test_probes_ports_and_security_match_the_service(overlay: str) -> None:
     docs = rendered(overlay)
     c = container(docs)
     port = {p["name"]: p["containerPort"] for p in c["ports"]}["http"]
-    assert port == int(env_of(c)["DCGAN_PORT"])
-    assert env_of(c)["DCGAN_HOST"] == "0.0.0.0"
+    # host, port and models folder come from the image (the Dockerfile), set once there
+    image = image_environment()
+    assert port == int(image["DCGAN_PORT"]) and image["DCGAN_HOST"] == "0.0.0.0"
+    assert not {"DCGAN_HOST", "DCGAN_PORT", "DCGAN_MODELS_DIR"} & set(env_of(c))
     for probe, path in (("startupProbe", "/readyz"), ("readinessProbe", "/readyz")):
         assert c[probe]["httpGet"] == {"path": path, "port": "http"}
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
