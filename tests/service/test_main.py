@@ -20,9 +20,10 @@ import pytest
 from fastapi import FastAPI
 
 from service import protocols
-from service.__main__ import Server, main, uvicorn_config, warn_if_workers_share_a_gpu
+from service.__main__ import main
 from service.app import create_app
 from service.registry import ModelVersion, Registry
+from service.server import Server, uvicorn_config, warn_if_workers_share_a_gpu
 from service.settings import Settings
 from testkit.servers import free_port, running_server
 
