@@ -112,7 +112,7 @@ async def serve_generate(call: Call) -> Reply:
     call.refuse_if_saturated(query.model, query.version)
     req = await call.json_body(_BODY) or GenerateRequest()
     with call.model(query.model, query.version) as entry:
-        return await generated(call, entry, deadline, req, pinned=query.version is not None)
+        return await answer_images(call, entry, deadline, req, pinned=query.version is not None)
 
 
 async def serve_seeded_image(call: Call) -> Reply:
@@ -138,10 +138,10 @@ async def serve_seeded_image(call: Call) -> Reply:
     )
     call.refuse_if_saturated(path.name, query.version)
     with call.model(path.name, query.version) as entry:
-        return await generated(call, entry, deadline, req, pinned=query.version is not None)
+        return await answer_images(call, entry, deadline, req, pinned=query.version is not None)
 
 
-async def generated(
+async def answer_images(
     call: Call, entry: ModelVersion, deadline: float | None, req: GenerateRequest, pinned: bool
 ) -> Reply:
     """What every image route answers for a validated request: checks, ETag, the job."""
