@@ -5,10 +5,23 @@ BIN    := $(VENV)/bin
 # The CPU build of torch (pip takes it from a local wheel where one is cached). On a CUDA
 # host use e.g. `make test TORCH=torch==2.13.0 --index-url ...` or install torch yourself.
 TORCH  ?= torch==2.13.0
-HOST   ?= 127.0.0.1
-PORT   ?= 8000
+# `make serve` listens where DCGAN_HOST / DCGAN_PORT say, as dcgan-serve itself does
+# (`make serve PORT=9000` works too)
+HOST   ?= $(or $(DCGAN_HOST),127.0.0.1)
+PORT   ?= $(or $(DCGAN_PORT),8000)
 
-.PHONY: serve demo test test-slow test-fid check-k8s k8s-rules lint lock clean bench-gpu mutants
+.DEFAULT_GOAL := help
+.PHONY: help serve demo test test-slow test-fid check-k8s k8s-rules lint lock clean bench-gpu mutants
+
+help:
+	@echo "make serve       set up .venv (serving set, no torch) and serve models/ on http://$(HOST):$(PORT)"
+	@echo "make test        set up .venv (training + dev set) and run lint, import contracts and the tests"
+	@echo "make test-slow   the slow tests (real training runs, load tests)"
+	@echo "make mutants     realistic small bugs, each of which a test must catch"
+	@echo "make demo        a short training + export on the built-in digits data set"
+	@echo "make lint        ruff, ruff format --check, mypy, lint-imports"
+	@echo "make test-fid    standard FID tests in a virtualenv of their own"
+	@echo "make bench-gpu   GPU benchmarks (docs/benchmarks.md); make lock, make clean"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
