@@ -32,6 +32,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from contract import imaging
+from contract.folders import version_number
 from contract.latents import latents_for_seeds, lerp
 from contract.manifest import Manifest
 from service.rendering import GRID_PADDING
@@ -121,7 +122,8 @@ def main() -> None:
     print(f"command: {' '.join(sys.orig_argv)}\nPillow {Image.__version__}\n")
     for model_dir in sorted(p for p in args.models_dir.iterdir() if p.is_dir()):
         version_dir = max(
-            (p for p in model_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)
+            (p for p in model_dir.iterdir() if version_number(p.name) is not None),
+            key=lambda p: int(p.name),
         )
         manifest, pixels = generate(version_dir, 16)
         grid = imaging.make_grid(pixels, padding=GRID_PADDING)

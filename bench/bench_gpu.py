@@ -56,13 +56,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.bench_service import cpu_model
 from bench.bench_training import make_folder, reference_loop
 from bench.naive_torch_server import load_generator
+from contract.folders import version_number
 from service.registry import CPU, CUDA, preload_cuda_libraries, session_options
 from service.settings import Settings
 from testkit.load import hey, python_load
 from testkit.servers import running_server
+from training.config import TrainConfig
 from training.export import ExportOptions, to_fp16, torch_to_onnx
 from training.models import Generator, build_config
-from training.train import TrainConfig, Trainer
+from training.train import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 Row = dict[str, Any]
@@ -243,7 +245,9 @@ def bundled_models(models_dir: Path) -> list[tuple[str, Path]]:
     found = []
     for folder in sorted(p for p in models_dir.iterdir() if p.is_dir()):
         versions = [
-            v for v in folder.iterdir() if v.name.isdigit() and (v / "manifest.json").exists()
+            v
+            for v in folder.iterdir()
+            if version_number(v.name) is not None and (v / "manifest.json").exists()
         ]
         if versions:
             found.append((folder.name, max(versions, key=lambda v: int(v.name))))

@@ -56,6 +56,7 @@ import numpy as np
 import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from contract.folders import version_number
 from contract.manifest import Manifest
 from service.registry import CPU, session_options
 from service.settings import Settings
@@ -451,7 +452,11 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
 
 
 def latest_version(models_dir: Path, model: str) -> Path:
-    folders = [p for p in (models_dir / model).iterdir() if p.name.isdigit() and p.is_dir()]
+    folders = [
+        p
+        for p in (models_dir / model).iterdir()
+        if version_number(p.name) is not None and p.is_dir()
+    ]
     if not folders:
         raise SystemExit(f"error: no version folder under {models_dir / model}")
     return max(folders, key=lambda p: int(p.name))

@@ -26,9 +26,10 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from training.config import TrainConfig
 from training.data import load_images
 from training.models import Discriminator, Generator, build_config, init_weights
-from training.train import TrainConfig, Trainer
+from training.train import Trainer
 
 SCALED_WIDTH = {
     "simpsons64": 0.25,

@@ -16,10 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MANIFEST_FILE = "manifest.json"
 ONNX_FILE = "generator.onnx"
-SAMPLES_FILE = "samples.png"
+SAMPLES_FILE = "samples.png"  # seeds 0..63 of the exported generator
+TRAINING_GIF = "training.gif"  # the run's sample grids, epoch after epoch
+LOSS_PLOT = "losses.png"
 # the pictures of a version folder that GET /models/{name}/files/{file} may serve (the model
 # card), with their media types; nothing else in the folder is ever served
-CARD_FILES = {SAMPLES_FILE: "image/png", "training.gif": "image/gif", "losses.png": "image/png"}
+CARD_FILES = {SAMPLES_FILE: "image/png", TRAINING_GIF: "image/gif", LOSS_PLOT: "image/png"}
 SCHEMA_VERSION: Literal[1] = 1
 # Model names are path components under models/: keep them boring so they can never
 # escape the folder (no dots, slashes or leading dashes).

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from contract.manifest import TrainingRecord
+from training.config import TrainConfig
 from training.export import export_generator
 from training.models import DCGANConfig, Generator
 
@@ -74,3 +76,28 @@ def make_tiny_model(
         ),
     )
     return version_dir
+
+
+def blobs(n: int, seed: int, channels: int = 3, size: int = 32) -> np.ndarray:
+    """Smooth random colour fields, uint8 [N, C, size, size]: 4×4 random colours, each
+    blown up to a block, so they look alike as a distribution and differ image to image."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (n, channels, 4, 4))
+    return np.repeat(np.repeat(small, size // 4, axis=2), size // 4, axis=3).astype(np.uint8)
+
+
+def tiny_run(run_dir: Path, **overrides: object) -> TrainConfig:
+    """A training run small enough for a test: mnist28 at 1/8 width, 3 steps of fake data
+    (``dry_run``), no progress bar; ``overrides`` change any field."""
+    fields: dict[str, object] = {
+        "preset": "mnist28",
+        "width": 0.125,
+        "batch_size": 8,
+        "dry_run": True,
+        "run_dir": run_dir,
+        "seed": 3,
+        "progress": False,
+        "log_every": 1,
+    }
+    fields.update(overrides)
+    return TrainConfig(**fields)  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from contract.manifest import LOSS_PLOT, TRAINING_GIF
 from training.config import TrainConfig
 from training.distributed import Dist, machine_description
 from training.provenance import dataset_provenance, portable_spec
@@ -22,8 +23,7 @@ from training.train_data import TrainData
 
 RUN_FILE = "run.json"
 SAMPLES_DIR = "samples"
-GIF_FILE = "training.gif"
-LOSS_PLOT = "losses.png"
+GIF_FILE = TRAINING_GIF  # the same names in the run folder as in the version folder
 LOSS_CSV = "losses.csv"
 
 

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from testkit.servers import running_server
-from training.cli import record_quality
+from training.model_card import record_quality
 
 
 def png(response) -> np.ndarray:  # type: ignore[no-untyped-def]

@@ -1,5 +1,4 @@
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -7,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from testkit.tools import unavailable
 from training.cartoon_faces import (
     ATTRIBUTES,
     ATTRIBUTES_FILE,
@@ -19,10 +19,9 @@ from training.cartoon_faces import (
 def require_facesjs() -> None:
     """Skip without Node.js + facesjs; fail instead under DCGAN_REQUIRE_FACESJS=1 (CI)."""
     if shutil.which("node") is None or not (facesjs_dir() / "node_modules" / "facesjs").is_dir():
-        message = f"needs Node.js and facesjs: npm ci --prefix {facesjs_dir()}"
-        if os.environ.get("DCGAN_REQUIRE_FACESJS") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(
+            f"needs Node.js and facesjs: npm ci --prefix {facesjs_dir()}", "DCGAN_REQUIRE_FACESJS"
+        )
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,8 @@ import torch
 
 from contract.latents import latents_for_seeds
 from contract.manifest import Manifest
-from tests.helpers import make_tiny_model, tiny_config
+from tests.helpers import make_tiny_model, tiny_config, tiny_run
 from training.checkpoints import CHECKPOINT_FILE, load_generator
-from training.config import TrainConfig
 from training.export import ExportError, export_generator, next_version
 from training.models import Generator
 from training.train import Trainer
@@ -20,15 +19,7 @@ from training.train import Trainer
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("run")
-    cfg = TrainConfig(
-        preset="mnist28",
-        width=0.125,
-        batch_size=8,
-        dry_run=True,
-        max_steps=4,
-        run_dir=run,
-        progress=False,
-    )
+    cfg = tiny_run(run, max_steps=4)
     Trainer(cfg).fit()
     return run
 

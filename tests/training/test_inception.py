@@ -7,7 +7,6 @@ as the state dict the real `.pth` is.
 """
 
 import json
-import os
 import sys
 from pathlib import Path
 from unittest import mock
@@ -18,7 +17,8 @@ import torch
 from typer.testing import CliRunner
 
 from contract.manifest import Manifest
-from tests.helpers import make_tiny_model
+from testkit.tools import unavailable
+from tests.helpers import blobs, make_tiny_model
 from training.cli import app
 from training.inception import InceptionError, InceptionFeatures, inception_scores
 from training.quality import sample_rows
@@ -27,10 +27,10 @@ runner = CliRunner()
 
 
 def require_torch_fidelity() -> None:
-    if os.environ.get("DCGAN_REQUIRE_FID") == "1":
-        import torch_fidelity  # noqa: F401  (fails the test with the import error)
-    else:
-        pytest.importorskip("torch_fidelity", reason="torch-fidelity: run `make test-fid`")
+    try:
+        import torch_fidelity  # noqa: F401
+    except ImportError as exc:
+        unavailable(f"torch-fidelity: run `make test-fid` ({exc})", "DCGAN_REQUIRE_FID")
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +50,6 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("inception") / "weights-inception-test.pth"
     torch.save(net.state_dict(), path)
     return path
-
-
-def blobs(n: int, seed: int, channels: int = 3, size: int = 32) -> np.ndarray:
-    """Smooth random colour fields, uint8 [N, C, size, size]."""
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (n, channels, 4, 4))
-    return np.repeat(np.repeat(small, size // 4, axis=2), size // 4, axis=3).astype(np.uint8)
 
 
 def noise(n: int, seed: int, channels: int = 3, size: int = 32) -> np.ndarray:

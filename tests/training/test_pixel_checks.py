@@ -1,14 +1,8 @@
 import numpy as np
 import pytest
 
+from tests.helpers import blobs
 from training.pixel_checks import check_pixels
-
-
-def blobs(n: int, seed: int) -> np.ndarray:
-    """Smooth random colour fields, uint8 [N, 3, 32, 32]."""
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (n, 3, 4, 4)).astype(np.float64)
-    return np.repeat(np.repeat(small, 8, axis=2), 8, axis=3).astype(np.uint8)
 
 
 def test_same_distribution_scores_close_and_diverse() -> None:

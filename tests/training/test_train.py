@@ -11,28 +11,13 @@ from typer.testing import CliRunner
 
 from contract.imaging import to_uint8
 from contract.latents import latents_for_seeds
-from tests.helpers import TINY_DRY_RUN
+from tests.helpers import TINY_DRY_RUN, tiny_run
 from training.checkpoints import BEST_FILE, CHECKPOINT_FILE, load_generator
 from training.cli import app
 from training.config import TrainConfig
 from training.run_outputs import RUN_FILE
 from training.train import Trainer
 from training.train_data import to_model_input
-
-
-def tiny_run(run_dir: Path, **overrides: object) -> TrainConfig:
-    base: dict[str, object] = {
-        "preset": "mnist28",
-        "width": 0.125,
-        "batch_size": 8,
-        "dry_run": True,
-        "run_dir": run_dir,
-        "seed": 3,
-        "progress": False,
-        "log_every": 1,
-    }
-    base.update(overrides)
-    return TrainConfig(**base)  # type: ignore[arg-type]
 
 
 def test_dry_run_writes_the_run_folder(tmp_path: Path) -> None:
@@ -310,16 +295,17 @@ def test_resume_keeps_the_quality_history_and_best(tmp_path: Path) -> None:
 def test_fd_falls_as_the_generator_learns_digits(tmp_path: Path) -> None:
     """Digits' own feature network: an untrained generator's noise is far from real digits
     (FD ~800 across seeds), three epochs already much closer (60..180 across seeds 0..3)."""
-    cfg = TrainConfig(
-        preset="mnist28",
+    cfg = tiny_run(
+        tmp_path / "run",
         width=0.25,
         data="digits",
         batch_size=32,
+        dry_run=False,
         epochs=3,
         eval_every=3,
         eval_samples=200,
-        run_dir=tmp_path / "run",
-        progress=False,
+        seed=0,
+        log_every=10,
     )
     trainer = Trainer(cfg)
     untrained = trainer.measure_quality()
