@@ -1,6 +1,6 @@
 """`python -m training` = the `dcgan` command (also what `torchrun -m training` runs)."""
 
-from training.cli import app
+from training.launch import main
 
 if __name__ == "__main__":
-    app()
+    main()

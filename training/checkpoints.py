@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from training.config import TrainConfig
+from training.errors import UserError
 from training.models import DCGANConfig, Generator
 from training.run_state import Measurement, Progress
 
@@ -109,7 +110,7 @@ def restore_checkpoint(
     measurement: Measurement | None,
 ) -> Progress:
     """Load ``path``'s weights, optimizers and RNG into ``parts``; return its progress."""
-    state = torch.load(path, map_location=device, weights_only=False)
+    state = read_checkpoint(path, device)
     saved = DCGANConfig.from_dict(state["model_config"])
     if saved != parts.model_config:
         raise ValueError(
@@ -162,11 +163,29 @@ def restore_quality(
     return history, dict(best) if best is not None and keep_best else None
 
 
+def read_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """A checkpoint's contents; a file that is not one (a picture, a text, another tool's
+    pickle) is a UserError naming it, not a traceback from deep inside torch.load."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except IsADirectoryError:
+        raise UserError(f"{path} is a folder: give a run folder or a {CHECKPOINT_FILE}") from None
+    except FileNotFoundError:
+        raise UserError(f"{path} does not exist") from None
+    except Exception:  # torch.load raises pickle, zip and runtime errors alike
+        raise UserError(
+            f"{path} is not a dcgan checkpoint: torch.load cannot read it (give a run folder "
+            f"or its {CHECKPOINT_FILE})"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise UserError(f"{path} is not a dcgan checkpoint (format {found})")
+    return state
+
+
 def load_generator(checkpoint: Path, *, ema: bool = True) -> tuple[Generator, dict[str, Any]]:
     """Rebuild the generator from a checkpoint file alone (EMA weights when present)."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    if state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{checkpoint} is not a dcgan checkpoint (format {state.get('format')})")
+    state = read_checkpoint(checkpoint)
     generator = Generator(DCGANConfig.from_dict(state["model_config"]))
     weights = state["ema"] if ema and state.get("ema") is not None else state["generator"]
     generator.load_state_dict(weights)

@@ -55,6 +55,8 @@ def generate_images(
 
     Returns (images, image_size, channels).
     """
+    if source.name == MANIFEST_FILE and source.is_file():
+        source = source.parent  # the manifest names its version folder
     if (source / MANIFEST_FILE).exists():
         # the contract's checked path, as the service opens it: schema, sha256, signature
         from contract.exports import CPU, open_export

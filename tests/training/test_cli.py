@@ -91,6 +91,41 @@ def test_bad_input_is_a_clear_message_and_exit_2(
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("command", ["export", "sample"])
+@pytest.mark.parametrize("name", ["picture.jpg", "notes.txt", "empty.pt"])
+def test_a_file_that_is_not_a_checkpoint_is_a_clear_error(
+    workdir: Path, command: str, name: str
+) -> None:
+    """Before: an UnpicklingError traceback (a .jpg, a .txt) from inside torch.load."""
+    contents = {"picture.jpg": b"\xff\xd8\xff\xe0 JFIF", "notes.txt": b"{hello}\n", "empty.pt": b""}
+    (workdir / name).write_bytes(contents[name])
+    result = runner.invoke(app, [command, name])
+    assert result.exit_code == 2, result.output
+    assert f"{name} is not a dcgan checkpoint" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_sample_takes_an_export_s_manifest_for_its_folder(workdir: Path) -> None:
+    """``dcgan sample models/x/1/manifest.json`` reads the version folder (before: it was
+    handed to torch.load as if it were a checkpoint)."""
+    manifest = Path(__file__).resolve().parents[2] / "models" / "fashion" / "1" / "manifest.json"
+    result = runner.invoke(app, ["sample", str(manifest), "--out", "grid.png", "--seeds", "0-3"])
+    assert result.exit_code == 0, result.output
+    assert (workdir / "grid.png").stat().st_size > 0
+
+
+def test_dcgan_without_the_training_extra_says_which_to_install() -> None:
+    """The serving set (`make serve`) has no typer or torch, but `dcgan` is on its PATH."""
+    import subprocess
+    import sys
+
+    blocked = "import sys; sys.modules['typer'] = None; from training.launch import main; main()"
+    done = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "pip install 'dcgan-serve[cpu,train]'" in done.stderr and "typer" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_corrupt_images_are_skipped_in_training(workdir: Path) -> None:
     from PIL import Image
 
