@@ -6,11 +6,12 @@ than a surprise under load.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contract.exports import CUDA
 from contract.manifest import NAME_PATTERN, is_valid_model_name
@@ -91,8 +92,11 @@ class Settings(BaseSettings):
         le=65536,
         description="memory for seeded responses, kept least recently used first out; 0: off",
     )
-    providers: list[str] = Field(
-        default_factory=list, description="onnxruntime providers in order; empty: CUDA then CPU"
+    # NoDecode: the variable is read by _provider_list, comma-separated or a JSON list
+    providers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="onnxruntime providers in order, comma-separated or a JSON list; "
+        "empty: CUDA then CPU",
     )
     require_cuda: bool = Field(
         default=False, description="fail at start-up when CUDA is not available"
@@ -166,6 +170,23 @@ class Settings(BaseSettings):
         "and the memory its response held is freed",
     )
     backlog: int = Field(default=2048, ge=1, le=65535, description="listen backlog")
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _provider_list(cls, value: object) -> object:
+        """``A,B`` or ``["A", "B"]``: what a person writes in a variable, either way."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except ValueError:
+                raise ValueError(
+                    'is not a valid JSON list; write ["CUDAExecutionProvider", '
+                    '"CPUExecutionProvider"] or CUDAExecutionProvider,CPUExecutionProvider'
+                ) from None
+        return [part.strip() for part in text.split(",") if part.strip()]
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -119,6 +119,36 @@ def test_require_cuda_with_providers_that_leave_cuda_out_cannot_work() -> None:
     Settings(require_cuda=True)  # empty list: CUDA first
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("CPUExecutionProvider", ["CPUExecutionProvider"]),
+        (
+            "CUDAExecutionProvider, CPUExecutionProvider",
+            ["CUDAExecutionProvider", "CPUExecutionProvider"],
+        ),
+        ('["CPUExecutionProvider"]', ["CPUExecutionProvider"]),
+        ("", []),
+    ],
+)
+def test_providers_variable_is_a_comma_list_or_json(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: list[str]
+) -> None:
+    monkeypatch.setenv("DCGAN_PROVIDERS", value)
+    assert Settings().providers == expected
+
+
+def test_a_broken_providers_list_names_the_variable_and_the_form(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before: 'error parsing value for field "providers" from source "EnvSettingsSource"'."""
+    monkeypatch.setenv("DCGAN_PROVIDERS", "[oops")
+    with pytest.raises(ValidationError) as exc:
+        Settings()
+    assert error_fields(exc) == {"providers"}
+    assert "CUDAExecutionProvider,CPUExecutionProvider" in str(exc.value)
+
+
 def test_unknown_dcgan_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DCGAN_NOT_A_SETTING", "whatever")
     assert Settings().port == 8000
