@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MIN_KILL_RATIO = 0.9
-COPIED = ("service", "training", "tests", "models", "pyproject.toml")
+COPIED = ("contract", "service", "training", "testkit", "tests", "models", "pyproject.toml")
 
 # (name, file, the code as written, the bug, the tests that guard it)
 MUTATIONS = [
