@@ -78,12 +78,13 @@ def _serve(request: Request, asset: Asset) -> Response:
     return Response(asset.body, media_type=asset.media_type, headers=headers)
 
 
-@router.get("/", include_in_schema=False)
+# HEAD as well: uptime checks and link checkers ask with it (it was a 405)
+@router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
 async def page(request: Request, settings: SettingsDep) -> Response:
     return _serve(request, _index(settings.api_key is not None, settings.max_count))
 
 
-@router.get("/static/{file}", include_in_schema=False)
+@router.api_route("/static/{file}", methods=["GET", "HEAD"], include_in_schema=False)
 async def static(request: Request, file: Annotated[str, Path()]) -> Response:
     asset = ASSETS.get(file) if file != INDEX else None
     if asset is None:

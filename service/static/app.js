@@ -485,14 +485,26 @@ function renderCard() {
   }
 
   buckets.card.renew();
+  cardObserver.disconnect();
   const figures = (v.files ?? []).map((file) => {
     const img = el("img", { alt: `${file}: ${FILE_ALT[file] ?? file} (${state.model} v${state.version})` });
     const q = new URLSearchParams({ version: state.version });
-    setImage(img, `/models/${encodeURIComponent(state.model)}/files/${file}?${q}`, buckets.card);
+    img.dataset.url = `/models/${encodeURIComponent(state.model)}/files/${file}?${q}`;
+    cardObserver.observe(img);
     return el("figure", {}, img, el("figcaption", { textContent: `${file}: ${FILE_ALT[file] ?? ""}` }));
   });
   $("pictures").replaceChildren(...figures);
 }
+
+// The card's pictures (training.gif alone is ~2 MB) sit below the fold: fetched when they
+// come near the screen, not with every page load.
+const cardObserver = new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    if (!entry.isIntersecting) continue;
+    cardObserver.unobserve(entry.target);
+    setImage(entry.target, entry.target.dataset.url, buckets.card);
+  }
+}, { rootMargin: "200px" });
 
 // ---- truncation and key ------------------------------------------------------------------
 
@@ -503,6 +515,8 @@ function showPsi() {
   if (on) $("psi").value = state.psi;
   $("psi-value").textContent = on ? `ψ = ${state.psi}` : "off";
 }
+
+const PSI_SETTLE_MS = 350;
 
 function changePsi() {
   state.psi = $("psi-on").checked ? $("psi").value : null;
@@ -533,7 +547,9 @@ function bind() {
   $("version").addEventListener("change", (e) => { state.version = Number(e.target.value); renderAll(); });
   $("psi-on").addEventListener("change", changePsi);
   $("psi").addEventListener("input", () => { $("psi-value").textContent = `ψ = ${$("psi").value}`; });
-  $("psi").addEventListener("change", changePsi);
+  // one render when the slider stops moving, not one per key press (15 presses were 377 requests)
+  let psiTimer = 0;
+  $("psi").addEventListener("change", () => { clearTimeout(psiTimer); psiTimer = setTimeout(changePsi, PSI_SETTLE_MS); });
   $("prev").addEventListener("click", () => goToPage(state.page - 1n));
   $("next").addEventListener("click", () => goToPage(state.page + 1n));
   $("gallery").addEventListener("keydown", galleryKeys);

@@ -40,6 +40,10 @@ def test_page_and_static_files_are_served_with_an_etag(
     assert again.status_code == 304 and again.content == b""
     if path != "/":
         assert r.content == (STATIC / path.removeprefix("/static/")).read_bytes()
+    # HEAD answers as GET does, without the body (uptime checks ask with it; it was a 405)
+    head = client.head(path)
+    assert head.status_code == 200 and head.headers["etag"] == r.headers["etag"]
+    assert head.headers["content-type"] == media_type and head.content == b""
 
 
 def test_the_page_knows_whether_a_key_is_needed_and_the_frame_limit(models_dir: Path) -> None:

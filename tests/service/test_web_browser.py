@@ -72,6 +72,12 @@ def open_page(driver: Any, url: str) -> None:
     wait_until(driver, lambda d: js(d, GALLERY_DECODED))
 
 
+def requested(part: str) -> str:
+    """A script: how many resources the page has fetched whose URL holds ``part``."""
+    entries = "performance.getEntriesByType('resource')"
+    return f"return {entries}.filter(e => e.name.includes('{part}')).length"
+
+
 def text(driver: Any, element_id: str) -> str:
     return str(js(driver, f"return document.getElementById('{element_id}').textContent"))
 
@@ -91,6 +97,7 @@ def downloaded(driver: Any, name: str) -> Path:
 def test_page_lists_the_bundled_models_and_shows_decoded_images_and_the_card(
     browser: Any, bundled: str, clean_console: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
+    browser.set_window_size(1280, 700)  # the card below the fold, as on a laptop
     open_page(browser, bundled + "/")
     options = js(
         browser, "return [...document.querySelectorAll('#model option')].map(o => o.value)"
@@ -108,8 +115,13 @@ def test_page_lists_the_bundled_models_and_shows_decoded_images_and_the_card(
         browser, "training"
     )
     assert "real-vs-real floor" in text(browser, "quality")
+    # the card's pictures load when they come near the screen, not with the page (~2 MB)
+    below = "return document.getElementById('pictures').getBoundingClientRect().top - innerHeight"
+    assert js(browser, below) > 200 and js(browser, requested("/files/")) == 0
+    js(browser, "document.getElementById('pictures').scrollIntoView()")
     pictures = "[...document.querySelectorAll('#pictures img')]"
     wait_until(browser, lambda d: js(d, f"return {pictures}.every(i => i.naturalWidth > 0)"))
+    js(browser, "window.scrollTo(0, 0)")
     assert js(browser, f"return {pictures}.map(i => i.src.split('/files/')[1])") == [
         "samples.png?version=1",
         "training.gif?version=1",
@@ -141,6 +153,30 @@ def test_page_lists_the_bundled_models_and_shows_decoded_images_and_the_card(
     shot = tmp_path_factory.getbasetemp() / "web-page.png"
     browser.save_screenshot(str(shot))
     assert Image.open(shot).size[0] > 0
+    browser.set_window_size(1280, 1000)
+
+
+def test_the_psi_slider_has_a_name_and_renders_once_when_it_stops(
+    browser: Any, bundled: str, clean_console: Any
+) -> None:
+    """15 key presses on the ψ slider: one new page of tiles, not one per press (it was 377
+    requests and 4.9 s to settle)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    open_page(browser, bundled + "/")
+    assert js(browser, "return document.getElementById('psi').getAttribute('aria-label')")
+    click(browser, "#psi-on")
+    wait_until(browser, lambda d: js(d, f"return {GALLERY}[0].src.includes('truncation=1')"))
+    wait_until(browser, lambda d: js(d, GALLERY_DECODED))
+    images = requested("/images/")
+    before = js(browser, images)
+    js(browser, "document.getElementById('psi').focus()")
+    ActionChains(browser).send_keys(*[Keys.ARROW_LEFT] * 15).perform()
+    wait_until(browser, lambda d: js(d, f"return {GALLERY}[0].src.includes('truncation=0.25')"))
+    wait_until(browser, lambda d: js(d, GALLERY_DECODED))
+    time.sleep(0.5)
+    assert js(browser, images) - before <= 24 + 1  # one page (and the open seed, if any)
 
 
 def test_a_clicked_image_shows_its_seed_and_a_permalink_that_restores_the_view(
