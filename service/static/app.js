@@ -154,6 +154,19 @@ function permalink(overrides) {
 
 // ---- models and versions -----------------------------------------------------------------
 
+// Nothing that names a model may run before the models are listed (with a key required and
+// none given, they never are): it would ask for /models//images/24.png?version=null.
+function modelsLoaded() {
+  if (state.model && models[state.model] && state.version !== null) return true;
+  if (KEY_REQUIRED && !apiKey()) {
+    $("key-panel").open = true;
+    say("This server needs an API key: enter it under API key first.");
+  } else {
+    say("The models are not loaded yet.");
+  }
+  return false;
+}
+
 const readyVersions = (name) => (models[name]?.versions ?? []).filter((v) => v.status === "ready");
 const current = () => (models[state.model]?.versions ?? []).find((v) => v.version === state.version);
 
@@ -197,13 +210,14 @@ function selectModel() {
     value: v.version,
     disabled: v.status !== "ready",
     title: v.reason ?? "",
-    textContent: v.status === "ready" ? `v${v.version}` : `v${v.version} (unavailable: ${shorten(v.reason, 60)})`,
+    // the reason goes in the tooltip and the list of unavailable versions: in the option it
+    // made the select ~590 px wide, the header three rows and a phone page wider than its screen
+    textContent: v.status === "ready" ? `v${v.version}` : `v${v.version} (unavailable)`,
   })));
   $("version").value = state.version;
   renderAll();
 }
 
-function shorten(text, n) { return text.length > n ? text.slice(0, n - 1) + "…" : text; }
 
 function renderAll() {
   writeHash();
@@ -245,7 +259,7 @@ function renderGallery() {
 }
 
 function goToPage(page) {
-  if (page < 0n || page > LAST_PAGE) return;
+  if (page < 0n || page > LAST_PAGE || !modelsLoaded()) return;
   state.page = page;
   writeHash();
   renderGallery();
@@ -271,6 +285,7 @@ function galleryKeys(event) {
 // ---- one seed: dialog with permalink, downloads, curl -------------------------------------
 
 function openDetail(seed) {
+  if (!modelsLoaded()) return;
   state.seed = seed;
   const page = seed / PER_PAGE;
   if (page !== state.page) { state.page = page; renderGallery(); }
@@ -393,6 +408,7 @@ function pause() {
 
 function submitInterpolation(event) {
   event.preventDefault();
+  if (!modelsLoaded()) return;
   const a = parseSeed($("seed-a").value);
   const b = parseSeed($("seed-b").value);
   const steps = Number($("steps").value);

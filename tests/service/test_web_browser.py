@@ -315,6 +315,16 @@ def test_with_an_api_key_the_page_asks_for_it_and_sends_it_only_in_a_header(
     wait_until(browser, lambda d: "needs an API key" in text(d, "status"))
     assert js(browser, "return document.getElementById('key-panel').open")
     assert js(browser, f"return {GALLERY}.length") == 0  # nothing asked before the key
+    # the controls ask for the key too, instead of requesting /models//images/24.png?version=null
+    js(browser, "document.getElementById('key-panel').open = false")
+    click(browser, "#next")
+    js(browser, "document.getElementById('goto').value = '7'")
+    js(browser, "document.getElementById('goto-form').requestSubmit()")
+    js(browser, "document.getElementById('interp-form').requestSubmit()")
+    assert js(browser, requested("/models/")) == js(browser, requested("/models?")) == 0
+    assert js(browser, "return document.getElementById('key-panel').open")
+    assert "enter it under API key" in text(browser, "status")
+    assert not js(browser, "return document.getElementById('detail').open")
     browser.find_element("id", "key").send_keys(KEY + "\n")
     wait_until(browser, lambda d: js(d, GALLERY_DECODED))
     # <img> cannot send the header: the images are fetched with it, shown as object URLs
@@ -361,3 +371,32 @@ def test_the_page_fits_a_phone_screen(browser: Any, bundled: str, clean_console:
         assert dialog <= js(browser, "return window.innerWidth")
     finally:
         browser.set_window_size(1280, 1000)
+
+
+def test_an_unavailable_version_is_short_in_the_picker_and_explained_in_the_list(
+    browser: Any, clean_console: Any, tmp_path: Path
+) -> None:
+    """A broken v2 beside a good v1: the Version select says "v2 (unavailable)" (the reason
+    in its tooltip and in the list below), and a phone-width page stays as wide as the screen
+    (before: the reason in the option made the select ~590 px wide)."""
+    from tests.helpers import make_tiny_model
+
+    make_tiny_model(tmp_path, "tiny", 1)
+    broken = make_tiny_model(tmp_path, "tiny", 2, seed=2)
+    (broken / "generator.onnx").write_bytes(b"not an onnx file at all, and long enough")
+    with running_server(tmp_path) as srv:
+        browser.set_window_size(390, 844)
+        try:
+            open_page(browser, srv.url + "/")
+            options = js(
+                browser,
+                "return [...document.querySelectorAll('#version option')]"
+                ".map(o => [o.textContent, o.title, o.disabled])",
+            )
+            assert options[0] == ["v1", "", False]
+            assert options[1][0] == "v2 (unavailable)" and options[1][2]
+            assert "sha256" in options[1][1]  # the reason, in the tooltip
+            assert "tiny v2 unavailable: sha256" in text(browser, "unavailable")
+            assert js(browser, "return document.documentElement.scrollWidth <= innerWidth")
+        finally:
+            browser.set_window_size(1280, 1000)
