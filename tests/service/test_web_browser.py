@@ -400,3 +400,25 @@ def test_an_unavailable_version_is_short_in_the_picker_and_explained_in_the_list
             assert js(browser, "return document.documentElement.scrollWidth <= innerWidth")
         finally:
             browser.set_window_size(1280, 1000)
+
+
+@pytest.mark.parametrize("width", [390, 821, 1280])
+def test_twenty_digit_seeds_stay_inside_their_tiles_and_the_pager(
+    browser: Any, bundled: str, clean_console: Any, width: int
+) -> None:
+    """The last page holds seeds up to 2^64 - 1 (what random requests return): every caption
+    fits its tile and nothing is wider than the window (before: captions overlapped)."""
+    last_page = (2**64 - 1) // 24
+    browser.set_window_size(width, 900)
+    try:
+        open_page(browser, f"{bundled}/#model=fashion&page={last_page}")
+        wait_until(browser, lambda d: "18446744073709551615" in text(d, "gallery"))
+        overflowing = js(
+            browser,
+            "return [...document.querySelectorAll('#gallery .tile span, #page-label')]"
+            ".filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)",
+        )
+        assert overflowing == []
+        assert js(browser, "return document.documentElement.scrollWidth <= innerWidth")
+    finally:
+        browser.set_window_size(1280, 1000)
