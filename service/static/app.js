@@ -146,7 +146,18 @@ function hashOf(overrides = {}) {
   return "#" + p;
 }
 
-function writeHash() { history.replaceState(null, "", hashOf()); }
+function writeHash() {
+  history.replaceState(null, "", hashOf());
+  // the tab (and a bookmark) says what it shows
+  const view = state.seed !== null ? `seed ${state.seed} · ` : "";
+  document.title = state.model ? `${view}${state.model} v${state.version} · dcgan-serve` : "dcgan-serve";
+}
+
+// a seed from the whole 64-bit range, as a random request draws one
+function randomSeed() {
+  const [high, low] = crypto.getRandomValues(new Uint32Array(2));
+  return (BigInt(high) << 32n) | BigInt(low);
+}
 
 function permalink(overrides) {
   return location.origin + location.pathname + hashOf(overrides);
@@ -568,6 +579,7 @@ function bind() {
   $("psi").addEventListener("change", () => { clearTimeout(psiTimer); psiTimer = setTimeout(changePsi, PSI_SETTLE_MS); });
   $("prev").addEventListener("click", () => goToPage(state.page - 1n));
   $("next").addEventListener("click", () => goToPage(state.page + 1n));
+  $("random").addEventListener("click", () => openDetail(randomSeed()));
   $("gallery").addEventListener("keydown", galleryKeys);
   $("goto-form").addEventListener("submit", (e) => {
     e.preventDefault();

@@ -149,6 +149,17 @@ def test_page_lists_the_bundled_models_and_shows_decoded_images_and_the_card(
     assert js(browser, f"return {GALLERY}[0].naturalWidth") == 28
     wait_until(browser, lambda d: "--data fashion-mnist" in text(d, "training"))
     wait_until(browser, lambda d: "model=fashion" in d.current_url)
+    assert browser.title == "fashion v1 · dcgan-serve"  # the tab says what it shows
+    # a random seed from the whole 64-bit range opens in the dialog, on its own page
+    click(browser, "#random")
+    wait_until(browser, lambda d: js(d, "return document.getElementById('detail').open"))
+    seed = int(text(browser, "detail-seed"))
+    assert 0 <= seed < 2**64 and browser.title.startswith(f"seed {seed} · fashion v1")
+    assert f"seed={seed}" in browser.current_url
+    wait_until(
+        browser, lambda d: js(d, "return document.getElementById('detail-img').naturalWidth")
+    )
+    click(browser, "#detail-close")
     # a screenshot for people to look at (not compared with anything)
     shot = tmp_path_factory.getbasetemp() / "web-page.png"
     browser.save_screenshot(str(shot))
