@@ -222,9 +222,9 @@ def test_a_graceful_stop_ends_keep_alive_connections_cleanly(
             thread.join()
     assert counts["status 200"] > 100, counts
     assert counts["reset on reuse"] == 0, counts
-    # at most one per client: the connection each had queued as the socket closed (a kernel
-    # race, 0 to 7 a run here; after it the client is refused)
-    assert counts["reset when new"] <= CLIENTS, counts
+    # a kernel race: a connection queued as the last process closed the socket (0 to 7 a run
+    # here). A parent that keeps the socket until it exits resets every client's (16 of 16).
+    assert counts["reset when new"] < CLIENTS, counts
     assert counts["told close"] > 0 and counts["refused"] > 0, counts
     assert took < 5 + 1, f"{took:.1f} s to stop with a 5 s grace"
 
