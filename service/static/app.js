@@ -185,7 +185,7 @@ async function loadModels() {
   say("Loading models…");
   try {
     models = (await (await api("/models")).json()).models;
-  } catch (error) { report(error); return; }
+  } catch (error) { models = {}; report(error); return; }
   const select = $("model");
   select.replaceChildren();
   const unavailable = $("unavailable");
@@ -210,13 +210,21 @@ async function loadModels() {
 
 function selectModel() {
   const names = Object.keys(models).filter((n) => readyVersions(n).length);
-  if (!names.includes(state.model)) state.model = names[0];
+  const notes = [];  // a permalink's model or version that is not here: said, not swallowed
+  if (!names.includes(state.model)) {
+    if (state.model) notes.push(`Model ${state.model} is not available here: showing ${names[0]}.`);
+    state.model = names[0];
+    state.version = null;
+  }
   $("model").value = state.model;
   const versions = models[state.model].versions;
   const ready = readyVersions(state.model);
   if (!ready.some((v) => v.version === state.version)) {
+    const asked = state.version;
     state.version = models[state.model].default_version ?? ready[ready.length - 1].version;
+    if (asked !== null) notes.push(`${state.model} v${asked} is not available: showing v${state.version}.`);
   }
+  if (notes.length) say(notes.join(" "));
   $("version").replaceChildren(...versions.map((v) => el("option", {
     value: v.version,
     disabled: v.status !== "ready",
@@ -551,18 +559,36 @@ function changePsi() {
   if (state.model) renderAll();
 }
 
-function submitKey(event) {
+async function submitKey(event) {
   event.preventDefault();
   const key = $("key").value.trim();
   if (key) sessionStorage.setItem(KEY_STORE, key); else sessionStorage.removeItem(KEY_STORE);
-  $("key").value = "";
-  $("key-panel").open = false;
-  loadModels();
+  await loadModels();
+  if (Object.keys(models).length) {  // the key worked: out of the way
+    $("key").value = "";
+    $("key-panel").open = false;
+  } else {  // a wrong key stays in the field, selected, to be corrected
+    $("key-panel").open = true;
+    $("key").focus();
+    $("key").select();
+  }
 }
 
 function forgetKey() {
   sessionStorage.removeItem(KEY_STORE);
   $("key").value = "";
+  if (KEY_REQUIRED) {  // nothing more can load: say so, instead of broken images
+    models = {};
+    state.model = "";
+    for (const bucket of Object.values(buckets)) bucket.renew();
+    $("gallery").replaceChildren();
+    $("model").replaceChildren();
+    $("version").replaceChildren();
+    $("key-panel").open = true;
+    $("key").focus();
+    say("Key forgotten: enter a key under API key to see the models again.");
+    return;
+  }
   say("Key forgotten.");
 }
 

@@ -433,3 +433,88 @@ def test_twenty_digit_seeds_stay_inside_their_tiles_and_the_pager(
         assert js(browser, "return document.documentElement.scrollWidth <= innerWidth")
     finally:
         browser.set_window_size(1280, 1000)
+
+
+@pytest.mark.parametrize(
+    ("fragment", "said"),
+    [
+        ("#model=nope", "Model nope is not available here: showing cartoon-faces."),
+        ("#model=fashion&version=9", "fashion v9 is not available: showing v1."),
+    ],
+)
+def test_a_permalink_to_what_is_not_here_says_so(
+    browser: Any, bundled: str, clean_console: Any, fragment: str, said: str
+) -> None:
+    """Before: the page fell back to another model or version without a word."""
+    open_page(browser, f"{bundled}/{fragment}")
+    assert said in text(browser, "status")
+
+
+def test_a_wrong_key_stays_to_be_corrected_and_forget_asks_again(
+    browser: Any, keyed: str, clean_console: Any
+) -> None:
+    """Before: a wrong key cleared the field and dropped focus; after Forget, Next showed
+    broken images instead of asking for the key again."""
+    browser.get("about:blank")
+    browser.get(keyed + "/")
+    js(browser, "sessionStorage.clear()")
+    browser.get(keyed + "/#")
+    wait_until(browser, lambda d: js(d, "return document.getElementById('key-panel').open"))
+    key = browser.find_element("id", "key")
+    key.send_keys("wrong-key\n")
+    wait_until(browser, lambda d: "needs an API key" in text(d, "status"))
+    console_errors(browser)  # the 401 of the wrong key is expected here
+    assert js(browser, "return document.getElementById('key').value") == "wrong-key"
+    assert js(browser, "return document.activeElement.id") == "key"
+    key.clear()
+    key.send_keys(KEY + "\n")
+    wait_until(browser, lambda d: js(d, GALLERY_DECODED))
+    assert not js(browser, "return document.getElementById('key-panel').open")
+    js(browser, "document.getElementById('key-panel').open = true")
+    click(browser, "#key-forget")
+    assert js(browser, f"return {GALLERY}.length") == 0
+    assert js(browser, "return document.getElementById('key-panel').open")
+    before = js(browser, requested("/images/"))
+    click(browser, "#next")
+    assert js(browser, requested("/images/")) == before  # asks for the key, fetches nothing
+    assert "enter it under API key" in text(browser, "status")
+
+
+CONTRAST = """
+const rgb = (c) => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+const channel = (v) => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+const lum = (c) => {
+  const [r, g, b] = rgb(c).map(channel);
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+};
+const ratio = (a, b) => {
+  const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
+  return (x + 0.05) / (y + 0.05);
+};
+const bg = (e) => {
+  for (; e; e = e.parentElement) {
+    const c = getComputedStyle(e).backgroundColor;
+    if (c !== "transparent" && !c.endsWith(", 0)")) return c;
+  }
+  return "rgb(255, 255, 255)";
+};
+const text = document.querySelector(arguments[0]);
+const control = document.querySelector(arguments[1]);
+return [ratio(getComputedStyle(text).color, bg(text)),
+        ratio(getComputedStyle(control).borderTopColor, bg(control.parentElement))];
+"""
+
+
+def test_muted_text_and_control_edges_have_enough_contrast(
+    browser: Any, keyed: str, clean_console: Any
+) -> None:
+    """The unavailable-versions list was 3.0:1 (text needs 4.5:1) and input borders 1.39:1
+    (a control's edge needs 3:1, WCAG 1.4.11)."""
+    browser.get("about:blank")
+    browser.get(keyed + "/")
+    js(browser, f"sessionStorage.setItem('dcgan-serve.api-key', '{KEY}')")
+    open_page(browser, keyed + "/")
+    wait_until(browser, lambda d: text(d, "unavailable"))
+    text_ratio, edge_ratio = js(browser, CONTRAST, "#unavailable li", "#goto")
+    assert text_ratio >= 4.5, text_ratio
+    assert edge_ratio >= 3.0, edge_ratio
