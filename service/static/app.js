@@ -581,7 +581,9 @@ function forgetKey() {
     models = {};
     state.model = "";
     for (const bucket of Object.values(buckets)) bucket.renew();
+    cardObserver.disconnect();
     $("gallery").replaceChildren();
+    $("pictures").replaceChildren();
     $("model").replaceChildren();
     $("version").replaceChildren();
     $("key-panel").open = true;

@@ -455,10 +455,10 @@ def test_a_wrong_key_stays_to_be_corrected_and_forget_asks_again(
 ) -> None:
     """Before: a wrong key cleared the field and dropped focus; after Forget, Next showed
     broken images instead of asking for the key again."""
+    browser.get(keyed + "/")
+    js(browser, "sessionStorage.clear()")  # a key an earlier test gave
     browser.get("about:blank")
     browser.get(keyed + "/")
-    js(browser, "sessionStorage.clear()")
-    browser.get(keyed + "/#")
     wait_until(browser, lambda d: js(d, "return document.getElementById('key-panel').open"))
     key = browser.find_element("id", "key")
     key.send_keys("wrong-key\n")
