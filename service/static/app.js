@@ -146,11 +146,25 @@ function hashOf(overrides = {}) {
   return "#" + p;
 }
 
+// A person's step (a page, a seed, a model, a setting) adds a history entry, so Back undoes
+// it (and closes the dialog on a phone); what the page writes on its own replaces the entry.
+let stepping = false;
+const step = (action) => (...args) => {
+  stepping = true;
+  try { return action(...args); } finally { stepping = false; }
+};
+
+let seedEntry = false;  // the open dialog has a history entry of its own (Back closes it)
+
 function writeHash() {
-  history.replaceState(null, "", hashOf());
+  const hash = hashOf();
+  const push = stepping && hash !== location.hash;
+  if (push) history.pushState(null, "", hash); else history.replaceState(null, "", hash);
+  stepping = false;  // one entry per step, however many writes it makes
   // the tab (and a bookmark) says what it shows
   const view = state.seed !== null ? `seed ${state.seed} · ` : "";
   document.title = state.model ? `${view}${state.model} v${state.version} · dcgan-serve` : "dcgan-serve";
+  return push;
 }
 
 // a seed from the whole 64-bit range, as a random request draws one
@@ -266,7 +280,7 @@ function renderGallery() {
     const button = el("button", { type: "button", className: "tile" }, img,
       el("span", { textContent: String(seed) }));
     button.dataset.seed = String(seed);
-    button.addEventListener("click", () => openDetail(seed));
+    button.addEventListener("click", step(() => openDetail(seed)));
     tiles.push(el("li", {}, button));
     setImage(img, imageUrl(seed, "png"), buckets.gallery);
   }
@@ -308,7 +322,7 @@ function openDetail(seed) {
   state.seed = seed;
   const page = seed / PER_PAGE;
   if (page !== state.page) { state.page = page; renderGallery(); }
-  writeHash();
+  if (writeHash()) seedEntry = true;
   buckets.detail.renew();
   $("detail-seed").textContent = String(seed);
   const img = $("detail-img");
@@ -444,6 +458,7 @@ function submitInterpolation(event) {
 
 function useSeed(which) {
   state[which] = state.seed;
+  state.seed = null;  // the step is the new end, not a Back: the close adds no entry
   closeDetail();
   writeHash();
   renderInterpolation();
@@ -598,40 +613,63 @@ function forgetKey() {
 
 function bind() {
   $("picker").addEventListener("submit", (e) => e.preventDefault());
-  $("model").addEventListener("change", (e) => { state.model = e.target.value; state.version = null; state.page = 0n; state.seed = null; selectModel(); });
-  $("version").addEventListener("change", (e) => { state.version = Number(e.target.value); renderAll(); });
-  $("psi-on").addEventListener("change", changePsi);
+  $("model").addEventListener("change", step((e) => { state.model = e.target.value; state.version = null; state.page = 0n; state.seed = null; selectModel(); }));
+  $("version").addEventListener("change", step((e) => { state.version = Number(e.target.value); renderAll(); }));
+  $("psi-on").addEventListener("change", step(changePsi));
   $("psi").addEventListener("input", () => { $("psi-value").textContent = `ψ = ${$("psi").value}`; });
   // one render when the slider stops moving, not one per key press (15 presses were 377 requests)
   let psiTimer = 0;
-  $("psi").addEventListener("change", () => { clearTimeout(psiTimer); psiTimer = setTimeout(changePsi, PSI_SETTLE_MS); });
-  $("prev").addEventListener("click", () => goToPage(state.page - 1n));
-  $("next").addEventListener("click", () => goToPage(state.page + 1n));
-  $("random").addEventListener("click", () => openDetail(randomSeed()));
+  $("psi").addEventListener("change", () => { clearTimeout(psiTimer); psiTimer = setTimeout(step(changePsi), PSI_SETTLE_MS); });
+  $("prev").addEventListener("click", step(() => goToPage(state.page - 1n)));
+  $("next").addEventListener("click", step(() => goToPage(state.page + 1n)));
+  $("random").addEventListener("click", step(() => openDetail(randomSeed())));
   $("gallery").addEventListener("keydown", galleryKeys);
-  $("goto-form").addEventListener("submit", (e) => {
+  $("goto-form").addEventListener("submit", step((e) => {
     e.preventDefault();
     const seed = parseSeed($("goto").value);
     if (seed === null) say(`A seed is a whole number from 0 to ${SEED_MAX}.`); else openDetail(seed);
+  }));
+  $("detail").addEventListener("close", () => {
+    buckets.detail.renew();
+    if (state.seed !== null && seedEntry) {  // closed by the person: the same as Back
+      seedEntry = false;
+      history.back();
+      return;
+    }
+    seedEntry = false;
+    state.seed = null;
+    writeHash();
   });
-  $("detail").addEventListener("close", () => { state.seed = null; writeHash(); buckets.detail.renew(); });
   $("detail").addEventListener("keydown", detailKeys);
   $("detail-close").addEventListener("click", closeDetail);
+  // within the dialog a seed replaces the last: one Back (or Escape) closes it
   $("detail-prev").addEventListener("click", () => openDetail(state.seed - 1n));
   $("detail-next").addEventListener("click", () => openDetail(state.seed + 1n));
-  $("use-a").addEventListener("click", () => useSeed("a"));
-  $("use-b").addEventListener("click", () => useSeed("b"));
+  $("use-a").addEventListener("click", step(() => useSeed("a")));
+  $("use-b").addEventListener("click", step(() => useSeed("b")));
   $("dl-upscale").addEventListener("change", updateDownloads);
   $("dl-filter").addEventListener("change", updateDownloads);
   for (const id of ["dl-png", "dl-webp", "dl-gif", "dl-webp-anim"]) $(id).addEventListener("click", keyedDownload);
   $("copy-curl").addEventListener("click", () => copyText($("curl").value, $("curl")));
-  $("interp-form").addEventListener("submit", submitInterpolation);
+  $("interp-form").addEventListener("submit", step(submitInterpolation));
   $("frame-slider").addEventListener("input", (e) => { pause(); showFrame(Number(e.target.value)); });
   $("play").addEventListener("click", () => (interp.timer ? pause() : play()));
   $("key-form").addEventListener("submit", submitKey);
   $("key-forget").addEventListener("click", forgetKey);
   $("steps").max = String(MAX_COUNT);
-  window.addEventListener("hashchange", () => { readHash(); showPsi(); if (models[state.model]) selectModel(); });
+  window.addEventListener("hashchange", followHash);
+}
+
+// Back, Forward or an edited URL: when only the open seed differs, open or close the
+// dialog (the gallery and the focus stay); otherwise show the whole new view.
+function followHash() {
+  const view = (s) => JSON.stringify({ ...s, seed: null }, (_, v) => (typeof v === "bigint" ? `${v}` : v));
+  const before = view(state);
+  readHash();
+  showPsi();
+  if (!models[state.model]) return;
+  if (view(state) !== before) { selectModel(); return; }
+  if (state.seed !== null) openDetail(state.seed); else closeDetail();
 }
 
 function start() {

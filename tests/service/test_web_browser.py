@@ -351,7 +351,9 @@ def test_with_an_api_key_the_page_asks_for_it_and_sends_it_only_in_a_header(
     )
     assert set(disabled) == {"corrupt", "nomanifest", "tampered"}
     pictures = "[...document.querySelectorAll('#pictures img')]"
+    js(browser, "document.getElementById('pictures').scrollIntoView()")  # they load when seen
     wait_until(browser, lambda d: js(d, f"return {pictures}.length && {pictures}[0].naturalWidth"))
+    js(browser, "window.scrollTo(0, 0)")
     # a download with the key: fetched with the header, saved under its name
     click(browser, '#gallery .tile[data-seed="3"]')
     name = js(browser, "return document.getElementById('dl-webp').download")
@@ -518,3 +520,46 @@ def test_muted_text_and_control_edges_have_enough_contrast(
     text_ratio, edge_ratio = js(browser, CONTRAST, "#unavailable li", "#goto")
     assert text_ratio >= 4.5, text_ratio
     assert edge_ratio >= 3.0, edge_ratio
+
+
+def test_back_and_forward_walk_the_pages_and_back_closes_the_dialog(
+    browser: Any, bundled: str, clean_console: Any
+) -> None:
+    """Paging and opening a seed add history entries (before: they replaced the URL, and
+    Back left the page; on a phone it left the site instead of closing the dialog)."""
+    open_page(browser, bundled + "/")
+
+    def page() -> str:
+        return str(js(browser, "return new URLSearchParams(location.hash.slice(1)).get('page')"))
+
+    def dialog_open() -> bool:
+        return bool(js(browser, "return document.getElementById('detail').open"))
+
+    click(browser, "#next")
+    click(browser, "#next")
+    assert page() == "2"
+    click(browser, '#gallery .tile[data-seed="50"]')
+    wait_until(browser, lambda _: dialog_open())
+    click(browser, "#detail-next")  # within the dialog: no entry of its own
+    wait_until(browser, lambda d: text(d, "detail-seed") == "51")
+    browser.back()
+    wait_until(browser, lambda _: not dialog_open())
+    assert page() == "2" and "seed=" not in browser.current_url
+    browser.back()
+    wait_until(browser, lambda _: page() == "1")
+    browser.forward()
+    wait_until(browser, lambda _: page() == "2")
+    # Escape closes the dialog as Back does: the next Back goes to page 1, not to a copy
+    click(browser, '#gallery .tile[data-seed="49"]')
+    wait_until(browser, lambda _: dialog_open())
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    ActionChains(browser).send_keys(Keys.ESCAPE).perform()
+    wait_until(browser, lambda d: not dialog_open() and "seed=" not in d.current_url)
+    browser.back()
+    wait_until(browser, lambda _: page() == "1")
+    browser.back()
+    wait_until(browser, lambda _: page() == "0")
+    assert browser.current_url.startswith(bundled)
+    wait_until(browser, lambda d: js(d, GALLERY_DECODED))
