@@ -39,7 +39,16 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
-function say(text) { $("status").textContent = text; }
+// A message shows where the person is looking (in the dialog while it is open: the page's
+// line sits behind its backdrop) and, unless it needs an action, clears after a while.
+const SAY_MS = 6000;
+let sayTimer = 0;
+function say(text, { lasting = false } = {}) {
+  const here = $("detail").open ? $("detail-status") : $("status");
+  for (const line of [$("status"), $("detail-status")]) line.textContent = line === here ? text : "";
+  clearTimeout(sayTimer);
+  if (text && !lasting) sayTimer = setTimeout(() => { if (here.textContent === text) here.textContent = ""; }, SAY_MS);
+}
 
 function apiKey() { return sessionStorage.getItem(KEY_STORE) || ""; }
 
@@ -57,9 +66,9 @@ async function api(path) {
 function report(error) {
   if (error.status === 401) {
     $("key-panel").open = true;
-    say("This server needs an API key (or the one given is wrong): enter it under API key.");
+    say("This server needs an API key (or the one given is wrong): enter it under API key.", { lasting: true });
   } else {
-    say(`Error: ${error.message}`);
+    say(`Error: ${error.message}`, { lasting: true });
   }
 }
 
@@ -185,7 +194,7 @@ function modelsLoaded() {
   if (state.model && models[state.model] && state.version !== null) return true;
   if (KEY_REQUIRED && !apiKey()) {
     $("key-panel").open = true;
-    say("This server needs an API key: enter it under API key first.");
+    say("This server needs an API key: enter it under API key first.", { lasting: true });
   } else {
     say("The models are not loaded yet.");
   }
@@ -196,7 +205,7 @@ const readyVersions = (name) => (models[name]?.versions ?? []).filter((v) => v.s
 const current = () => (models[state.model]?.versions ?? []).find((v) => v.version === state.version);
 
 async function loadModels() {
-  say("Loading models…");
+  say("Loading models…", { lasting: true });
   try {
     models = (await (await api("/models")).json()).models;
   } catch (error) { models = {}; report(error); return; }
@@ -215,7 +224,7 @@ async function loadModels() {
     }
   }
   if (!Object.keys(models).some((n) => readyVersions(n).length)) {
-    say("No model is ready on this server.");
+    say("No model is ready on this server.", { lasting: true });
     return;
   }
   say("");
@@ -603,7 +612,7 @@ function forgetKey() {
     $("version").replaceChildren();
     $("key-panel").open = true;
     $("key").focus();
-    say("Key forgotten: enter a key under API key to see the models again.");
+    say("Key forgotten: enter a key under API key to see the models again.", { lasting: true });
     return;
   }
   say("Key forgotten.");
@@ -678,7 +687,7 @@ function start() {
   showPsi();
   if (KEY_REQUIRED && !apiKey()) {
     $("key-panel").open = true;
-    say("This server needs an API key: enter it under API key.");
+    say("This server needs an API key: enter it under API key.", { lasting: true });
     $("key").focus();
     return;
   }

@@ -563,3 +563,26 @@ def test_back_and_forward_walk_the_pages_and_back_closes_the_dialog(
     wait_until(browser, lambda _: page() == "0")
     assert browser.current_url.startswith(bundled)
     wait_until(browser, lambda d: js(d, GALLERY_DECODED))
+
+
+def test_messages_show_where_one_looks_and_clear_by_themselves(
+    browser: Any, bundled: str, clean_console: Any
+) -> None:
+    """Before: the copy confirmation showed behind the dialog's backdrop, and every message
+    stayed for ever, pushing the page down."""
+    open_page(browser, bundled + "/")
+    assert js(browser, "return getComputedStyle(document.getElementById('status')).position") == (
+        "fixed"  # over the page's foot, not in its flow
+    )
+    click(browser, '#gallery .tile[data-seed="4"]')
+    wait_until(browser, lambda d: js(d, "return document.getElementById('detail').open"))
+    click(browser, "#copy-curl")
+    wait_until(browser, lambda d: text(d, "detail-status"))
+    assert text(browser, "status") == ""
+    on_top = (
+        "const e = document.getElementById('detail-status'); const r = e.getBoundingClientRect();"
+        "return e.contains(document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2));"
+    )
+    assert js(browser, on_top)
+    wait_until(browser, lambda d: text(d, "detail-status") == "", 10)
+    click(browser, "#detail-close")
