@@ -289,6 +289,7 @@ function renderGallery() {
     const button = el("button", { type: "button", className: "tile" }, img,
       el("span", { textContent: String(seed) }));
     button.dataset.seed = String(seed);
+    button.tabIndex = tiles.length === 0 ? 0 : -1;  // one Tab stop for the grid; arrows move in it
     button.addEventListener("click", step(() => openDetail(seed)));
     tiles.push(el("li", {}, button));
     setImage(img, imageUrl(seed, "png"), buckets.gallery);
@@ -633,6 +634,15 @@ function bind() {
   $("next").addEventListener("click", step(() => goToPage(state.page + 1n)));
   $("random").addEventListener("click", step(() => openDetail(randomSeed())));
   $("gallery").addEventListener("keydown", galleryKeys);
+  $("gallery").addEventListener("focusin", (e) => {  // the roving Tab stop follows the focus
+    const tile = e.target.closest(".tile");
+    if (!tile) return;
+    for (const t of $("gallery").querySelectorAll(".tile")) t.tabIndex = t === tile ? 0 : -1;
+  });
+  $("skip").addEventListener("click", (e) => {  // the hash holds the view: focus, not a jump
+    e.preventDefault();
+    $("gallery").querySelector(".tile[tabindex='0']")?.focus();
+  });
   $("goto-form").addEventListener("submit", step((e) => {
     e.preventDefault();
     const seed = parseSeed($("goto").value);

@@ -586,3 +586,41 @@ def test_messages_show_where_one_looks_and_clear_by_themselves(
     assert js(browser, on_top)
     wait_until(browser, lambda d: text(d, "detail-status") == "", 10)
     click(browser, "#detail-close")
+
+
+def test_the_grid_is_one_tab_stop_and_a_skip_link_reaches_it(
+    browser: Any, bundled: str, clean_console: Any
+) -> None:
+    """Before: 24 Tab stops for the tiles and no skip link."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    open_page(browser, bundled + "/")
+    stops = "return [...document.querySelectorAll('#gallery .tile')].filter(t => t.tabIndex >= 0)"
+    assert len(js(browser, stops)) == 1
+    js(browser, "document.getElementById('skip').focus()")
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
+    assert js(browser, "return document.activeElement.dataset.seed") == "0"
+    ActionChains(browser).send_keys(Keys.ARROW_RIGHT, Keys.ARROW_RIGHT).perform()
+    assert js(browser, "return document.activeElement.dataset.seed") == "2"
+    assert js(browser, f"{stops}.map(t => t.dataset.seed)") == ["2"]  # the stop moved along
+    assert "seed=" not in browser.current_url and "gallery-section" not in browser.current_url
+
+
+def test_controls_are_finger_sized_on_a_phone(
+    browser: Any, bundled: str, clean_console: Any
+) -> None:
+    """Before: phone buttons were 31-33 px tall and the checkbox 13 px (aim: 44 px)."""
+    browser.set_window_size(390, 844)
+    try:
+        open_page(browser, bundled + "/")
+        small = js(
+            browser,
+            "return [...document.querySelectorAll('button, a.button, select, input')]"
+            ".filter(e => e.offsetParent !== null && !e.closest('dialog, .tile'))"
+            ".map(e => [e.id || e.textContent.trim(), e.type, e.getBoundingClientRect().height])"
+            ".filter(([, type, h]) => type === 'checkbox' ? h < 24 : type !== 'range' && h < 43.5)",
+        )
+        assert small == []
+    finally:
+        browser.set_window_size(1280, 1000)
