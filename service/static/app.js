@@ -63,7 +63,38 @@ async function api(path) {
   return response;
 }
 
+// A fetch that cannot reach the server (it restarts, the network dropped) is not an error to
+// show and forget: the page says so, asks /healthz every few seconds, and when the server
+// answers again reloads the models and redraws, so broken tiles come back by themselves.
+const RETRY_MS = 2000;
+let waiting = 0;  // the timer of the next /healthz look, while the server is away
+function serverAway() {
+  if (waiting) return;
+  say("The server is not answering: the page will retry by itself.", { lasting: true });
+  const look = async () => {
+    try {
+      if ((await fetch("/healthz", { cache: "no-store" })).ok) {
+        waiting = 0;
+        say("");
+        await loadModels();
+        return;
+      }
+    } catch { /* still away */ }
+    waiting = setTimeout(look, RETRY_MS);
+  };
+  waiting = setTimeout(look, RETRY_MS);
+}
+
+// an <img> that failed: the server away, or an answer that is not a picture (said once)
+async function imageFailed() {
+  try {
+    if ((await fetch("/healthz", { cache: "no-store" })).ok) return;
+  } catch { /* fall through */ }
+  serverAway();
+}
+
 function report(error) {
+  if (error instanceof TypeError) { serverAway(); return; }  // fetch's "Failed to fetch"
   if (error.status === 401) {
     $("key-panel").open = true;
     say("This server needs an API key (or the one given is wrong): enter it under API key.", { lasting: true });
@@ -80,7 +111,7 @@ class Bucket {
 const buckets = { gallery: new Bucket(), detail: new Bucket(), card: new Bucket() };
 
 async function setImage(img, url, bucket) {
-  if (!apiKey()) { img.src = url; return; }
+  if (!apiKey()) { img.onerror = imageFailed; img.src = url; return; }
   const generation = bucket.generation;
   try {
     const blob = await (await api(url)).blob();
@@ -412,7 +443,15 @@ async function renderInterpolation() {
     if (generation !== interp.generation) return;
     interp.frames = body.frames.map((f) => `data:image/png;base64,${f}`);
   } catch (error) {
-    if (generation === interp.generation) { report(error); $("frame-label").textContent = ""; }
+    if (generation === interp.generation) {
+      // nothing of another model's or seed's walk stays on screen, playable
+      interp.frames = [];
+      $("frame").hidden = true;
+      $("frame-slider").disabled = true;
+      $("play").disabled = true;
+      $("frame-label").textContent = "";
+      report(error);
+    }
     return;
   }
   const slider = $("frame-slider");

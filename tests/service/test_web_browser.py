@@ -624,3 +624,26 @@ def test_controls_are_finger_sized_on_a_phone(
         assert small == []
     finally:
         browser.set_window_size(1280, 1000)
+
+
+def test_the_page_recovers_by_itself_when_the_server_comes_back(
+    browser: Any, clean_console: Any, prepared_models: Path
+) -> None:
+    """The server stops while the page is open, and a page turn fails: the page says the
+    server is away (not a stale "Failed to fetch"); when it is back the tiles load by
+    themselves and the message clears. Before: broken tiles, never retried."""
+    from testkit.servers import free_port
+
+    port = free_port()
+    env = {"DCGAN_DEFAULT_MODEL": "tiny"}
+    with running_server(prepared_models, env, port=port) as first:
+        open_page(browser, first.url + "/")
+        first.proc.terminate()
+        first.proc.wait(20)
+    click(browser, "#next")
+    wait_until(browser, lambda d: "not answering" in text(d, "status"))
+    with running_server(prepared_models, env, port=port):
+        wait_until(browser, lambda d: js(d, GALLERY_DECODED), 30)
+        wait_until(browser, lambda d: text(d, "status") == "")
+        assert "seeds 24–47" in text(browser, "page-label")
+    console_errors(browser)  # the failed requests while it was away are expected here
