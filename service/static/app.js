@@ -10,7 +10,7 @@ const LAST_PAGE = SEED_MAX / PER_PAGE;
 const KEY_STORE = "dcgan-serve.api-key";
 const KEY_REQUIRED = document.documentElement.dataset.keyRequired === "true";
 const MAX_COUNT = Number(document.documentElement.dataset.maxCount) || 64;
-const FRAME_MS = 100;
+const FRAME_MS = [50, 100, 200, 400];  // the speeds offered; 100 ms is the API's default
 const FILE_ALT = {
   "samples.png": "seeds 0 to 63",
   "training.gif": "the first seeds after every training epoch",
@@ -20,7 +20,7 @@ const $ = (id) => document.getElementById(id);
 
 const state = {
   model: "", version: null, page: 0n, seed: null, psi: null,
-  a: 1n, b: 2n, steps: 16, method: "slerp",
+  a: 1n, b: 2n, steps: 16, method: "slerp", ms: 100,
 };
 let models = {};  // GET /models: name -> {default_version, versions}
 
@@ -170,6 +170,8 @@ function readHash() {
   const steps = Number(p.get("steps"));
   state.steps = Number.isInteger(steps) && steps >= 2 && steps <= MAX_COUNT ? steps : state.steps;
   state.method = p.get("method") === "lerp" ? "lerp" : "slerp";
+  const ms = Number(p.get("ms"));
+  state.ms = FRAME_MS.includes(ms) ? ms : 100;
 }
 
 function hashOf(overrides = {}) {
@@ -183,6 +185,7 @@ function hashOf(overrides = {}) {
   p.set("b", s.b);
   p.set("steps", s.steps);
   p.set("method", s.method);
+  if (s.ms !== 100) p.set("ms", s.ms);
   return "#" + p;
 }
 
@@ -413,7 +416,7 @@ function detailKeys(event) {
 
 // ---- interpolation -----------------------------------------------------------------------
 
-const interp = { frames: [], index: 0, timer: null, generation: 0 };
+const interp = { frames: [], index: 0, timer: null, generation: 0, forward: true };
 
 function interpolationQuery() {
   const q = new URLSearchParams({
@@ -421,7 +424,25 @@ function interpolationQuery() {
     steps: state.steps, method: state.method,
   });
   if (state.psi !== null) q.set("truncation", state.psi);
+  if (state.ms !== 100) q.set("frame_ms", state.ms);  // the download plays as the page does
   return q;
+}
+
+function animationLinks() {
+  const q = interpolationQuery();
+  const name = `${state.model}-v${state.version}-${state.a}-to-${state.b}-${state.method}` +
+    `${state.steps}${state.psi !== null ? `-psi${state.psi}` : ""}`;
+  for (const [id, format] of [["dl-gif", "gif"], ["dl-webp-anim", "webp"]]) {
+    Object.assign($(id), { href: `/interpolate?${q}&format=${format}`, download: `${name}.${format}` });
+  }
+}
+
+// a new speed plays at once, and the downloads follow it: nothing to render again
+function changeSpeed() {
+  state.ms = Number($("frame-ms").value);
+  writeHash();
+  animationLinks();
+  if (interp.timer) { pause(); play(); }
 }
 
 async function renderInterpolation() {
@@ -429,13 +450,10 @@ async function renderInterpolation() {
   $("seed-b").value = String(state.b);
   $("steps").value = String(state.steps);
   $("method").value = state.method;
+  $("frame-ms").value = String(state.ms);
   pause();
   const q = interpolationQuery();
-  const name = `${state.model}-v${state.version}-${state.a}-to-${state.b}-${state.method}` +
-    `${state.steps}${state.psi !== null ? `-psi${state.psi}` : ""}`;
-  for (const [id, format] of [["dl-gif", "gif"], ["dl-webp-anim", "webp"]]) {
-    Object.assign($(id), { href: `/interpolate?${q}&format=${format}`, download: `${name}.${format}` });
-  }
+  animationLinks();
   const generation = ++interp.generation;
   $("frame-label").textContent = "Rendering…";
   try {
@@ -476,7 +494,13 @@ function showFrame(i) {
 
 function play() {
   if (!interp.frames.length) return;
-  interp.timer = setInterval(() => showFrame((interp.index + 1) % interp.frames.length), FRAME_MS);
+  // forth and back, as the downloaded GIF and WebP play (0 1 2 3 2 1 0 1 ...): no jump
+  interp.timer = setInterval(() => {
+    const last = interp.frames.length - 1;
+    if (interp.index >= last) interp.forward = false;
+    if (interp.index <= 0) interp.forward = true;
+    showFrame(Math.max(0, Math.min(last, interp.index + (interp.forward ? 1 : -1))));
+  }, state.ms);
   $("play").textContent = "Pause";
   $("play").setAttribute("aria-pressed", "true");
 }
@@ -499,7 +523,7 @@ function submitInterpolation(event) {
     say(`Frames must be a whole number from 2 to ${MAX_COUNT}.`);
     return;
   }
-  Object.assign(state, { a, b, steps, method: $("method").value });
+  Object.assign(state, { a, b, steps, method: $("method").value, ms: Number($("frame-ms").value) });
   say("");
   writeHash();
   renderInterpolation();
@@ -710,6 +734,7 @@ function bind() {
   for (const id of ["dl-png", "dl-webp", "dl-gif", "dl-webp-anim"]) $(id).addEventListener("click", keyedDownload);
   $("copy-curl").addEventListener("click", () => copyText($("curl").value, $("curl")));
   $("interp-form").addEventListener("submit", step(submitInterpolation));
+  $("frame-ms").addEventListener("change", step(changeSpeed));
   $("frame-slider").addEventListener("input", (e) => { pause(); showFrame(Number(e.target.value)); });
   $("play").addEventListener("click", () => (interp.timer ? pause() : play()));
   $("key-form").addEventListener("submit", submitKey);

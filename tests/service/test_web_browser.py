@@ -7,6 +7,8 @@ an empty console: a failed request, a CSP violation or a script error fails it.
 
 from __future__ import annotations
 
+import io
+import itertools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -647,3 +649,34 @@ def test_the_page_recovers_by_itself_when_the_server_comes_back(
         wait_until(browser, lambda d: text(d, "status") == "")
         assert "seeds 24–47" in text(browser, "page-label")
     console_errors(browser)  # the failed requests while it was away are expected here
+
+
+def test_play_goes_forth_and_back_like_the_download_at_the_chosen_speed(
+    browser: Any, bundled: str, clean_console: Any
+) -> None:
+    """Before: Play jumped from the last frame to the first while the downloaded GIF plays
+    forth and back, and there was no speed control (frame_ms)."""
+    from selenium.webdriver.support.ui import Select
+
+    open_page(browser, f"{bundled}/#model=fashion&steps=4")
+    wait_until(browser, lambda d: "Frame 1 of 4" in text(d, "frame-label"))
+    Select(browser.find_element("id", "frame-ms")).select_by_value("50")
+    wait_until(browser, lambda d: "ms=50" in d.current_url)
+    gif = js(browser, "return document.getElementById('dl-gif').href")
+    assert "frame_ms=50" in gif
+    # every frame shown while playing, in order
+    js(
+        browser,
+        "window.seen = []; new MutationObserver(() => window.seen.push("
+        "document.getElementById('frame-slider').value)).observe("
+        "document.getElementById('frame-slider'), {attributes: true});",
+    )
+    click(browser, "#play")
+    time.sleep(1.2)  # 50 ms frames: about 24 of them
+    click(browser, "#play")
+    seen = [int(v) for v in js(browser, "return window.seen")]
+    steps = [b - a for a, b in itertools.pairwise(seen) if b != a]
+    assert len(seen) > 10 and set(steps) <= {1, -1}, seen  # no jump from 3 back to 0
+    assert -1 in steps and 3 in seen
+    animation = Image.open(io.BytesIO(httpx.get(gif, timeout=30).content))
+    assert animation.n_frames == 6 and animation.info["duration"] == 50  # 4 there, 2 back
