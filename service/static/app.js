@@ -540,6 +540,23 @@ function useSeed(which) {
 
 // ---- model card --------------------------------------------------------------------------
 
+const METRIC_NAMES = { fd: "FD", kid: "KID", precision: "precision", recall: "recall", density: "density", coverage: "coverage" };
+const METRIC_MEANING = {
+  fd: "Fréchet distance between the real and generated feature distributions",
+  kid: "kernel distance (squared MMD, unbiased: near 0 means indistinguishable)",
+  precision: "share of generated images that land among real ones: fidelity",
+  recall: "share of real images the generator lands near: diversity",
+  density: "how crowded real neighbourhoods are with generated images (fidelity, ~1 for real)",
+  coverage: "share of real images with a generated one close by (diversity)",
+};
+const pct = (x) => `${Math.round(x * 100)}%`;
+
+// KID is an unbiased estimate: for two samples of one distribution it can fall below 0. It
+// is no distance below 0, so it shows as 0 ("at most" the noise), not as a negative number.
+function shownFloor(metric, floor) {
+  return metric === "kid" && floor < 0 ? "0 (indistinguishable)" : floor;
+}
+
 function fmt(value, digits = 4) {
   if (typeof value !== "number") return String(value ?? "");
   if (Number.isInteger(value)) return value.toLocaleString("en");
@@ -587,17 +604,27 @@ function renderCard() {
   if (!q?.metrics) {
     quality.replaceChildren(el("p", { textContent: "No quality numbers recorded for this version." }));
   } else {
-    const rows = Object.entries(q.metrics).map(([k, x]) => [k, x.value, x.floor, x.better]);
+    const rows = Object.entries(q.metrics).map(([k, x]) =>
+      [METRIC_NAMES[k] ?? k, x.value, shownFloor(k, x.floor), x.better, METRIC_MEANING[k] ?? ""]);
     const inception = q.inception;
     if (inception) {
-      rows.push(["FID (Inception)", inception.fid, inception.fid_floor, "lower"]);
-      rows.push(["KID (Inception)", inception.kid, inception.kid_floor, "lower"]);
+      rows.push(["FID (Inception)", inception.fid, inception.fid_floor, "lower", METRIC_MEANING.fd]);
+      rows.push(["KID (Inception)", inception.kid, shownFloor("kid", inception.kid_floor), "lower", METRIC_MEANING.kid]);
     }
     const parts = [
       el("p", { textContent: `${fmt(q.samples)} generated images against real ones from ${q.data}` +
-        (q.features ? `, embedded by ${q.features}.` : ".") }),
-      table(["metric", "value", "real-vs-real floor", "better"], rows),
+        (q.features ? `, embedded by ${q.features}.` : ".") +
+        " The floor is the same measurement between two halves of the real images: as good as it gets." }),
+      table(["metric", "value", "real-vs-real floor", "better", "what it says"], rows),
     ];
+    const labels = Object.entries(q.labels ?? {});
+    if (labels.length) {  // the attribute table: how often each look appears, generated vs real
+      parts.push(el("h4", { textContent: "Attributes (by the feature network's classifier)" }),
+        table(["attribute", "difference (TV)", "floor", "most common: real vs generated"],
+          labels.map(([head, x]) => [head, x.tv, x.floor, Object.entries(x.shares)
+            .sort((a, b) => b[1][0] - a[1][0]).slice(0, 3)
+            .map(([label, [real, fake]]) => `${label} ${pct(real)} vs ${pct(fake)}`).join(", ")])));
+    }
     if (q.truncation?.length) {
       const keys = ["fd", "precision", "recall", "density", "coverage"].filter((k) => k in q.truncation[0]);
       parts.push(el("h4", { textContent: "By truncation ψ" }),

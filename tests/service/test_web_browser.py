@@ -117,6 +117,13 @@ def test_page_lists_the_bundled_models_and_shows_decoded_images_and_the_card(
         browser, "training"
     )
     assert "real-vs-real floor" in text(browser, "quality")
+    # each metric says what it measures; the attributes table compares looks
+    quality = text(browser, "quality")
+    assert "what it says" in quality and "fidelity" in quality and "diversity" in quality
+    assert "Attributes" in quality and "hair_color" in quality and " vs " in quality
+    # an unbiased KID below 0 is shown as 0, not as a negative distance
+    assert js(browser, "return shownFloor('kid', -0.0004)") == "0 (indistinguishable)"
+    assert js(browser, "return shownFloor('kid', 0.002)") == 0.002
     # the card's pictures load when they come near the screen, not with the page (~2 MB)
     below = "return document.getElementById('pictures').getBoundingClientRect().top - innerHeight"
     assert js(browser, below) > 200 and js(browser, requested("/files/")) == 0
