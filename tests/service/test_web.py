@@ -89,7 +89,7 @@ def test_the_static_files_ship_in_the_package_and_the_image() -> None:
 def test_without_a_browser_the_browser_tests_skip_or_fail_under_ci(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from tests import browser
+    from testkit import browser
 
     def outcome() -> tuple[type[BaseException], str]:
         # caught whatever it is: a skip escaping here would skip this test, not fail it

@@ -18,8 +18,8 @@ import httpx
 import pytest
 from PIL import Image
 
+from testkit.browser import chrome, console_errors, require_browser, wait_until
 from testkit.servers import running_server
-from tests.browser import chrome, console_errors, require_browser, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "browser-test-key"
