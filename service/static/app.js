@@ -243,6 +243,16 @@ async function loadModels() {
   try {
     models = (await (await api("/models")).json()).models;
   } catch (error) { models = {}; report(error); return; }
+  listModels();
+  if (!Object.keys(models).some((n) => readyVersions(n).length)) {
+    say("No model is ready on this server.", { lasting: true });
+    return;
+  }
+  say("");
+  selectModel();
+}
+
+function listModels() {
   const select = $("model");
   select.replaceChildren();
   const unavailable = $("unavailable");
@@ -257,12 +267,42 @@ async function loadModels() {
       }
     }
   }
-  if (!Object.keys(models).some((n) => readyVersions(n).length)) {
-    say("No model is ready on this server.", { lasting: true });
-    return;
+  if (state.model) select.value = state.model;
+}
+
+// A model exported (or a version added) while the page is open appears in the pickers by
+// itself: /models is asked again every MODELS_POLL_MS while the tab is visible. What is on
+// screen stays, unless the version shown is gone.
+const MODELS_POLL_MS = 10_000;
+const signature = (m) => JSON.stringify(Object.entries(m).map(([n, x]) =>
+  [n, x.default_version, x.versions.map((v) => [v.version, v.status])]));
+
+async function refreshModels() {
+  if (document.visibilityState !== "visible" || !current() || waiting) return;
+  let fresh;
+  try { fresh = (await (await api("/models")).json()).models; } catch { return; }
+  if (signature(fresh) === signature(models)) return;
+  models = fresh;
+  listModels();
+  if (current()?.status === "ready") {
+    versionOptions();
+    say("The models on the server changed: the pickers show what is there now.");
+  } else {
+    selectModel();
   }
-  say("");
-  selectModel();
+}
+
+function versionOptions() {
+  const versions = models[state.model].versions;
+  $("version").replaceChildren(...versions.map((v) => el("option", {
+    value: v.version,
+    disabled: v.status !== "ready",
+    title: v.reason ?? "",
+    // the reason goes in the tooltip and the list of unavailable versions: in the option it
+    // made the select ~590 px wide, the header three rows and a phone page wider than its screen
+    textContent: v.status === "ready" ? `v${v.version}` : `v${v.version} (unavailable)`,
+  })));
+  $("version").value = state.version;
 }
 
 function selectModel() {
@@ -274,7 +314,6 @@ function selectModel() {
     state.version = null;
   }
   $("model").value = state.model;
-  const versions = models[state.model].versions;
   const ready = readyVersions(state.model);
   if (!ready.some((v) => v.version === state.version)) {
     const asked = state.version;
@@ -282,18 +321,9 @@ function selectModel() {
     if (asked !== null) notes.push(`${state.model} v${asked} is not available: showing v${state.version}.`);
   }
   if (notes.length) say(notes.join(" "));
-  $("version").replaceChildren(...versions.map((v) => el("option", {
-    value: v.version,
-    disabled: v.status !== "ready",
-    title: v.reason ?? "",
-    // the reason goes in the tooltip and the list of unavailable versions: in the option it
-    // made the select ~590 px wide, the header three rows and a phone page wider than its screen
-    textContent: v.status === "ready" ? `v${v.version}` : `v${v.version} (unavailable)`,
-  })));
-  $("version").value = state.version;
+  versionOptions();
   renderAll();
 }
-
 
 function renderAll() {
   writeHash();
@@ -784,6 +814,7 @@ function followHash() {
 
 function start() {
   bind();
+  setInterval(refreshModels, MODELS_POLL_MS);
   readHash();
   showPsi();
   if (KEY_REQUIRED && !apiKey()) {

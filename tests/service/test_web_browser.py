@@ -687,3 +687,22 @@ def test_play_goes_forth_and_back_like_the_download_at_the_chosen_speed(
     assert -1 in steps and 3 in seen
     animation = Image.open(io.BytesIO(httpx.get(gif, timeout=30).content))
     assert animation.n_frames == 6 and animation.info["duration"] == 50  # 4 there, 2 back
+
+
+def test_a_model_exported_while_the_page_is_open_appears_by_itself(
+    browser: Any, clean_console: Any, tmp_path: Path
+) -> None:
+    """Before: a reloaded server's new models showed only after a page reload. The view
+    on screen stays as it is (the same tiles)."""
+    from tests.helpers import make_tiny_model
+
+    make_tiny_model(tmp_path, "tiny", 1)
+    with running_server(tmp_path) as srv:
+        open_page(browser, srv.url + "/")
+        js(browser, "document.querySelector('#gallery img').dataset.mark = 'first'")
+        make_tiny_model(tmp_path, "late", 1, seed=5)
+        assert httpx.post(f"{srv.url}/admin/reload", timeout=30).json()["added"] == ["late/1"]
+        options = "return [...document.querySelectorAll('#model option')].map(o => o.value)"
+        wait_until(browser, lambda d: "late" in js(d, options), 20)
+        assert js(browser, "return document.querySelector('#gallery img').dataset.mark") == "first"
+        assert js(browser, "return document.getElementById('model').value") == "tiny"
