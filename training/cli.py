@@ -334,11 +334,30 @@ def sample(
     out: Annotated[Path, typer.Option(help="PNG to write")] = Path("samples.png"),
     seeds: Annotated[str, typer.Option(help="e.g. 0-63 or 1,5,9")] = "0-63",
     nrow: Annotated[int, typer.Option(min=1, max=64)] = 8,
+    truncation: Annotated[
+        float | None,
+        typer.Option(help="ψ: latents redrawn into [-ψ, ψ], as the service's truncation"),
+    ] = None,
+    upscale: Annotated[
+        int, typer.Option(min=1, max=8, help="enlarge each image (nearest neighbour)")
+    ] = 1,
+    labels: Annotated[bool, typer.Option(help="write each image's seed under it")] = False,
 ) -> None:
     """Write a grid for the given seeds (the same latents the service uses)."""
+    from contract.latents import TRUNCATION_MAX, TRUNCATION_MIN
     from training.sampling import write_seed_grid
 
-    count = write_seed_grid(source, parse_seeds(seeds), out, nrow)
+    if truncation is not None and not TRUNCATION_MIN <= truncation <= TRUNCATION_MAX:
+        raise UserError(f"--truncation must be in [{TRUNCATION_MIN:g}, {TRUNCATION_MAX:g}]")
+    count = write_seed_grid(
+        source,
+        parse_seeds(seeds),
+        out,
+        nrow,
+        truncation=truncation,
+        upscale_by=upscale,
+        labels=labels,
+    )
     typer.echo(f"wrote {count} images to {out}")
 
 

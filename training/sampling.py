@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from contract.imaging import make_grid, to_pil, to_uint8
+from contract.imaging import make_grid, to_pil, to_uint8, upscale
 from contract.latents import latents_for_seeds
 from contract.manifest import MANIFEST_FILE
 from training.errors import UserError
@@ -77,8 +77,40 @@ def generate_images(
     return images, generator.config.image_size, generator.config.channels
 
 
-def write_seed_grid(source: Path, seed_list: list[int], out: Path, nrow: int) -> int:
-    """A PNG grid of ``source``'s images for the seeds (``nrow`` wide); how many it shows."""
-    images, _, _ = generate_images(source, seed_list)
-    to_pil(make_grid(to_uint8(images), nrow=nrow)).save(out)
+LABEL_HEIGHT = 12  # px of the strip under each image that names its seed
+
+
+def write_seed_grid(
+    source: Path,
+    seed_list: list[int],
+    out: Path,
+    nrow: int,
+    *,
+    truncation: float | None = None,
+    upscale_by: int = 1,
+    labels: bool = False,
+) -> int:
+    """A PNG grid of ``source``'s images for the seeds (``nrow`` wide), truncated and
+    enlarged as the service would (``upscale_by``, nearest neighbour), each with its seed
+    written under it when ``labels``; how many it shows."""
+    images, _, _ = generate_images(source, seed_list, truncation)
+    pixels = upscale(to_uint8(images), upscale_by, "nearest")
+    if labels:
+        pixels = np.stack(
+            [_labelled(image, seed) for image, seed in zip(pixels, seed_list, strict=True)]
+        )
+    to_pil(make_grid(pixels, nrow=nrow)).save(out)
     return len(images)
+
+
+def _labelled(image: np.ndarray, seed: int) -> np.ndarray:
+    """``image`` [H, W, C] with a white strip below it that reads the seed."""
+    from PIL import Image, ImageDraw
+
+    height, width, channels = image.shape
+    mode = "L" if channels == 1 else "RGB"
+    canvas = Image.new(mode, (width, height + LABEL_HEIGHT), 255 if mode == "L" else (255,) * 3)
+    canvas.paste(Image.fromarray(image.squeeze(-1) if channels == 1 else image), (0, 0))
+    ImageDraw.Draw(canvas).text((1, height), str(seed), fill=0 if mode == "L" else (0, 0, 0))
+    labelled = np.asarray(canvas)
+    return labelled[..., None] if channels == 1 else labelled

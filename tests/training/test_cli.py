@@ -114,6 +114,33 @@ def test_sample_takes_an_export_s_manifest_for_its_folder(workdir: Path) -> None
     assert (workdir / "grid.png").stat().st_size > 0
 
 
+def test_sample_truncates_enlarges_and_labels_as_asked(workdir: Path) -> None:
+    """`dcgan sample --truncation --upscale --labels`: the service's ψ and nearest-neighbour
+    upscale, and each seed written under its image."""
+    import numpy as np
+    from PIL import Image
+
+    fashion = Path(__file__).resolve().parents[2] / "models" / "fashion" / "1"
+    base = ["sample", str(fashion), "--seeds", "0-3", "--nrow", "2"]
+
+    def grid(*extra: str) -> np.ndarray:
+        result = runner.invoke(app, [*base, "--out", "g.png", *extra])
+        assert result.exit_code == 0, result.output
+        return np.asarray(Image.open(workdir / "g.png"))
+
+    plain = grid()
+    assert plain.shape[:2] == (2 + 2 * (28 + 2), 2 + 2 * (28 + 2))
+    big = grid("--upscale", "2")
+    assert big.shape[:2] == (2 + 2 * (56 + 2), 2 + 2 * (56 + 2))
+    assert np.array_equal(big[2:58:2, 2:58:2], plain[2:30, 2:30])  # nearest: pixels doubled
+    truncated = grid("--truncation", "0.5")
+    assert truncated.shape == plain.shape and not np.array_equal(truncated, plain)
+    labelled = grid("--labels")
+    assert labelled.shape[0] == plain.shape[0] + 2 * 12  # a 12 px strip under each row
+    bad = runner.invoke(app, [*base, "--truncation", "9"])
+    assert bad.exit_code == 2 and "--truncation must be in" in bad.output
+
+
 def test_dcgan_without_the_training_extra_says_which_to_install() -> None:
     """The serving set (`make serve`) has no typer or torch, but `dcgan` is on its PATH."""
     import subprocess
