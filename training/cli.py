@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import json
 import logging
 import os
 import re
@@ -220,16 +221,62 @@ def train(overwrite: bool = False, verbose: bool = False, **options: Any) -> Non
     is_main = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 touches files
     if overwrite and not cfg.resume and run.exists() and is_main:
         shutil.rmtree(run)
-    result = Trainer(cfg).fit()
+    if is_main:  # loading the data and building the models take seconds: say what runs
+        typer.echo(starting_line(cfg, defaults_only=all_defaults(options)))
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    # log lines (the epoch's FD) print above the progress bar, not glued to its end
+    with logging_redirect_tqdm():
+        result = Trainer(cfg).fit()
     if not is_main:
         return
-    typer.echo(
-        f"{result.steps} steps ({result.epochs:.2f} epochs) in {result.wall_time_s:.0f} s, "
-        f"{result.images_per_s:.0f} images/s, losses {result.final_losses}; run: {result.run_dir}"
-    )
+    typer.echo(summary(result))
     if result.interrupted:
         raise typer.Exit(130)
     typer.echo(f"next: dcgan export {result.run_dir}")
+
+
+def all_defaults(options: dict[str, Any]) -> bool:
+    """Whether every option of `dcgan train` was left at its default."""
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    return all(options[k] == defaults.get(k, options[k]) for k in options)
+
+
+def starting_line(cfg: TrainConfig, *, defaults_only: bool) -> str:
+    line = (
+        f"training {cfg.preset} at width {cfg.width:g} on {cfg.data} into {cfg.run_dir}: "
+        "loading the data and building the models..."
+    )
+    if defaults_only:  # `dcgan train` alone is a real run, not a demo: say so before it starts
+        line += (
+            "\nthis is the full default run (about 40 minutes on 2 CPU cores; Ctrl-C saves a "
+            "checkpoint): --epochs 1, --width 0.25 or --dry-run make it short"
+        )
+    return line
+
+
+def summary(result: Any) -> str:
+    """What the run did and left, in words: steps, speed, losses, the last FD, the pictures."""
+    from training.run_outputs import GIF_FILE, LOSS_PLOT, RUN_FILE, SAMPLES_DIR
+
+    losses = ", ".join(f"{k.upper()} {v:.3f}" for k, v in result.final_losses.items())
+    lines = [
+        f"{result.steps} steps ({result.epochs:.2f} epochs) in {result.wall_time_s:.0f} s, "
+        f"{result.images_per_s:.0f} images/s; final losses {losses}"
+    ]
+    record = result.run_dir / RUN_FILE
+    history = json.loads(record.read_text()).get("quality_history", []) if record.exists() else []
+    if history:
+        lines.append(f"feature FD at the end: {history[-1]['fd']:.1f} (lower is better)")
+    pictures = [
+        p.name for p in (result.run_dir / GIF_FILE, result.run_dir / LOSS_PLOT) if p.exists()
+    ]
+    grids = len(list((result.run_dir / SAMPLES_DIR).glob("epoch_*.png")))
+    lines.append(
+        f"run folder {result.run_dir}: checkpoint.pt, {grids} sample grid(s) in {SAMPLES_DIR}/, "
+        + ", ".join(pictures)
+    )
+    return "\n".join(lines)
 
 
 # `dcgan train`'s options are TrainConfig's fields (training/config.py), plus two of its own

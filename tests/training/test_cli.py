@@ -1,3 +1,4 @@
+import dataclasses
 import json
 from pathlib import Path
 
@@ -24,6 +25,12 @@ def test_train_digits_one_epoch_then_export(workdir: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "7 steps (1.00 epochs)" in result.output
+    # said before the work starts, and a summary in words (not a dict) with what it wrote
+    assert result.output.startswith("training mnist28 at width 1 on digits into runs/digits")
+    assert "final losses D " in result.output and "{'d'" not in result.output
+    assert "feature FD at the end:" in result.output
+    assert "1 sample grid(s) in samples/, training.gif, losses.png" in result.output
+    assert "full default run" not in result.output
     result = runner.invoke(app, ["export"])
     assert result.exit_code == 0, result.output
     manifest = Manifest.load(workdir / "models" / "digits" / "1" / "manifest.json")
@@ -139,6 +146,19 @@ def test_sample_truncates_enlarges_and_labels_as_asked(workdir: Path) -> None:
     assert labelled.shape[0] == plain.shape[0] + 2 * 12  # a 12 px strip under each row
     bad = runner.invoke(app, [*base, "--truncation", "9"])
     assert bad.exit_code == 2 and "--truncation must be in" in bad.output
+
+
+def test_dcgan_train_alone_says_it_is_the_long_default_run() -> None:
+    """`dcgan train` with no options trains dcgan64 at full width for ~40 minutes: said up
+    front, with the options that make it short (not run here)."""
+    from training.cli import all_defaults, starting_line
+    from training.config import TrainConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    assert all_defaults(defaults)
+    assert not all_defaults(defaults | {"epochs": 1.0})
+    line = starting_line(TrainConfig(run_dir=Path("runs/digits")), defaults_only=True)
+    assert "full default run" in line and "--dry-run" in line
 
 
 def test_dcgan_without_the_training_extra_says_which_to_install() -> None:
