@@ -197,6 +197,7 @@ const step = (action) => (...args) => {
   try { return action(...args); } finally { stepping = false; }
 };
 
+let openedWith = null;  // the seed the dialog opened with (its tile had the focus)
 let seedEntry = false;  // the open dialog has a history entry of its own (Back closes it)
 
 function writeHash() {
@@ -409,7 +410,7 @@ function openDetail(seed) {
   $("detail-next").disabled = seed === SEED_MAX;
   updateDownloads();
   const dialog = $("detail");
-  if (!dialog.open) dialog.showModal();
+  if (!dialog.open) { openedWith = seed; dialog.showModal(); }
 }
 
 function closeDetail() {
@@ -770,6 +771,14 @@ function bind() {
   }));
   $("detail").addEventListener("close", () => {
     buckets.detail.renew();
+    // focus goes back to the tile of the seed last shown: the one that opened the dialog is
+    // gone when the dialog's arrows crossed into another page (the browser would drop focus)
+    const seeds = [state.seed, openedWith];  // after a Back the gallery may show the opener's page
+    setTimeout(() => {
+      if ($("gallery").contains(document.activeElement)) return;
+      const tile = (seed) => seed !== null && $("gallery").querySelector(`.tile[data-seed="${seed}"]`);
+      (tile(seeds[0]) || tile(seeds[1]) || $("gallery").querySelector(".tile"))?.focus();
+    }, 50);
     if (state.seed !== null && seedEntry) {  // closed by the person: the same as Back
       seedEntry = false;
       history.back();

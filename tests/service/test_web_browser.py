@@ -706,3 +706,26 @@ def test_a_model_exported_while_the_page_is_open_appears_by_itself(
         wait_until(browser, lambda d: "late" in js(d, options), 20)
         assert js(browser, "return document.querySelector('#gallery img').dataset.mark") == "first"
         assert js(browser, "return document.getElementById('model').value") == "tiny"
+
+
+def test_focus_returns_to_the_last_seed_after_the_dialog_crossed_a_page(
+    browser: Any, bundled: str, clean_console: Any
+) -> None:
+    """Open seed 23, arrow to 24 (the next page), Escape: the dialog closes as Back does,
+    back on the first page, and the focus is on tile 23 again (before: the tile that opened
+    the dialog had been redrawn away, and focus fell to the page)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    open_page(browser, bundled + "/")
+    js(browser, "document.querySelector('#gallery .tile[data-seed=\"23\"]').focus()")
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
+    wait_until(browser, lambda d: text(d, "detail-seed") == "23")
+    js(browser, "document.getElementById('detail-img').focus()")
+    ActionChains(browser).send_keys(Keys.ARROW_RIGHT).perform()
+    wait_until(browser, lambda d: text(d, "detail-seed") == "24")
+    assert "seeds 24–47" in text(browser, "page-label")
+    ActionChains(browser).send_keys(Keys.ESCAPE).perform()
+    wait_until(browser, lambda d: not js(d, "return document.getElementById('detail').open"))
+    wait_until(browser, lambda d: js(d, "return document.activeElement.dataset.seed") == "23")
+    assert "seeds 0–23" in text(browser, "page-label")
