@@ -28,7 +28,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from service.supervisor import process_exists
+from service.supervisor import metric_file_pid, process_exists
 
 NAMESPACE = "dcgan"
 MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR" in os.environ  # read once: workers inherit it
@@ -222,12 +222,8 @@ def forget_dead_workers(folder: str) -> None:
     cannot, and its last values (1 worker process, 2 requests in flight) would be summed for
     ever: a false load signal for the autoscaler. Checked at every scrape: one ``kill(pid, 0)``
     per worker file."""
-    pids = {
-        int(name.rsplit("_", 1)[1].removesuffix(".db"))
-        for name in glob.glob(os.path.join(folder, "gauge_live*_*.db"))
-        if name.rsplit("_", 1)[1].removesuffix(".db").isdigit()
-    }
-    for pid in pids:
+    files = glob.glob(os.path.join(folder, "gauge_live*_*.db"))
+    for pid in {pid for name in files if (pid := metric_file_pid(name)) is not None}:
         if not process_exists(pid):
             multiprocess.mark_process_dead(pid, folder)
 

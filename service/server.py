@@ -21,6 +21,7 @@ from uvicorn.config import LOG_LEVELS
 from contract.exports import CUDA
 from service.protocols import idle_closing_protocol
 from service.settings import Settings, env_name
+from service.supervisor import metrics_folder
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -150,7 +151,7 @@ def worker_environment(settings: Settings, shared: Path) -> dict[str, str]:
     if not settings.intra_op_threads:  # processes x threads = cores
         cores = os.cpu_count() or 1
         env[env_name("intra_op_threads")] = str(max(1, cores // settings.workers))
-    env["PROMETHEUS_MULTIPROC_DIR"] = str(shared / "metrics")  # /metrics sums the workers
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_folder(shared))  # /metrics sums the workers
     env[env_name("reload_signal_file")] = str(shared / "reload")
     return env
 

@@ -35,20 +35,25 @@ PREFIX = "dcgan-serve-"
 TOUCH_EVERY_S = 300.0  # far below any /tmp cleaner's age limit (10 days for systemd-tmpfiles)
 
 
-def shared_parts(shared: Path) -> tuple[Path, ...]:
-    """The folders the workers need inside the shared one (made by :func:`make_shared`)."""
-    return (shared / "metrics",)
+def metrics_folder(shared: Path) -> Path:
+    """Where the workers' metric files go (PROMETHEUS_MULTIPROC_DIR) in the shared folder."""
+    return shared / "metrics"
 
 
 def make_shared(shared: Path) -> None:
-    for part in shared_parts(shared):
-        part.mkdir(parents=True, exist_ok=True)
+    metrics_folder(shared).mkdir(parents=True, exist_ok=True)
+
+
+def metric_file_pid(path: Path | str) -> int | None:
+    """The worker pid a metric file is named after (``<kind>_<pid>.db``), else None."""
+    pid = Path(path).stem.rsplit("_", 1)[-1]
+    return int(pid) if pid.isdigit() else None
 
 
 def folder_identities(shared: Path) -> list[tuple[int, int] | None]:
     """(device, inode) of the shared folder and its parts; None for a missing one."""
     found: list[tuple[int, int] | None] = []
-    for folder in (shared, *shared_parts(shared)):
+    for folder in (shared, metrics_folder(shared)):
         try:
             info = folder.stat()
             found.append((info.st_dev, info.st_ino))
@@ -95,15 +100,14 @@ def remove_if_last(shared: Path) -> None:
     workers') metric files, and the last one out removes the shared folder the parent could
     not. Two workers stopping together both find the other's files gone, and both remove it."""
     others = False
-    for part in shared_parts(shared):
-        for file in part.glob("*_*.db"):
-            pid = file.stem.rsplit("_", 1)[1]
-            if not pid.isdigit():
-                continue
-            if int(pid) == os.getpid() or not process_exists(int(pid)):
-                file.unlink(missing_ok=True)
-            else:
-                others = True
+    for file in metrics_folder(shared).glob("*_*.db"):
+        pid = metric_file_pid(file)
+        if pid is None:
+            continue
+        if pid == os.getpid() or not process_exists(pid):
+            file.unlink(missing_ok=True)
+        else:
+            others = True
     if not others:
         shutil.rmtree(shared, ignore_errors=True)
 
