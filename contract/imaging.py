@@ -224,26 +224,16 @@ def encode_animation(
     if check is not None:
         check()
     sequence = pictures + pictures[-2:0:-1]  # the way back reuses the frames
+    # the two formats differ only in their encoder's own options
+    options = {"optimize": False} if fmt == "gif" else {"quality": 90, "method": WEBP_METHOD}
     buf = io.BytesIO()
-    if fmt == "gif":
-        sequence[0].save(
-            buf,
-            format="GIF",
-            save_all=True,
-            append_images=sequence[1:],
-            duration=frame_ms,
-            loop=0,
-            optimize=False,
-        )
-    else:
-        sequence[0].save(
-            buf,
-            format="WEBP",
-            save_all=True,
-            append_images=sequence[1:],
-            duration=frame_ms,
-            loop=0,
-            quality=90,
-            method=WEBP_METHOD,
-        )
+    sequence[0].save(
+        buf,
+        format=fmt.upper(),
+        save_all=True,
+        append_images=sequence[1:],
+        duration=frame_ms,
+        loop=0,
+        **options,
+    )
     return buf.getvalue()
