@@ -93,11 +93,17 @@ async function imageFailed() {
   serverAway();
 }
 
+// The key panel opened, with a message that stays until a key is given.
+function askForKey(message, { focus = false } = {}) {
+  $("key-panel").open = true;
+  if (focus) $("key").focus();
+  say(message, { lasting: true });
+}
+
 function report(error) {
   if (error instanceof TypeError) { serverAway(); return; }  // fetch's "Failed to fetch"
   if (error.status === 401) {
-    $("key-panel").open = true;
-    say("This server needs an API key (or the one given is wrong): enter it under API key.", { lasting: true });
+    askForKey("This server needs an API key (or the one given is wrong): enter it under API key.");
   } else {
     say(`Error: ${error.message}`, { lasting: true });
   }
@@ -228,8 +234,7 @@ function permalink(overrides) {
 function modelsLoaded() {
   if (state.model && models[state.model] && state.version !== null) return true;
   if (KEY_REQUIRED && !apiKey()) {
-    $("key-panel").open = true;
-    say("This server needs an API key: enter it under API key first.", { lasting: true });
+    askForKey("This server needs an API key: enter it under API key first.");
   } else {
     say("The models are not loaded yet.");
   }
@@ -732,9 +737,7 @@ function forgetKey() {
     $("pictures").replaceChildren();
     $("model").replaceChildren();
     $("version").replaceChildren();
-    $("key-panel").open = true;
-    $("key").focus();
-    say("Key forgotten: enter a key under API key to see the models again.", { lasting: true });
+    askForKey("Key forgotten: enter a key under API key to see the models again.", { focus: true });
     return;
   }
   say("Key forgotten.");
@@ -827,9 +830,7 @@ function start() {
   readHash();
   showPsi();
   if (KEY_REQUIRED && !apiKey()) {
-    $("key-panel").open = true;
-    say("This server needs an API key: enter it under API key.", { lasting: true });
-    $("key").focus();
+    askForKey("This server needs an API key: enter it under API key.", { focus: true });
     return;
   }
   loadModels();
