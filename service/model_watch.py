@@ -36,10 +36,16 @@ async def watch_models_folder(root: Path, reload: Reload) -> None:
     """Call ``reload`` after each change under ``root``, and whenever ``root`` is replaced."""
     if folder_identity(root) is None:
         root.mkdir(parents=True, exist_ok=True)
+    replaced = False  # at start-up the manager looks again itself
     while True:
         identity = folder_identity(root)
         stop = asyncio.Event()
         watcher = asyncio.create_task(_watch_files(root, stop, reload)) if identity else None
+        if replaced:
+            # what landed in the new folder after the reload below and before this watch was
+            # set up brings no event: look once more when the watch is surely up
+            await asyncio.sleep(WATCH_SETTLE_S)
+            await _reload_logged(reload, "reload after the models folder changed failed")
         while folder_identity(root) == identity and not (watcher and watcher.done()):
             await asyncio.sleep(WATCH_FOLDER_POLL_S)
         stop.set()
@@ -55,10 +61,16 @@ async def watch_models_folder(root: Path, reload: Reload) -> None:
                 "removed" if now is None else "replaced (recreated, renamed or re-pointed)",
             )
             access_log.info(json.dumps({"event": "reload", "reason": "models folder replaced"}))
-        try:
-            await reload()
-        except Exception:
-            log.exception("reload after the models folder changed failed")
+        replaced = True
+        await _reload_logged(reload, "reload after the models folder changed failed")
+
+
+async def _reload_logged(reload: Reload, failure: str) -> None:
+    """A reload whose failure is logged: a bad reload must not stop the watch."""
+    try:
+        await reload()
+    except Exception:
+        log.exception(failure)
 
 
 async def _watch_files(root: Path, stop: asyncio.Event, reload: Reload) -> None:
