@@ -9,79 +9,74 @@ and its ziggurat standard-normal sampler drawing ``nz`` float32 values in order.
 of seeds is the rows stacked in request order. Any client with NumPy >= 1.17 reproduces
 the exact vector, and the same seed gives the same bytes on every replica.
 
-Truncation (optional, ``truncation=ψ``): the truncation trick of BigGAN as PyTorch-StudioGAN
-applies it to z, i.e. every component is drawn from the standard normal truncated to
-[-ψ, ψ]. It is made by resampling, from the *same* generator, after the ``nz`` draws above::
+Truncation (optional, ``truncation=ψ`` in [0, 1]) trades variety for typical images, as
+StyleGAN's ψ does (w' = w̄ + ψ(w - w̄)), but on the sphere a DCGAN's latents live on: each
+latent z is turned toward the version's *truncation center* c (a unit vector in its manifest,
+``truncation.center``) along the great circle through both, keeping its own length::
 
-    rng = numpy.random.Generator(numpy.random.PCG64(seed))
-    z = rng.standard_normal(nz, dtype=numpy.float32)
-    for i in range(nz):                        # in index order
-        while abs(float(z[i])) > psi:          # compared as float64: |z_i| <= ψ exactly
-            z[i] = rng.standard_normal(dtype=numpy.float32)
+    u = z / |z|;  ω = arccos(u · c)
+    z' = |z| · (sin((1 - ψ) ω) · c + sin(ψ ω) · u) / sin ω     (z' = z when sin ω ≈ 0)
 
-so components already inside [-ψ, ψ] keep their untruncated values, and the latent is a pure
-function of (seed, ψ, nz). ψ is a threshold in standard deviations: smaller ψ, less varied and
-more typical images. This is not StyleGAN's ψ, which moves w toward the average w
-(w' = w̄ + ψ(w - w̄)); a DCGAN has no mapping network and no average w to move toward.
-(StudioGAN draws the same distribution with scipy's ``truncnorm``; resampling one seeded
-NumPy stream is what makes it reproducible with NumPy alone.) ψ is in
-[TRUNCATION_MIN, TRUNCATION_MAX] = [0.01, 4]: resampling costs about 1 / P(|z| <= ψ) draws per
-component (≈ 125 at ψ = 0.01, never terminating as ψ -> 0), and above 4 only 6 in 100,000
-components would change (truncation is practically off).
+so ψ = 1 is z itself, ψ = 0 is the center image for every seed, and the angle to c shrinks
+in proportion to ψ. Computed in float64, returned as float32: a pure function of (seed, ψ,
+nz, c). Pulling z toward 0 instead, or clipping its components to [-ψ, ψ] (BigGAN), moves it
+inside the shell |z| ≈ √nz that the generator was trained on, which made faces worse and
+less varied at once (docs/benchmarks.md "Truncation").
 """
 
 from __future__ import annotations
 
-import math
 import random
 
 import numpy as np
 import numpy.typing as npt
 
 SEED_MAX = 2**64 - 1
-TRUNCATION_MIN, TRUNCATION_MAX = 0.01, 4.0
+TRUNCATION_MIN, TRUNCATION_MAX = 0.0, 1.0
 FloatArray = npt.NDArray[np.float32]
 
 
-def latent_for_seed(seed: int, nz: int, truncation: float | None = None) -> FloatArray:
-    """Seed -> [nz] float32 latent; ``truncation`` = ψ (None: off), see the module docstring."""
+def latent_for_seed(seed: int, nz: int) -> FloatArray:
+    """Seed -> [nz] float32 latent (see the module docstring)."""
     if not 0 <= seed <= SEED_MAX:
         raise ValueError(f"seed must be in [0, {SEED_MAX}], got {seed}")
-    if truncation is not None and not TRUNCATION_MIN <= truncation <= TRUNCATION_MAX:
+    return np.random.Generator(np.random.PCG64(seed)).standard_normal(nz, dtype=np.float32)
+
+
+def truncate(z: FloatArray, center: npt.ArrayLike, psi: float) -> FloatArray:
+    """Rows of ``z`` ([N, nz] or [nz]) turned toward ``center`` by ψ, lengths kept (the
+    module docstring's formula)."""
+    if not TRUNCATION_MIN <= psi <= TRUNCATION_MAX:  # NaN fails too
         raise ValueError(
-            f"truncation must be in [{TRUNCATION_MIN:g}, {TRUNCATION_MAX:g}], got {truncation}"
+            f"truncation must be in [{TRUNCATION_MIN:g}, {TRUNCATION_MAX:g}], got {psi}"
         )
-    rng = np.random.Generator(np.random.PCG64(seed))
-    z = rng.standard_normal(nz, dtype=np.float32)
-    if truncation is not None:
-        _resample_outside(z, truncation, rng)
-    return z
+    c = np.asarray(center, dtype=np.float64)
+    if c.shape != (z.shape[-1],) or not np.isfinite(c).all() or not np.linalg.norm(c) > 0:
+        raise ValueError(f"the truncation center must be {z.shape[-1]} finite numbers, not all 0")
+    c = c / np.linalg.norm(c)
+    rows = np.atleast_2d(z).astype(np.float64)
+    length = np.linalg.norm(rows, axis=1, keepdims=True)
+    u = rows / np.where(length > 0, length, 1.0)
+    omega = np.arccos(np.clip(u @ c, -1.0, 1.0))[:, None]
+    sin = np.sin(omega)
+    turning = sin > 1e-6  # at (or opposite) the center the great circle is not defined: keep z
+    safe = np.where(turning, sin, 1.0)
+    turned = (np.sin((1.0 - psi) * omega) * c + np.sin(psi * omega) * u) / safe
+    out = np.where(turning, turned, u) * length
+    return out.astype(np.float32).reshape(z.shape)
 
 
-def _resample_outside(z: FloatArray, psi: float, rng: np.random.Generator) -> None:
-    """In place: the documented loop, vectorised. The stream after the first ``nz`` values,
-    with its out-of-range values dropped, fills the out-of-range components in index order;
-    drawing it in blocks gives the same values as one draw at a time (the ziggurat consumes
-    the bit stream identically), and the unused rest of the last block is discarded."""
-    limit = np.float64(psi)  # float64: NumPy would round a Python float ψ to float32 here
-    outside = np.flatnonzero(np.abs(z) > limit)
-    accept = math.erf(psi / math.sqrt(2.0))  # P(|z| <= ψ)
-    fill: list[FloatArray] = []
-    need = outside.size
-    while need:
-        block = rng.standard_normal(int(need / accept * 1.25) + 16, dtype=np.float32)
-        inside = block[np.abs(block) <= limit][:need]
-        fill.append(inside)
-        need -= inside.size
-    if fill:
-        z[outside] = np.concatenate(fill)
-
-
-def latents_for_seeds(seeds: list[int], nz: int, truncation: float | None = None) -> FloatArray:
-    """[len(seeds), nz] float32, one row per seed in order (``truncation``: ψ, or None)."""
-    return np.stack([latent_for_seed(s, nz, truncation) for s in seeds]).astype(
-        np.float32, copy=False
-    )
+def latents_for_seeds(
+    seeds: list[int], nz: int, truncation: float | None = None, center: npt.ArrayLike | None = None
+) -> FloatArray:
+    """[len(seeds), nz] float32, one row per seed in order; with ``truncation`` (ψ) turned
+    toward ``center`` (the version's truncation center, required then)."""
+    z = np.stack([latent_for_seed(s, nz) for s in seeds]).astype(np.float32, copy=False)
+    if truncation is None:
+        return z
+    if center is None:
+        raise ValueError("truncation needs the version's truncation center")
+    return truncate(z, center, truncation)
 
 
 # one generator, seeded from the OS once: a new default_rng() per request costs ~10% of the
@@ -117,15 +112,19 @@ def slerp(a: FloatArray, b: FloatArray, t: FloatArray) -> FloatArray:
 
 
 def latent_path(
-    seed_a: int, seed_b: int, steps: int, method: str, nz: int, truncation: float | None = None
+    seed_a: int,
+    seed_b: int,
+    steps: int,
+    method: str,
+    nz: int,
+    truncation: float | None = None,
+    center: npt.ArrayLike | None = None,
 ) -> FloatArray:
     """[steps, nz]: the walk from seed_a's latent to seed_b's, ``method`` "slerp" or "lerp".
 
-    With ``truncation`` (ψ) both ends are truncated latents and the path between them is
-    interpolated as usual: lerp stays inside [-ψ, ψ] in every component, slerp may step
-    slightly outside it (it keeps the norm, not the box)."""
+    With ``truncation`` (ψ) both ends are truncated latents (toward ``center``) and the path
+    between them is interpolated as usual."""
+    a, b = latents_for_seeds([seed_a, seed_b], nz, truncation, center)
     return (slerp if method == "slerp" else lerp)(
-        latent_for_seed(seed_a, nz, truncation),
-        latent_for_seed(seed_b, nz, truncation),
-        np.linspace(0.0, 1.0, steps, dtype=np.float32),
+        a, b, np.linspace(0.0, 1.0, steps, dtype=np.float32)
     )

@@ -6,13 +6,15 @@ This module is the contract between ``training.export`` (which writes it) and
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import math
 import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MANIFEST_FILE = "manifest.json"
 ONNX_FILE = "generator.onnx"
@@ -75,6 +77,27 @@ class ParityRecord(BaseModel):
     tolerance: float = Field(gt=0)
 
 
+class TruncationRecord(BaseModel):
+    """Where truncation ψ turns latents to (contract/latents.py) and how it was found."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    center: list[float] = Field(description="unit vector, nz floats: the truncation center")
+    method: str = Field(description="how the center was found (training/truncation_center.py)")
+
+    @functools.cached_property
+    def tag(self) -> str:
+        """A short digest of the center: part of a truncated response's ETag."""
+        return hashlib.sha256(json.dumps(self.center).encode()).hexdigest()[:16]
+
+    @field_validator("center")
+    @classmethod
+    def _finite_nonzero(cls, value: list[float]) -> list[float]:
+        if not all(math.isfinite(v) for v in value) or not any(value):
+            raise ValueError("the truncation center must be finite numbers, not all 0")
+        return value
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
@@ -103,6 +126,10 @@ class Manifest(BaseModel):
         description="`dcgan evaluate`'s scorecard: metrics beside their real-vs-real floors, "
         "the feature network, sample counts and the command",
     )
+    truncation: TruncationRecord | None = Field(
+        default=None,
+        description="the truncation center; without one, requests with `truncation` get 422",
+    )
 
     @field_validator("onnx_file")
     @classmethod
@@ -119,6 +146,14 @@ class Manifest(BaseModel):
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
             raise ValueError("value_range must be two finite numbers, the first below the second")
         return value
+
+    @model_validator(mode="after")
+    def _center_fits_nz(self) -> Manifest:
+        if self.truncation is not None and len(self.truncation.center) != self.nz:
+            raise ValueError(
+                f"truncation.center has {len(self.truncation.center)} numbers, nz is {self.nz}"
+            )
+        return self
 
     @classmethod
     def load(cls, path: Path) -> Manifest:

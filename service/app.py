@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import __version__, protocols
-from service.api import admin, files, generate, interpolate, operations, web
+from service.api import admin, docs, files, generate, interpolate, operations, web
 from service.api.auth import ADMIN_KEY, API_KEY
 from service.api.fastpath import HOT_MATCH, HotRoutes
 from service.api.limits_doc import document_limits
@@ -110,6 +110,8 @@ def create_app(
         # no 307 from /path/ to /path: Starlette builds its Location from the request's Host
         # header, so a client could make the service redirect anywhere
         redirect_slashes=False,
+        docs_url=None,  # /docs and /redoc are service/api/docs.py's: no CDN
+        redoc_url=None,
     )
     app.settings = settings
     app.state.prom_registry = prom
@@ -125,6 +127,7 @@ def create_app(
     admin_key = ADMIN_KEY if settings.admin_api_key or settings.api_key else []
     app.include_router(operations.router)
     app.include_router(web.router)  # open: the page is where a key is typed in
+    app.include_router(docs.router)  # open, like /openapi.json
     for router in (operations.models_router, files.router, generate.router, interpolate.router):
         app.include_router(router, dependencies=key)
     app.include_router(admin.router, dependencies=admin_key)

@@ -71,9 +71,16 @@ MUTATIONS = [
     (
         "etag w/o frame_ms",
         "service/api/interpolate.py",
-        "            q.frame_ms,\n            truncation=q.truncation,",
-        "            truncation=q.truncation,",
+        "            q.frame_ms,\n            truncation=truncation_tag(entry, q.truncation),",
+        "            truncation=truncation_tag(entry, q.truncation),",
         "tests/service/test_cache.py",
+    ),
+    (
+        "etag w/o the truncation center",
+        "service/api/deps.py",
+        'return f"{float(psi)!r}@{entry.manifest.truncation.tag}"',
+        'return f"{float(psi)!r}"',
+        "tests/service/test_api.py",
     ),
     (
         "no warm-up",

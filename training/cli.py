@@ -383,7 +383,10 @@ def sample(
     nrow: Annotated[int, typer.Option(min=1, max=64)] = 8,
     truncation: Annotated[
         float | None,
-        typer.Option(help="ψ: latents redrawn into [-ψ, ψ], as the service's truncation"),
+        typer.Option(
+            help="ψ in [0, 1]: latents turned toward the truncation center, as the service's "
+            "truncation (1: off; lower: more typical, less varied)"
+        ),
     ] = None,
     upscale: Annotated[
         int, typer.Option(min=1, max=8, help="enlarge each image (nearest neighbour)")
@@ -425,7 +428,7 @@ def evaluate(
         ),
     ] = "auto",
     truncation: Annotated[
-        str | None, typer.Option(help="also measure these ψ, e.g. 0.5,1,1.5,2 (truncated latents)")
+        str | None, typer.Option(help="also measure these ψ, e.g. 0.5,0.7,0.85 (truncated latents)")
     ] = None,
     record: Annotated[
         bool, typer.Option("--record", help="write the numbers into the version's manifest")
@@ -469,6 +472,22 @@ def evaluate(
         typer.echo(f"recorded in {source / MANIFEST_FILE}")
 
 
+@app.command("truncation-center")
+@user_errors
+def truncation_center(
+    version: Annotated[Path, typer.Argument(help="exported version folder, e.g. models/faces/1")],
+) -> None:
+    """Find the direction truncation ψ turns latents toward and write it into the version's
+    manifest (`dcgan export` does this; for versions exported before it did)."""
+    from contract.manifest import MANIFEST_FILE
+    from training.truncation_center import add_center
+
+    if not (version / MANIFEST_FILE).is_file():
+        raise UserError(f"{version} is not an exported version folder (no {MANIFEST_FILE})")
+    record = add_center(version)
+    typer.echo(f"wrote the truncation center ({len(record.center)} numbers) to {version}")
+
+
 # ---- argument parsing -------------------------------------------------------------------
 
 SEED_RANGE_RE = re.compile(r"([0-9]+)(?:-([0-9]+))?")  # ASCII digits: "²".isdigit() is True
@@ -480,7 +499,7 @@ def parse_truncations(text: str) -> list[float]:
     try:
         values = [float(part) for part in text.split(",")]
     except ValueError:
-        raise ValueError(f"--truncation must look like 0.5,1,2, got {text!r}") from None
+        raise ValueError(f"--truncation must look like 0.5,0.7,0.85, got {text!r}") from None
     if not all(TRUNCATION_MIN <= v <= TRUNCATION_MAX for v in values):
         raise ValueError(
             f"--truncation values must be in [{TRUNCATION_MIN:g}, {TRUNCATION_MAX:g}], got {text!r}"

@@ -36,6 +36,7 @@ from contract.manifest import (
 from training.errors import UserError
 from training.models import Generator
 from training.sampling import GRID_COLUMNS, SAMPLE_SEEDS
+from training.truncation_center import find_center
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,7 @@ def export_generator(
             raise ExportError(f"ONNX parity failed: max |diff| {max_diff:.3g} > {tolerance}")
 
         write_samples(session, config.nz, staging / SAMPLES_FILE)
+        center = find_center(lambda z: session.run(["images"], {"z": z})[0], config.nz)
         for file_name, source in (extra_files or {}).items():
             if source.exists():
                 shutil.copy2(source, staging / file_name)
@@ -171,6 +173,7 @@ def export_generator(
             opset=options.opset,
             parity=ParityRecord(latents=len(latents), max_abs_diff=max_diff, tolerance=tolerance),
             training=training,
+            truncation=center,
             created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
         manifest.dump(staging / MANIFEST_FILE)

@@ -8,6 +8,7 @@ reloads a version whose manifest changes.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,18 +19,29 @@ CARD_FILE = "card.md"
 
 
 def record_quality(version_dir: Path, quality: dict[str, Any]) -> None:
-    """Write ``quality`` into an exported version's manifest (atomically: the server watches)
-    and its model card (card.md) beside it."""
+    """Write ``quality`` into an exported version's manifest and its model card."""
+
+    def change(manifest: Manifest) -> None:
+        manifest.quality = {k: v for k, v in quality.items() if k != "table"}
+
+    rewrite_manifest(version_dir, change)
+
+
+def rewrite_manifest(version_dir: Path, change: Callable[[Manifest], None]) -> Manifest:
+    """Apply ``change`` to an exported version's manifest, write it atomically (the server
+    watches) and rewrite the model card (card.md) beside it."""
     # imported here: the CLI imports this module, and pydantic would double its start-up time
     from contract.manifest import MANIFEST_FILE, Manifest
 
     path = version_dir / MANIFEST_FILE
     manifest = Manifest.load(path)
-    manifest.quality = {k: v for k, v in quality.items() if k != "table"}
+    change(manifest)
+    manifest = Manifest.model_validate(manifest.model_dump())  # the changed one, checked
     tmp = path.with_suffix(".json.tmp")
     manifest.dump(tmp)
     os.replace(tmp, path)
     (version_dir / CARD_FILE).write_text(model_card(manifest))
+    return manifest
 
 
 def model_card(manifest: Manifest) -> str:

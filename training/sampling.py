@@ -64,16 +64,32 @@ def generate_images(
         opened = open_export(source.resolve(), [CPU])
         if opened.session is None or opened.manifest is None:
             raise UserError(f"{source} cannot be loaded: {opened.reason}")
-        z = latents_for_seeds(seed_list, opened.manifest.nz, truncation)
-        return opened.run(z), opened.manifest.image_size, opened.manifest.channels
+        manifest = opened.manifest
+        center = None
+        if truncation is not None:
+            if manifest.truncation is None:
+                raise UserError(
+                    f"{source} has no truncation center: add one with "
+                    f"`dcgan truncation-center {source}`"
+                )
+            center = manifest.truncation.center
+        z = latents_for_seeds(seed_list, manifest.nz, truncation, center)
+        return opened.run(z), manifest.image_size, manifest.channels
     import torch
 
     from training.checkpoints import CHECKPOINT_FILE, load_generator
+    from training.truncation_center import find_center
 
     generator, _ = load_generator(source / CHECKPOINT_FILE if source.is_dir() else source)
-    with torch.no_grad():
-        latents = latents_for_seeds(seed_list, generator.config.nz, truncation)
-        images = generator(torch.from_numpy(latents)).numpy()
+
+    def render(z: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return generator(torch.from_numpy(z)).numpy()
+
+    nz = generator.config.nz
+    # a checkpoint has no manifest: its center is found here, as `dcgan export` would
+    center = find_center(render, nz).center if truncation is not None else None
+    images = render(latents_for_seeds(seed_list, nz, truncation, center))
     return images, generator.config.image_size, generator.config.channels
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contract.latents import TRUNCATION_MAX, TRUNCATION_MIN
 from service.api.lookup import resolve
 from service.api.responses import Services
+from service.errors import ApiError
 from service.lifecycle import ModelManager
 from service.registry import ModelVersion
 from service.settings import Settings
@@ -25,11 +26,10 @@ DEADLINE_MAX_MS = 3_600_000
 MODEL_DESCRIPTION = "model name; default DCGAN_DEFAULT_MODEL"
 VERSION_DESCRIPTION = "default: the highest version"
 TRUNCATION_DESCRIPTION = (
-    f"truncation trick ψ, {TRUNCATION_MIN:g}..{TRUNCATION_MAX:g}; absent or null: off. "
-    "Every latent component with |z_i| > ψ is redrawn (from the seed's own generator) until "
-    "|z_i| <= ψ, so z follows a standard normal truncated to [-ψ, ψ] (as in BigGAN/StudioGAN): "
-    "smaller ψ, less varied and more typical images. A threshold in standard deviations, not "
-    "StyleGAN's ψ (which pulls w toward its mean). Part of the ETag."
+    f"truncation ψ, {TRUNCATION_MIN:g}..{TRUNCATION_MAX:g}; absent, null or 1: off. Each latent "
+    "is turned toward the version's truncation center (in its manifest) along the sphere it "
+    "lies on, to ψ times its angle from the center: lower ψ, more typical and less varied "
+    "images (0: the center image for every seed); 0.7 is a good start. Part of the ETag."
 )
 
 
@@ -107,3 +107,28 @@ async def leased_named_model(
 
 
 NamedModelDep = Annotated[ModelVersion, Depends(leased_named_model)]
+
+
+def truncation_center(entry: ModelVersion, psi: float | None) -> list[float] | None:
+    """The center ψ turns latents toward; 422 when ψ is asked of a version without one."""
+    if psi is None:
+        return None
+    assert entry.manifest is not None
+    record = entry.manifest.truncation
+    if record is None:
+        raise ApiError(
+            422,
+            "invalid_parameter",
+            f"truncation: {entry.name} version {entry.version} has no truncation center "
+            f"(exported before centers existed); add one with `dcgan truncation-center "
+            f"models/{entry.name}/{entry.version}`",
+            {"parameter": "truncation"},
+        )
+    return record.center
+
+
+def truncation_tag(entry: ModelVersion, psi: float | None) -> str | None:
+    """ψ and the center it turns toward, as a truncated response's ETag part."""
+    if psi is None or entry.manifest is None or entry.manifest.truncation is None:
+        return None
+    return f"{float(psi)!r}@{entry.manifest.truncation.tag}"

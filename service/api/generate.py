@@ -16,7 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from contract.imaging import MEDIA_TYPES
 from contract.latents import SEED_MAX, latents_for_seeds, random_seeds
-from service.api.deps import VERSION_DESCRIPTION, DeadlineHeader, ModelQuery, truncation_field
+from service.api.deps import (
+    VERSION_DESCRIPTION,
+    DeadlineHeader,
+    ModelQuery,
+    truncation_center,
+    truncation_field,
+    truncation_tag,
+)
 from service.api.fastpath import Call, served_by
 from service.api.responses import (
     Reply,
@@ -172,6 +179,7 @@ async def answer_images(
         else random_seeds(req.count)
     )
     m = entry.manifest
+    center = truncation_center(entry, req.truncation)
     headers = model_headers(entry)
     headers["X-Seeds"] = ",".join(map(str, seeds))
     if seeded:
@@ -181,11 +189,11 @@ async def answer_images(
             m.onnx_sha256,
             seeds,
             *vars(options).values(),
-            truncation=req.truncation,
+            truncation=truncation_tag(entry, req.truncation),
         )
     headers["Cache-Control"] = cache_control(seeded, pinned)
     job = Job(
-        latents=functools.partial(latents_for_seeds, seeds, m.nz, req.truncation),
+        latents=functools.partial(latents_for_seeds, seeds, m.nz, req.truncation, center),
         size=len(seeds),
         finish=functools.partial(
             render_images,

@@ -69,15 +69,15 @@ def strong_etag(data: bytes) -> str:
     return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
 
 
-def seeded_etag(*parts: object, truncation: float | None = None) -> str:
+def seeded_etag(*parts: object, truncation: str | None = None) -> str:
     """Strong ETag of a deterministic response: everything that decides its bytes.
 
     ENCODER_TAG (the encoders and their settings) is always part of it, so bytes made by
-    another encoder never answer under this tag. ``truncation`` (ψ) joins only when set;
-    ``float`` makes 1 and 1.0 one key."""
+    another encoder never answer under this tag. ``truncation`` (ψ and the center's digest,
+    ``deps.truncation_tag``) joins only when set."""
     parts = (*parts, ENCODER_TAG)
     if truncation is not None:
-        parts = (*parts, f"truncation={float(truncation)!r}")
+        parts = (*parts, f"truncation={truncation}")
     return strong_etag("|".join(map(str, parts)).encode())
 
 

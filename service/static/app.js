@@ -170,7 +170,7 @@ function readHash() {
   state.page = page !== null && page <= LAST_PAGE ? page : 0n;
   state.seed = seed("seed");
   const psi = Number(p.get("psi"));
-  state.psi = p.has("psi") && psi >= 0.01 && psi <= 4 ? p.get("psi") : null;
+  state.psi = p.has("psi") && psi >= 0 && psi <= 1 ? p.get("psi") : null;
   state.a = seed("a") ?? state.a;
   state.b = seed("b") ?? state.b;
   const steps = Number(p.get("steps"));
@@ -332,6 +332,7 @@ function selectModel() {
 }
 
 function renderAll() {
+  checkPsi();
   writeHash();
   renderGallery();
   renderCard();
@@ -700,6 +701,19 @@ function showPsi() {
   $("psi").disabled = !on;
   if (on) $("psi").value = state.psi;
   $("psi-value").textContent = on ? `ψ = ${state.psi}` : "off";
+}
+
+// a version exported before truncation centers existed answers ψ with a 422: offer none
+function checkPsi() {
+  const v = current();
+  const available = Boolean(v?.manifest?.truncation);
+  $("psi-on").disabled = !available;
+  $("psi-on").title = available ? "" : "this version has no truncation center";
+  if (!available && state.psi !== null) {
+    state.psi = null;
+    showPsi();
+    say(`${state.model} v${state.version} has no truncation center: ψ is off.`);
+  }
 }
 
 const PSI_SETTLE_MS = 350;

@@ -2,21 +2,21 @@ import math
 import random
 import subprocess
 import sys
-from typing import Any
 
 import numpy as np
 import pytest
 
-from contract import latents
 from contract.latents import (
     SEED_MAX,
     TRUNCATION_MAX,
     TRUNCATION_MIN,
     latent_for_seed,
+    latent_path,
     latents_for_seeds,
     lerp,
     random_seeds,
     slerp,
+    truncate,
 )
 
 
@@ -80,58 +80,70 @@ def test_slerp_of_parallel_vectors_falls_back_to_lerp() -> None:
 
 # --- truncation (ψ) -------------------------------------------------------------------------
 
-
-def documented_truncated_latent(seed: int, nz: int, psi: float) -> np.ndarray:
-    """The loop in contract.latents' docstring, one draw at a time: what a client would write."""
-    rng = np.random.Generator(np.random.PCG64(seed))
-    z = rng.standard_normal(nz, dtype=np.float32)
-    for i in range(nz):
-        while abs(float(z[i])) > psi:
-            z[i] = rng.standard_normal(dtype=np.float32)
-    return z
+NZ = 100
+CENTER = np.random.default_rng(5).standard_normal(NZ)  # any direction; not unit length
 
 
-def phi(x: float) -> float:
-    return math.exp(-x * x / 2) / math.sqrt(2 * math.pi)
-
-
-def normal_cdf(x: float) -> float:
-    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
-
-
-@pytest.mark.parametrize("psi", [TRUNCATION_MIN, 0.1, 0.5, 1.0, 2.0, TRUNCATION_MAX])
-def test_truncated_latents_stay_within_psi(psi: float) -> None:
-    z = latents_for_seeds(list(range(64)), 128, psi)
-    assert z.shape == (64, 128) and z.dtype == np.float32
-    # float64 comparison: a float32 that rounds above ψ (float32(0.1) > 0.1) must not pass
-    assert (np.abs(z.astype(np.float64)) <= psi).all()
-
-
-@pytest.mark.parametrize("psi", [0.1, 0.5, 1.5, 3.0])
-def test_truncation_is_the_documented_resampling_loop(psi: float) -> None:
-    for seed in (0, 1, 7, 12345, SEED_MAX):
-        assert np.array_equal(
-            latent_for_seed(seed, 100, psi), documented_truncated_latent(seed, 100, psi)
+def documented_truncation(z: np.ndarray, center: np.ndarray, psi: float) -> np.ndarray:
+    """The formula in contract.latents' docstring, one row at a time: what a client writes."""
+    c = center / np.linalg.norm(center)
+    out = []
+    for row in z.astype(np.float64):
+        r = np.linalg.norm(row)
+        u = row / r
+        omega = math.acos(max(-1.0, min(1.0, float(u @ c))))
+        if math.sin(omega) < 1e-6:
+            out.append(row)
+            continue
+        out.append(
+            r * (math.sin((1 - psi) * omega) * c + math.sin(psi * omega) * u) / math.sin(omega)
         )
+    return np.array(out, dtype=np.float32)
 
 
-def test_the_bound_is_psi_itself_not_psi_rounded_to_float32() -> None:
-    """float32(0.1) = 0.100000001... is above ψ = 0.1: redrawn. float32(0.5) == 0.5: kept."""
-    z = np.array([0.1, -0.1, 0.5, -0.5], dtype=np.float32)
-    latents._resample_outside(z[:2], 0.1, np.random.Generator(np.random.PCG64(0)))
-    assert (np.abs(z[:2].astype(np.float64)) <= 0.1).all() and (z[:2] != np.float32(0.1)).all()
-    latents._resample_outside(z[2:], 0.5, np.random.Generator(np.random.PCG64(0)))
-    assert list(z[2:]) == [0.5, -0.5]
+def angles(z: np.ndarray, center: np.ndarray) -> np.ndarray:
+    u = z.astype(np.float64) / np.linalg.norm(z, axis=1, keepdims=True)
+    return np.arccos(np.clip(u @ (center / np.linalg.norm(center)), -1, 1))
 
 
-def test_same_seed_and_psi_same_latent_and_same_bytes_in_another_process() -> None:
-    assert np.array_equal(latent_for_seed(7, 64, 0.7), latent_for_seed(7, 64, 0.7))
-    code = (
-        "from contract.latents import latent_for_seed; import sys; "
-        "sys.stdout.buffer.write(latent_for_seed(7, 64, 0.7).tobytes())"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout
-    assert out == latent_for_seed(7, 64, 0.7).tobytes()
+@pytest.mark.parametrize("psi", [0.0, 0.1, 0.5, 0.7, 0.95, 1.0])
+def test_truncation_is_the_documented_formula(psi: float) -> None:
+    seeds = [0, 1, 7, 12345, SEED_MAX]
+    z = latents_for_seeds(seeds, NZ, psi, CENTER)
+    assert z.shape == (5, NZ) and z.dtype == np.float32
+    expected = documented_truncation(latents_for_seeds(seeds, NZ), CENTER, psi)
+    assert np.allclose(z, expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("psi", [0.0, 0.3, 0.7])
+def test_truncation_keeps_each_length_and_scales_the_angle_to_the_center(psi: float) -> None:
+    plain = latents_for_seeds(list(range(64)), NZ)
+    z = latents_for_seeds(list(range(64)), NZ, psi, CENTER)
+    assert np.allclose(np.linalg.norm(z, axis=1), np.linalg.norm(plain, axis=1), rtol=1e-5)
+    assert np.allclose(angles(z, CENTER), psi * angles(plain, CENTER), atol=1e-3)
+
+
+def test_psi_one_is_off_and_psi_zero_is_the_center_for_every_seed() -> None:
+    plain = latents_for_seeds(list(range(16)), NZ)
+    assert np.allclose(latents_for_seeds(list(range(16)), NZ, 1.0, CENTER), plain, atol=1e-5)
+    zero = latents_for_seeds(list(range(16)), NZ, 0.0, CENTER)
+    unit = zero / np.linalg.norm(zero, axis=1, keepdims=True)
+    assert np.allclose(unit, CENTER / np.linalg.norm(CENTER), atol=1e-6)
+
+
+def test_lower_psi_brings_latents_closer_together() -> None:
+    spreads = []
+    for psi in (1.0, 0.85, 0.7, 0.5, 0.25):
+        z = latents_for_seeds(list(range(200)), NZ, psi, CENTER)
+        spreads.append(float(np.linalg.norm(z - z.mean(axis=0), axis=1).mean()))
+    assert spreads == sorted(spreads, reverse=True) and spreads[-1] < spreads[0] / 2
+
+
+def test_a_latent_at_the_center_or_opposite_it_is_kept() -> None:
+    c = latent_for_seed(3, NZ)
+    for z in (2 * c, -c):
+        assert np.array_equal(truncate(z[None, :], c, 0.5)[0], z)
+    assert truncate(c, c, 0.5).shape == (NZ,)  # one row in, one row out
 
 
 def test_no_truncation_is_the_untruncated_latent() -> None:
@@ -142,79 +154,40 @@ def test_no_truncation_is_the_untruncated_latent() -> None:
             for s in seeds
         ]
     )
-    assert (np.abs(expected) > TRUNCATION_MAX).any()  # even ψ = 4 would change some of these
     assert np.array_equal(latents_for_seeds(seeds, 512, None), expected)
     assert np.array_equal(latents_for_seeds(seeds, 512), expected)
-    assert np.array_equal(latent_for_seed(42, 512, None), expected[42])
 
 
-def test_truncation_only_redraws_the_components_outside_psi() -> None:
-    plain, truncated = (
-        latents_for_seeds(list(range(32)), 100),
-        latents_for_seeds(list(range(32)), 100, 1.0),
+def test_same_seed_psi_and_center_same_bytes_in_another_process() -> None:
+    code = (
+        "import numpy as np; from contract.latents import latents_for_seeds; import sys; "
+        "c = np.random.default_rng(5).standard_normal(100); "
+        "sys.stdout.buffer.write(latents_for_seeds([7, 8], 100, 0.7, c).tobytes())"
     )
-    inside = np.abs(plain.astype(np.float64)) <= 1.0
-    assert np.array_equal(truncated[inside], plain[inside])
-    assert (truncated[~inside] != plain[~inside]).all() and (~inside).sum() > 500
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout
+    assert out == latents_for_seeds([7, 8], NZ, 0.7, CENTER).tobytes()
 
 
-@pytest.mark.parametrize("psi", [0.5, 1.0, 2.0])
-def test_truncated_marginal_is_the_truncated_normal(psi: float) -> None:
-    """~100k components: the share redrawn is P(|z| > ψ), the spread is the truncated normal's."""
-    seeds = list(range(400))
-    plain = latents_for_seeds(seeds, 256).astype(np.float64)
-    z = latents_for_seeds(seeds, 256, psi).astype(np.float64)
-    mass = 2 * normal_cdf(psi) - 1  # P(|z| <= ψ)
-    assert (np.abs(plain) > psi).mean() == pytest.approx(1 - mass, abs=0.01)
-    assert z.mean() == pytest.approx(0.0, abs=0.01)
-    truncated_std = math.sqrt(1 - 2 * psi * phi(psi) / mass)
-    assert z.std() == pytest.approx(truncated_std, rel=0.02)
-    # the shape, not just the spread: the share inside ψ/2 of the truncated normal
-    half = (2 * normal_cdf(psi / 2) - 1) / mass
-    assert (np.abs(z) <= psi / 2).mean() == pytest.approx(half, abs=0.01)
+def test_interpolation_with_truncation_runs_between_the_truncated_ends() -> None:
+    path = latent_path(1, 2, 5, "lerp", NZ, 0.5, CENTER)
+    a, b = latents_for_seeds([1, 2], NZ, 0.5, CENTER)
+    assert np.allclose(path[0], a, atol=1e-6) and np.allclose(path[-1], b, atol=1e-6)
+    assert np.array_equal(
+        latent_path(1, 2, 5, "slerp", NZ), latent_path(1, 2, 5, "slerp", NZ, None)
+    )
 
 
-def test_smaller_psi_redraws_more_and_shrinks_the_spread() -> None:
-    seeds = list(range(100))
-    plain = latents_for_seeds(seeds, 256)
-    stds, redrawn = [], []
-    for psi in (3.0, 2.0, 1.0, 0.5, 0.1):
-        z = latents_for_seeds(seeds, 256, psi)
-        stds.append(float(z.std()))
-        redrawn.append(float((z != plain).mean()))
-    assert stds == sorted(stds, reverse=True) and redrawn == sorted(redrawn)
-    assert stds[-1] < 0.1 and redrawn[-1] > 0.9
-
-
-class CountingGenerator(np.random.Generator):
-    """Counts the normal values drawn (calls and values), otherwise NumPy's Generator."""
-
-    calls = values = 0
-
-    def standard_normal(self, size: Any = None, dtype: Any = np.float64, out: Any = None) -> Any:
-        CountingGenerator.calls += 1
-        CountingGenerator.values += 1 if size is None else int(np.prod(size))
-        return super().standard_normal(size, dtype=dtype, out=out)
-
-
-@pytest.mark.timeout(20)  # a guard against an endless loop, not a timing assert
-@pytest.mark.parametrize("psi", [TRUNCATION_MIN, 0.5])
-def test_small_psi_terminates_with_a_few_vectorised_rounds(
-    psi: float, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(CountingGenerator, "calls", 0)
-    monkeypatch.setattr(CountingGenerator, "values", 0)
-    monkeypatch.setattr(latents.np.random, "Generator", CountingGenerator)
-    seeds, nz = list(range(64)), 512
-    z = latents_for_seeds(seeds, nz, psi)
-    assert (np.abs(z.astype(np.float64)) <= psi).all()
-    expected = len(seeds) * nz / (2 * normal_cdf(psi) - 1)  # values a rejection sampler needs
-    assert CountingGenerator.values < 1.5 * expected
-    # one draw for z, then blocks sized for what is missing: a few rounds, not one per value
-    assert CountingGenerator.calls <= len(seeds) * 3
-
-
-@pytest.mark.parametrize("psi", [0.0, TRUNCATION_MIN / 2, -1.0, TRUNCATION_MAX + 0.01, math.nan])
+@pytest.mark.parametrize(
+    "psi", [TRUNCATION_MIN - 0.01, -1.0, TRUNCATION_MAX + 0.01, 4.0, math.nan, math.inf]
+)
 def test_out_of_range_truncation_is_refused(psi: float) -> None:
-    with pytest.raises(ValueError, match=r"truncation must be in \[0.01, 4\]"):
-        latent_for_seed(1, 8, psi)
+    with pytest.raises(ValueError, match=r"truncation must be in \[0, 1\]"):
+        latents_for_seeds([1], 8, psi, np.ones(8))
+
+
+@pytest.mark.parametrize(
+    "center", [None, np.ones(7), np.zeros(8), np.full(8, np.nan), np.array([1.0] * 7 + [np.inf])]
+)
+def test_truncation_needs_a_finite_center_of_length_nz(center: np.ndarray | None) -> None:
+    with pytest.raises(ValueError, match="center"):
+        latents_for_seeds([1], 8, 0.5, center)

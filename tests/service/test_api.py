@@ -1,4 +1,5 @@
 import io
+import json
 from pathlib import Path
 
 import httpx
@@ -7,6 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from service.app import create_app
+from service.settings import Settings
 from testkit.servers import running_server
 from training.model_card import record_quality
 
@@ -199,7 +202,7 @@ def test_truncation_changes_the_bytes_and_the_etag_and_is_deterministic(
         headers={"If-None-Match": truncated.headers["etag"]},
     )
     assert fresh.status_code == 304
-    other = client.post("/generate?model=tiny", json={"seed": 5, "truncation": 1.5})
+    other = client.post("/generate?model=tiny", json={"seed": 5, "truncation": 0.8})
     assert other.headers["etag"] not in (plain.headers["etag"], truncated.headers["etag"])
     # 1 and 1.0 are the same ψ: one ETag
     one = client.post("/generate?model=tiny", json={"seed": 5, "truncation": 1})
@@ -207,6 +210,50 @@ def test_truncation_changes_the_bytes_and_the_etag_and_is_deterministic(
         one.headers["etag"]
         == client.post("/generate?model=tiny", json={"seed": 5, "truncation": 1.0}).headers["etag"]
     )
+
+
+def test_truncation_of_a_version_without_a_center_is_a_422_naming_the_fix(
+    models_dir: Path,
+) -> None:
+    """A version exported before truncation centers existed: ψ is refused with the command
+    that adds a center; everything else it serves as before."""
+    manifest = models_dir / "tiny" / "2" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    del data["truncation"]
+    manifest.write_text(json.dumps(data))
+    with TestClient(create_app(Settings(models_dir=models_dir))) as client:
+        for r in (
+            client.post("/generate?model=tiny", json={"seed": 1, "truncation": 0.7}),
+            client.get("/models/tiny/images/1.png?truncation=0.7"),
+            client.get("/interpolate?model=tiny&seed_a=1&seed_b=2&truncation=0.7"),
+        ):
+            assert r.status_code == 422, r.text
+            error = r.json()["error"]
+            assert error["code"] == "invalid_parameter"
+            assert error["details"]["parameter"] == "truncation"
+            assert "dcgan truncation-center models/tiny/2" in error["message"]
+        assert client.post("/generate?model=tiny", json={"seed": 1}).status_code == 200
+        pinned = client.post("/generate?model=tiny&version=1", json={"seed": 1, "truncation": 0.7})
+        assert pinned.status_code == 200
+
+
+def test_the_etag_of_a_truncated_image_names_the_center(models_dir: Path) -> None:
+    """Same seed, ψ and version, another center (`dcgan truncation-center` run again after a
+    change): other bytes, so another ETag."""
+    manifest = models_dir / "tiny" / "2" / "manifest.json"
+    body = {"seed": 3, "truncation": 0.3}
+    with TestClient(create_app(Settings(models_dir=models_dir))) as client:
+        first = client.post("/generate?model=tiny", json=body)
+    data = json.loads(manifest.read_text())
+    data["truncation"]["center"] = [-v for v in data["truncation"]["center"]]
+    manifest.write_text(json.dumps(data))
+    with TestClient(create_app(Settings(models_dir=models_dir))) as client:
+        second = client.post("/generate?model=tiny", json=body)
+        plain = client.post("/generate?model=tiny", json={"seed": 3})
+    assert first.status_code == second.status_code == 200
+    assert first.content != second.content
+    assert first.headers["etag"] != second.headers["etag"]
+    assert plain.headers["etag"] not in (first.headers["etag"], second.headers["etag"])
 
 
 def test_null_truncation_is_off_with_todays_bytes_and_etag(client: TestClient) -> None:
@@ -228,7 +275,7 @@ def test_truncated_images_are_the_model_run_on_the_documented_truncated_latents(
     )
     entry = client.app.state.manager.resolve("tiny", None)  # type: ignore[attr-defined]
     m = entry.manifest
-    images = entry.run(latents_for_seeds([3, 4], m.nz, 0.3))
+    images = entry.run(latents_for_seeds([3, 4], m.nz, 0.3, m.truncation.center))
     expected = render_images(
         entry.pixels(images), ImageOptions("json"), [3, 4], "tiny", entry.version
     )
@@ -246,7 +293,7 @@ def test_unseeded_truncated_requests_report_reproducible_seeds(
     )
 
 
-@pytest.mark.parametrize("value", [0, 0.001, -1, 4.01, 100, "0.5", True, [0.5]])
+@pytest.mark.parametrize("value", [-0.001, -1, 1.001, 4, 100, "0.5", True, [0.5]])
 def test_truncation_out_of_range_is_422_naming_it(client: TestClient, value: object) -> None:
     r = client.post("/generate?model=tiny", json={"seed": 1, "truncation": value})
     assert r.status_code == 422, r.text
@@ -271,10 +318,8 @@ def test_openapi_documents_parameters_and_image_media_types(client: TestClient) 
     body = spec["components"]["schemas"]["GenerateRequest"]["properties"]["truncation"]
     (query,) = [p for p in interp["parameters"] if p["name"] == "truncation"]
     for schema in (body, query["schema"]):
-        assert {"type": "number", "minimum": 0.01, "maximum": 4.0} in schema["anyOf"]
-        assert (
-            "StyleGAN" in schema["description"] and "standard deviations" in schema["description"]
-        )
+        assert {"type": "number", "minimum": 0.0, "maximum": 1.0} in schema["anyOf"]
+        assert "truncation center" in schema["description"]
     assert not query["required"]
     assert "PCG64" in spec["info"]["description"]
 

@@ -8,7 +8,7 @@ from testkit.servers import server
 
 
 def test_same_seed_same_bytes_from_two_server_processes(models_dir: Path) -> None:
-    """Also with truncation: ψ's resampling draws from the seed's own generator, never from
+    """Also with truncation: ψ turns each seed's latent toward the version's center, with no
     state that differs between processes."""
     bodies = [
         {"seeds": [0, 1, 2, 3], "grid": True},

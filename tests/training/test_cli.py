@@ -38,6 +38,9 @@ def test_train_digits_one_epoch_then_export(workdir: Path) -> None:
     assert manifest.training.dataset_size == 1797
     assert manifest.training.command == "dcgan train --preset mnist28 --data digits --epochs 1.0"
     assert manifest.training.steps == 7 and manifest.training.final_losses
+    # export found the truncation center: a unit vector of nz numbers
+    assert manifest.truncation is not None and len(manifest.truncation.center) == manifest.nz
+    assert sum(v * v for v in manifest.truncation.center) == pytest.approx(1.0, rel=1e-5)
     # export measured it on the digits feature network, every metric beside its floor
     quality = manifest.quality
     assert quality is not None and quality["features"].endswith("features/digits")
@@ -59,11 +62,11 @@ def test_train_digits_one_epoch_then_export(workdir: Path) -> None:
     for line in ("fd ", "kid ", "precision ", "recall ", "density ", "coverage ", "digit "):
         assert any(row.startswith(line) for row in result.output.splitlines()), line
     args = ["evaluate", "models/digits/1", "--data", "digits", "--features", "pixels"]
-    result = runner.invoke(app, [*args, "--json", "--truncation", "0.5,2", "--record"])
+    result = runner.invoke(app, [*args, "--json", "--truncation", "0.5,0.9", "--record"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["features"] == "pixels"
     quality = Manifest.load(workdir / "models" / "digits" / "1" / "manifest.json").quality
-    assert quality is not None and [c["psi"] for c in quality["truncation"]] == [0.5, 2.0]
+    assert quality is not None and [c["psi"] for c in quality["truncation"]] == [0.5, 0.9]
     assert quality["truncation"][0]["fd"] != quality["truncation"][1]["fd"]
     card = (workdir / "models" / "digits" / "1" / "card.md").read_text()
     assert "| 0.5 |" in card and "real-vs-real floor" in card
@@ -146,6 +149,32 @@ def test_sample_truncates_enlarges_and_labels_as_asked(workdir: Path) -> None:
     assert labelled.shape[0] == plain.shape[0] + 2 * 12  # a 12 px strip under each row
     bad = runner.invoke(app, [*base, "--truncation", "9"])
     assert bad.exit_code == 2 and "--truncation must be in" in bad.output
+
+
+def test_truncation_center_is_added_to_a_version_exported_without_one(workdir: Path) -> None:
+    """A version from before centers existed: ψ is a clear exit 2 naming the command that
+    adds one; `dcgan truncation-center` finds the same center export would have."""
+    import shutil
+
+    from contract.manifest import Manifest
+
+    shipped = Path(__file__).resolve().parents[2] / "models" / "fashion" / "1"
+    version = workdir / "fashion" / "1"
+    shutil.copytree(shipped, version)
+    manifest = Manifest.load(version / "manifest.json")
+    expected = manifest.truncation
+    assert expected is not None
+    manifest.truncation = None
+    manifest.dump(version / "manifest.json")
+    sample = ["sample", str(version), "--seeds", "0-3", "--truncation", "0.7", "--out", "g.png"]
+    refused = runner.invoke(app, sample)
+    assert refused.exit_code == 2 and "dcgan truncation-center" in refused.output
+    result = runner.invoke(app, ["truncation-center", str(version)])
+    assert result.exit_code == 0, result.output
+    assert Manifest.load(version / "manifest.json").truncation == expected
+    assert runner.invoke(app, sample).exit_code == 0
+    not_a_version = runner.invoke(app, ["truncation-center", str(workdir)])
+    assert not_a_version.exit_code == 2 and "not an exported version" in not_a_version.output
 
 
 def test_dcgan_train_alone_says_it_is_the_long_default_run() -> None:
