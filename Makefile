@@ -29,7 +29,8 @@ $(BIN)/python:
 
 # Serving set only: no torch.
 $(VENV)/.serve-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[cpu]'
+	@echo "installing the serving set into $(VENV) (onnxruntime, FastAPI; ~100 MB, about a minute)"
+	$(BIN)/pip install --progress-bar on -e '.[cpu]'
 	touch $@
 
 serve: $(VENV)/.serve-installed
@@ -37,8 +38,9 @@ serve: $(VENV)/.serve-installed
 
 # Training + development set (torch first, so the range in pyproject is already met).
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e '.[cpu,train,dev]'
+	@echo "installing torch (CPU build, ~200 MB), then the training and test set into $(VENV) (a few minutes)"
+	$(BIN)/pip install --progress-bar on "$(TORCH)"
+	$(BIN)/pip install --progress-bar on -e '.[cpu,train,dev]'
 	touch $@ $(VENV)/.serve-installed
 
 test: $(VENV)/.dev-installed

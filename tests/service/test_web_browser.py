@@ -432,6 +432,32 @@ def test_an_unavailable_version_is_short_in_the_picker_and_explained_in_the_list
             browser.set_window_size(1280, 1000)
 
 
+def test_a_version_without_a_truncation_center_offers_no_psi(
+    browser: Any, clean_console: Any, tmp_path: Path
+) -> None:
+    """A version exported before truncation centers existed answers ψ with a 422: the page
+    disables the ψ switch there, and a permalink with ψ to it turns ψ off and says why,
+    instead of showing 24 broken tiles."""
+    import json
+
+    from tests.helpers import make_tiny_model
+
+    make_tiny_model(tmp_path, "tiny", 1)
+    old = make_tiny_model(tmp_path, "tiny", 2, seed=2) / "manifest.json"
+    data = json.loads(old.read_text())
+    del data["truncation"]
+    old.write_text(json.dumps(data))
+    with running_server(tmp_path) as srv:
+        open_page(browser, srv.url + "/#model=tiny&version=1&psi=0.5")
+        assert not js(browser, "return document.getElementById('psi-on').disabled")
+        assert "truncation=0.5" in js(browser, f"return {GALLERY}[0].src")
+        open_page(browser, srv.url + "/#model=tiny&version=2&psi=0.5")
+        assert js(browser, "return document.getElementById('psi-on').disabled")
+        assert not js(browser, "return document.getElementById('psi-on').checked")
+        assert "truncation" not in js(browser, f"return {GALLERY}[0].src")
+        assert "no truncation center" in text(browser, "status")
+
+
 @pytest.mark.parametrize("width", [390, 821, 1280])
 def test_twenty_digit_seeds_stay_inside_their_tiles_and_the_pager(
     browser: Any, bundled: str, clean_console: Any, width: int
