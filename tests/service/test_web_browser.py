@@ -786,3 +786,24 @@ def test_api_docs_render_offline(clean_console: Any, keyed: str, path: str, rend
     assert elsewhere == [], elsewhere
     errors = [e for e in console_errors(driver) if REDOC_LOGO not in e]
     assert errors == [], errors
+
+
+@pytest.mark.parametrize("width", [821, 900, 1000, 1280, 1920])
+def test_tiles_never_shrink_below_their_pixels_nor_blow_up_on_wide_screens(
+    browser: Any, bundled: str, clean_console: Any, width: int
+) -> None:
+    """The faces are 64 px: no tile shows them smaller (they did between 821 and ~1000 px),
+    and at 1920 px none is more than about 2× (it was 2.6×, beside a mostly empty panel)."""
+    browser.set_window_size(width, 1000)
+    try:
+        open_page(browser, bundled + "/")
+        sizes = js(browser, f"return {GALLERY}.map(i => i.getBoundingClientRect().width)")
+        assert len(sizes) == 24 and min(sizes) >= 64, sizes
+        assert max(sizes) <= 2.1 * 64, sizes
+        if width >= 1300:
+            assert (
+                js(browser, "return document.getElementById('frame').getBoundingClientRect().width")
+                >= 384
+            )
+    finally:
+        browser.set_window_size(1280, 1000)
