@@ -465,6 +465,10 @@ class Trainer:
                 else:
                     step_time += time.perf_counter() - t_step
                 bar.update(1)
+                if self.step == self.total_steps:
+                    # the bar ends at 100% once: the final FD line and outputs come below it
+                    # (an open bar is redrawn after every log line)
+                    bar.close()
                 if (
                     main
                     and self.probe is not None

@@ -326,3 +326,26 @@ def test_cli_refuses_an_unknown_network_with_exit_2(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "unknown feature network 'inception'" in result.output
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow  # a real `dcgan train` in a subprocess, ~40 s
+def test_train_draws_the_finished_bar_once_above_the_final_lines(tmp_path: Path) -> None:
+    """With the progress bar on, the final FD line comes after the 100% bar, and the bar
+    is not drawn again below it (an open bar is redrawn after every log line)."""
+    import subprocess
+    import sys
+
+    args = ["train", "--preset", "mnist28", "--data", "digits", "--epochs", "1"]
+    done = subprocess.run(
+        [Path(sys.executable).parent / "dcgan", *args, "--run-dir", str(tmp_path / "run")],
+        capture_output=True,  # bytes: text mode would turn each \r into a new line
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    stderr = done.stderr.decode()
+    assert done.returncode == 0, stderr
+    # a terminal shows each \n-ended line; \r redraws within one
+    lines = stderr.split("\n")
+    bars = [i for i, line in enumerate(lines) if "100%|" in line]
+    final_fd = max(i for i, line in enumerate(lines) if "feature FD" in line)
+    assert len(bars) == 1 and bars[0] < final_fd, stderr
