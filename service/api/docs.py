@@ -17,7 +17,7 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
-from service.api.responses import etag_matches, strong_etag
+from service.api.web import Asset, make_asset, serve_asset
 from service.errors import ApiError
 
 ASSET_PATH = "/docs/assets"
@@ -30,10 +30,14 @@ MEDIA_TYPES = {
 router = APIRouter(tags=["docs"])
 
 
+# JavaScript and CSS, not documents: the page's Content-Security-Policy does not apply
+ASSET_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+
+
 @functools.cache
-def _asset(name: str) -> tuple[bytes, str]:
+def _asset(name: str) -> Asset:
     body = (resources.files("fastapi_offline") / "static" / name).read_bytes()
-    return body, strong_etag(body)
+    return make_asset(body, MEDIA_TYPES[name])
 
 
 @router.get("/docs", include_in_schema=False)
@@ -61,13 +65,8 @@ async def redoc(request: Request) -> HTMLResponse:
 
 @router.api_route(ASSET_PATH + "/{name}", methods=["GET", "HEAD"], include_in_schema=False)
 async def asset(request: Request, name: Annotated[str, Path()]) -> Response:
-    media_type = MEDIA_TYPES.get(name)
-    if media_type is None:
+    if name not in MEDIA_TYPES:
         raise ApiError(
             404, "not_found", f"no docs asset {name!r}", {"available": sorted(MEDIA_TYPES)}
         )
-    body, etag = _asset(name)
-    headers = {"ETag": etag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
-    if etag_matches(request.headers.get("if-none-match", ""), etag):
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type=media_type, headers=headers)
+    return serve_asset(request, _asset(name), ASSET_HEADERS)

@@ -44,14 +44,14 @@ class Asset:
     etag: str
 
 
-def _asset(body: bytes, media_type: str) -> Asset:
+def make_asset(body: bytes, media_type: str) -> Asset:
     return Asset(body, media_type, strong_etag(body))
 
 
 def _load() -> dict[str, Asset]:
     folder = resources.files("service") / "static"
     return {
-        f.name: _asset(f.read_bytes(), MEDIA_TYPES[ext])
+        f.name: make_asset(f.read_bytes(), MEDIA_TYPES[ext])
         for f in folder.iterdir()
         if f.is_file() and (ext := "." + f.name.rpartition(".")[2]) in MEDIA_TYPES
     }
@@ -68,11 +68,12 @@ def _index(key_required: bool, max_count: int) -> Asset:
         'data-key-required="false"', f'data-key-required="{str(key_required).lower()}"'
     )
     html = html.replace('data-max-count="64"', f'data-max-count="{max_count}"')
-    return _asset(html.encode(), MEDIA_TYPES[".html"])
+    return make_asset(html.encode(), MEDIA_TYPES[".html"])
 
 
-def _serve(request: Request, asset: Asset) -> Response:
-    headers = {**HEADERS, "ETag": asset.etag}
+def serve_asset(request: Request, asset: Asset, base_headers: dict[str, str] = HEADERS) -> Response:
+    """``asset`` with its ETag, or a 304 when the client holds it already."""
+    headers = {**base_headers, "ETag": asset.etag}
     if etag_matches(request.headers.get("if-none-match", ""), asset.etag):
         return Response(status_code=304, headers=headers)
     return Response(asset.body, media_type=asset.media_type, headers=headers)
@@ -81,7 +82,7 @@ def _serve(request: Request, asset: Asset) -> Response:
 # HEAD as well: uptime checks and link checkers ask with it (it was a 405)
 @router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
 async def page(request: Request, settings: SettingsDep) -> Response:
-    return _serve(request, _index(settings.api_key is not None, settings.max_count))
+    return serve_asset(request, _index(settings.api_key is not None, settings.max_count))
 
 
 @router.api_route("/static/{file}", methods=["GET", "HEAD"], include_in_schema=False)
@@ -94,4 +95,4 @@ async def static(request: Request, file: Annotated[str, Path()]) -> Response:
             f"no static file {file!r}",
             {"available": sorted(set(ASSETS) - {INDEX})},
         )
-    return _serve(request, asset)
+    return serve_asset(request, asset)

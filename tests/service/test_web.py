@@ -104,3 +104,34 @@ def test_without_a_browser_the_browser_tests_skip_or_fail_under_ci(
     monkeypatch.setenv("DCGAN_REQUIRE_BROWSER", "1")
     kind, message = outcome()
     assert kind is pytest.fail.Exception and "no-chromium missing" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "media_type"),
+    [
+        ("swagger-ui-bundle.js", "text/javascript; charset=utf-8"),
+        ("swagger-ui.css", "text/css; charset=utf-8"),
+        ("redoc.standalone.js", "text/javascript; charset=utf-8"),
+    ],
+)
+def test_docs_assets_are_served_here_with_an_etag(
+    client: TestClient, name: str, media_type: str
+) -> None:
+    """/docs and /redoc load these from the service, not from a CDN."""
+    r = client.get(f"/docs/assets/{name}")
+    assert r.status_code == 200 and r.headers["content-type"] == media_type
+    assert len(r.content) > 100_000 and r.headers["x-content-type-options"] == "nosniff"
+    again = client.get(f"/docs/assets/{name}", headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    assert (
+        f"/docs/assets/{name.split('.')[0]}"
+        in client.get("/redoc" if name.startswith("redoc") else "/docs").text
+    )
+
+
+def test_an_unknown_docs_asset_is_a_404_listing_the_others(client: TestClient) -> None:
+    r = client.get("/docs/assets/../app.js")
+    assert r.status_code == 404
+    r = client.get("/docs/assets/swagger.js")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    assert "swagger-ui-bundle.js" in r.json()["error"]["details"]["available"]
