@@ -71,15 +71,15 @@ MUTATIONS = [
     (
         "etag w/o frame_ms",
         "service/api/interpolate.py",
-        "            q.frame_ms,\n            truncation=truncation_tag(entry, q.truncation),",
-        "            truncation=truncation_tag(entry, q.truncation),",
+        "            q.frame_ms,\n            truncation=truncation.tag,",
+        "            truncation=truncation.tag,",
         "tests/service/test_cache.py",
     ),
     (
         "etag w/o the truncation center",
         "service/api/deps.py",
-        'return f"{float(psi)!r}@{entry.manifest.truncation.tag}"',
-        'return f"{float(psi)!r}"',
+        'return Truncation(record.center, f"{float(psi)!r}@{record.tag}")',
+        'return Truncation(record.center, f"{float(psi)!r}")',
         "tests/service/test_api.py",
     ),
     (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import Depends, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -109,10 +109,18 @@ async def leased_named_model(
 NamedModelDep = Annotated[ModelVersion, Depends(leased_named_model)]
 
 
-def truncation_center(entry: ModelVersion, psi: float | None) -> list[float] | None:
-    """The center ψ turns latents toward; 422 when ψ is asked of a version without one."""
+class Truncation(NamedTuple):
+    """What a request's ψ means for one version: the center its latents turn toward, and
+    the ETag part naming both (None, None: truncation off)."""
+
+    center: list[float] | None
+    tag: str | None
+
+
+def truncation_of(entry: ModelVersion, psi: float | None) -> Truncation:
+    """ψ for ``entry``; 422 when ψ is asked of a version without a truncation center."""
     if psi is None:
-        return None
+        return Truncation(None, None)
     assert entry.manifest is not None
     record = entry.manifest.truncation
     if record is None:
@@ -124,11 +132,4 @@ def truncation_center(entry: ModelVersion, psi: float | None) -> list[float] | N
             f"models/{entry.name}/{entry.version}`",
             {"parameter": "truncation"},
         )
-    return record.center
-
-
-def truncation_tag(entry: ModelVersion, psi: float | None) -> str | None:
-    """ψ and the center it turns toward, as a truncated response's ETag part."""
-    if psi is None or entry.manifest is None or entry.manifest.truncation is None:
-        return None
-    return f"{float(psi)!r}@{entry.manifest.truncation.tag}"
+    return Truncation(record.center, f"{float(psi)!r}@{record.tag}")

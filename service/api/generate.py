@@ -20,9 +20,8 @@ from service.api.deps import (
     VERSION_DESCRIPTION,
     DeadlineHeader,
     ModelQuery,
-    truncation_center,
     truncation_field,
-    truncation_tag,
+    truncation_of,
 )
 from service.api.fastpath import Call, served_by
 from service.api.responses import (
@@ -179,7 +178,7 @@ async def answer_images(
         else random_seeds(req.count)
     )
     m = entry.manifest
-    center = truncation_center(entry, req.truncation)
+    truncation = truncation_of(entry, req.truncation)
     headers = model_headers(entry)
     headers["X-Seeds"] = ",".join(map(str, seeds))
     if seeded:
@@ -189,11 +188,13 @@ async def answer_images(
             m.onnx_sha256,
             seeds,
             *vars(options).values(),
-            truncation=truncation_tag(entry, req.truncation),
+            truncation=truncation.tag,
         )
     headers["Cache-Control"] = cache_control(seeded, pinned)
     job = Job(
-        latents=functools.partial(latents_for_seeds, seeds, m.nz, req.truncation, center),
+        latents=functools.partial(
+            latents_for_seeds, seeds, m.nz, req.truncation, truncation.center
+        ),
         size=len(seeds),
         finish=functools.partial(
             render_images,

@@ -16,9 +16,8 @@ from contract.latents import SEED_MAX, latent_path
 from service.api.deps import (
     DeadlineHeader,
     ModelQuery,
-    truncation_center,
     truncation_field,
-    truncation_tag,
+    truncation_of,
 )
 from service.api.fastpath import Call, served_by
 from service.api.responses import (
@@ -73,7 +72,7 @@ async def serve_interpolate(call: Call) -> Reply:
     with call.model(q.model, q.version) as entry:
         m = entry.manifest
         assert m is not None
-        center = truncation_center(entry, q.truncation)
+        truncation = truncation_of(entry, q.truncation)
         # frames are never upscaled, and one frame fits every encoder: only the budget binds
         options = ImageOptions("png")
         check_output(q.steps, entry, options, settings.max_output_pixels)
@@ -88,12 +87,19 @@ async def serve_interpolate(call: Call) -> Reply:
             q.method,
             q.format,
             q.frame_ms,
-            truncation=truncation_tag(entry, q.truncation),
+            truncation=truncation.tag,
         )
         headers["Cache-Control"] = cache_control(seeded=True, pinned=q.version is not None)
         job = Job(
             latents=functools.partial(
-                latent_path, q.seed_a, q.seed_b, q.steps, q.method, m.nz, q.truncation, center
+                latent_path,
+                q.seed_a,
+                q.seed_b,
+                q.steps,
+                q.method,
+                m.nz,
+                q.truncation,
+                truncation.center,
             ),
             size=q.steps,
             finish=functools.partial(

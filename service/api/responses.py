@@ -74,7 +74,7 @@ def seeded_etag(*parts: object, truncation: str | None = None) -> str:
 
     ENCODER_TAG (the encoders and their settings) is always part of it, so bytes made by
     another encoder never answer under this tag. ``truncation`` (ψ and the center's digest,
-    ``deps.truncation_tag``) joins only when set."""
+    ``deps.truncation_of``) joins only when set."""
     parts = (*parts, ENCODER_TAG)
     if truncation is not None:
         parts = (*parts, f"truncation={truncation}")
