@@ -30,7 +30,6 @@ import argparse
 import json
 import math
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +42,7 @@ from training.feature_extractor import FeatureExtractor
 from training.pixel_checks import pixel_features
 from training.quality import density_coverage, frechet_distance, precision_recall, sample_rows
 from training.scorecard import resolve_features
-from training.truncation_center import find_center
+from training.truncation_center import Embed, find_center, nearest_mean_latent
 
 MODELS = {
     "cartoon-faces": ("models/cartoon-faces/1", "data/cartoon-faces-heldout/faces"),
@@ -82,22 +81,6 @@ def clipped(seeds: list[int], nz: int, psi: float) -> np.ndarray:
     return np.stack(rows)
 
 
-Embed = Callable[[np.ndarray], np.ndarray]
-
-
-def typical_direction(
-    run: Callable[[np.ndarray], np.ndarray], nz: int, embed: Embed, real_emb: np.ndarray | None
-) -> np.ndarray:
-    """The mean latent of the 10% of seeds 10000..11999 whose images are nearest the real
-    feature mean, on the shell."""
-    z = latents_for_seeds(list(range(10_000, 12_000)), nz)
-    fake_emb = embed(to_uint8(run(z)).transpose(0, 3, 1, 2))
-    target = real_emb.mean(axis=0) if real_emb is not None else fake_emb.mean(axis=0)
-    distance = np.linalg.norm(fake_emb - target, axis=1)
-    best = np.argsort(distance)[: len(z) // 10]
-    return on_shell(z[best].mean(axis=0, keepdims=True))[0]
-
-
 def study(name: str, source: str, data: str) -> dict[str, object]:
     opened = open_export(Path(source).resolve(), [CPU])
     assert opened.manifest is not None and opened.session is not None, opened.reason
@@ -116,8 +99,8 @@ def study(name: str, source: str, data: str) -> dict[str, object]:
     reference = real_emb[half_a]
     centers = {
         "center": np.asarray(find_center(opened.run, nz).center),
-        "mean-real": typical_direction(opened.run, nz, embed, real_emb),
-        "mean-self": typical_direction(opened.run, nz, embed, None),
+        "mean-real": nearest_mean_latent(opened.run, nz, embed, real_emb.mean(axis=0)),
+        "mean-self": nearest_mean_latent(opened.run, nz, embed),
     }
 
     def measure(z: np.ndarray) -> dict[str, float]:

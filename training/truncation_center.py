@@ -31,23 +31,34 @@ METHOD = (
 )
 
 Render = Callable[[np.ndarray], np.ndarray]  # latents [N, nz] -> images [N, C, H, W] in [-1, 1]
+Embed = Callable[[np.ndarray], np.ndarray]  # uint8 images [N, C, H, W] -> features [N, D]
 
 
 def find_center(render: Render, nz: int) -> TruncationRecord:
     """The truncation center of the generator behind ``render`` (see the module docstring)."""
-    seeds = list(CENTER_SEEDS)
-    z = latents_for_seeds(seeds, nz)
-    thumbs = np.concatenate(
+    center = nearest_mean_latent(render, nz, pixel_features)
+    return TruncationRecord(center=[float(v) for v in center.astype(np.float32)], method=METHOD)
+
+
+def nearest_mean_latent(
+    render: Render, nz: int, embed: Embed, target: np.ndarray | None = None
+) -> np.ndarray:
+    """The unit mean latent of the CENTER_SHARE of CENTER_SEEDS whose images, embedded by
+    ``embed`` (uint8 [N, C, H, W] -> [N, D]), lie nearest ``target`` (default: their own
+    mean embedding)."""
+    z = latents_for_seeds(list(CENTER_SEEDS), nz)
+    embedded = np.concatenate(
         [
-            pixel_features(to_uint8(render(z[i : i + BATCH])).transpose(0, 3, 1, 2))
+            embed(to_uint8(render(z[i : i + BATCH])).transpose(0, 3, 1, 2))
             for i in range(0, len(z), BATCH)
         ]
     )
-    distance = np.linalg.norm(thumbs - thumbs.mean(axis=0), axis=1)
+    if target is None:
+        target = embedded.mean(axis=0)
+    distance = np.linalg.norm(embedded - target, axis=1)
     nearest = np.argsort(distance, kind="stable")[: int(len(z) * CENTER_SHARE)]
     mean = z[nearest].astype(np.float64).mean(axis=0)
-    center = mean / np.linalg.norm(mean)
-    return TruncationRecord(center=[float(v) for v in center.astype(np.float32)], method=METHOD)
+    return mean / np.linalg.norm(mean)
 
 
 def add_center(version_dir: Path) -> TruncationRecord:
