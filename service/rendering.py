@@ -104,12 +104,15 @@ def render_frames(
     frames: UInt8Array,
     fmt: AnimationFormat,
     frame_ms: int,
+    options: ImageOptions,
     model: str,
     version: int,
     check: Check = never_stop,
 ) -> bytes:
-    """/interpolate's body from [N, H, W, C] uint8 frames: a PNG strip, a looping GIF/WebP, or
-    JSON with base64 PNG frames. ``check`` runs between frames and may stop the work."""
+    """/interpolate's body from [N, H, W, C] uint8 frames, each enlarged by ``options``'
+    upscale: a PNG strip, a looping GIF/WebP, or JSON with base64 PNG frames. ``check`` runs
+    between frames and may stop the work."""
+    frames = upscale(frames, options.upscale, options.upscale_filter, check)
     if fmt == "json":
         items = []
         for f in frames:

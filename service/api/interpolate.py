@@ -31,7 +31,13 @@ from service.api.responses import (
 )
 from service.batching import Job
 from service.errors import ApiError
-from service.rendering import AnimationFormat, ImageOptions, is_heavy, render_frames
+from service.rendering import (
+    AnimationFormat,
+    ImageOptions,
+    UpscaleFilter,
+    is_heavy,
+    render_frames,
+)
 
 router = APIRouter(tags=["generate"])
 STEPS_MAX = 1024  # the hard bound; DCGAN_MAX_COUNT (default 64) is the one enforced
@@ -51,6 +57,8 @@ class InterpolateQuery(ModelQuery):
     method: Literal["slerp", "lerp"] = "slerp"
     format: AnimationFormat = "png"
     frame_ms: int = Field(default=100, ge=20, le=5000, description="animation frame time")
+    upscale: int = Field(default=1, ge=1, le=8, description="enlarge every frame by this factor")
+    upscale_filter: UpscaleFilter = "nearest"
     truncation: float | None = truncation_field(" Both ends of the path are truncated.")
 
 
@@ -73,8 +81,9 @@ async def serve_interpolate(call: Call) -> Reply:
         m = entry.manifest
         assert m is not None
         truncation = truncation_of(entry, q.truncation)
-        # frames are never upscaled, and one frame fits every encoder: only the budget binds
-        options = ImageOptions("png")
+        # frames are single images (never a grid), and an upscaled frame fits every encoder's
+        # side limit (8 × 2048 px at most): the pixel budget is what binds
+        options = ImageOptions("png", upscale=q.upscale, upscale_filter=q.upscale_filter)
         check_output(q.steps, entry, options, settings.max_output_pixels)
         headers = model_headers(entry)
         headers["ETag"] = seeded_etag(
@@ -87,6 +96,8 @@ async def serve_interpolate(call: Call) -> Reply:
             q.method,
             q.format,
             q.frame_ms,
+            # only when set, so the tags of unscaled walks stay what they were
+            *((f"upscale={q.upscale}:{q.upscale_filter}",) if q.upscale > 1 else ()),
             truncation=truncation.tag,
         )
         headers["Cache-Control"] = cache_control(seeded=True, pinned=q.version is not None)
@@ -106,6 +117,7 @@ async def serve_interpolate(call: Call) -> Reply:
                 render_frames,
                 fmt=q.format,
                 frame_ms=q.frame_ms,
+                options=options,
                 model=entry.name,
                 version=entry.version,
             ),

@@ -61,13 +61,14 @@ ASSETS = _load()
 
 
 @functools.lru_cache(maxsize=8)
-def _index(key_required: bool, max_count: int) -> Asset:
+def _index(key_required: bool, max_count: int, max_pixels: int) -> Asset:
     """index.html with what the page must know before its first request."""
     html = ASSETS[INDEX].body.decode()
     html = html.replace(
         'data-key-required="false"', f'data-key-required="{str(key_required).lower()}"'
     )
     html = html.replace('data-max-count="64"', f'data-max-count="{max_count}"')
+    html = html.replace('data-max-pixels="16777216"', f'data-max-pixels="{max_pixels}"')
     return make_asset(html.encode(), MEDIA_TYPES[".html"])
 
 
@@ -82,7 +83,10 @@ def serve_asset(request: Request, asset: Asset, base_headers: dict[str, str] = H
 # HEAD as well: uptime checks and link checkers ask with it (it was a 405)
 @router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
 async def page(request: Request, settings: SettingsDep) -> Response:
-    return serve_asset(request, _index(settings.api_key is not None, settings.max_count))
+    return serve_asset(
+        request,
+        _index(settings.api_key is not None, settings.max_count, settings.max_output_pixels),
+    )
 
 
 @router.api_route("/static/{file}", methods=["GET", "HEAD"], include_in_schema=False)

@@ -10,6 +10,8 @@ const LAST_PAGE = SEED_MAX / PER_PAGE;
 const KEY_STORE = "dcgan-serve.api-key";
 const KEY_REQUIRED = document.documentElement.dataset.keyRequired === "true";
 const MAX_COUNT = Number(document.documentElement.dataset.maxCount) || 64;
+// DCGAN_MAX_OUTPUT_PIXELS: a download size over it would save a 422's JSON as the picture
+const MAX_PIXELS = Number(document.documentElement.dataset.maxPixels) || 16_777_216;
 const FRAME_MS = [50, 100, 200, 400];  // the speeds offered; 100 ms is the API's default
 const FILE_ALT = {
   "samples.png": "seeds 0 to 63",
@@ -204,6 +206,7 @@ const step = (action) => (...args) => {
 };
 
 let openedWith = null;  // the seed the dialog opened with (its tile had the focus)
+let opener = null;  // the control that opened it, when not a tile (an end of the walk)
 let seedEntry = false;  // the open dialog has a history entry of its own (Back closes it)
 
 function writeHash() {
@@ -416,7 +419,11 @@ function openDetail(seed) {
   $("detail-next").disabled = seed === SEED_MAX;
   updateDownloads();
   const dialog = $("detail");
-  if (!dialog.open) { openedWith = seed; dialog.showModal(); }
+  if (!dialog.open) {
+    openedWith = seed;
+    opener = document.activeElement?.classList.contains("end") ? document.activeElement : null;
+    dialog.showModal();
+  }
 }
 
 function closeDetail() {
@@ -430,9 +437,23 @@ function downloadName(seed, format) {
   return `${state.model}-v${state.version}-seed${seed}${psi}${size}.${format}`;
 }
 
+// Sizes that would pass the output budget for `count` images, the others disabled; a choice
+// over it moves to the largest one left.
+function sizesWithin(select, count) {
+  const side = current()?.manifest?.image_size ?? 0;
+  let largest = null;
+  for (const option of select.options) {
+    const factor = Number(option.value);
+    option.disabled = count * (side * factor) ** 2 > MAX_PIXELS && factor > 1;
+    if (!option.disabled) largest = option;
+  }
+  if (select.selectedOptions[0]?.disabled && largest) largest.selected = true;
+  return select.value;
+}
+
 function updateDownloads() {
   if (state.seed === null) return;
-  const upscale = $("dl-upscale").value;
+  const upscale = sizesWithin($("dl-upscale"), 1);
   const filter = $("dl-filter").value;
   const extra = upscale === "1" ? {} : { upscale, upscale_filter: filter };
   for (const [id, format] of [["dl-png", "png"], ["dl-webp", "webp"]]) {
@@ -467,8 +488,14 @@ function interpolationQuery() {
 
 function animationLinks() {
   const q = interpolationQuery();
+  const upscale = sizesWithin($("anim-upscale"), state.steps);
+  if (upscale !== "1") {
+    q.set("upscale", upscale);
+    q.set("upscale_filter", $("anim-filter").value);
+  }
   const name = `${state.model}-v${state.version}-${state.a}-to-${state.b}-${state.method}` +
-    `${state.steps}${state.psi !== null ? `-psi${state.psi}` : ""}`;
+    `${state.steps}${state.psi !== null ? `-psi${state.psi}` : ""}` +
+    `${upscale !== "1" ? `-x${upscale}` : ""}`;
   for (const [id, format] of [["dl-gif", "gif"], ["dl-webp-anim", "webp"]]) {
     Object.assign($(id), { href: `/interpolate?${q}&format=${format}`, download: `${name}.${format}` });
   }
@@ -492,6 +519,7 @@ async function renderInterpolation() {
   const q = interpolationQuery();
   animationLinks();
   const generation = ++interp.generation;
+  showEnds(false);
   $("frame-label").textContent = "Rendering…";
   try {
     const body = await (await api(`/interpolate?${q}&format=json`)).json();
@@ -514,6 +542,21 @@ async function renderInterpolation() {
   slider.disabled = false;
   $("play").disabled = false;
   showFrame(0);
+  showEnds(true);
+}
+
+// The walk's two ends beside the slider, from its own first and last frames (so they show ψ
+// as the walk does, at no extra request); a click opens that seed.
+function showEnds(shown) {
+  for (const [id, which, i] of [["end-a", "a", 0], ["end-b", "b", interp.frames.length - 1]]) {
+    const button = $(id);
+    button.hidden = !shown;
+    if (!shown) continue;
+    Object.assign(button.firstElementChild, { src: interp.frames[i], alt: `seed ${which.toUpperCase()}, ${state[which]}` });
+    button.dataset.seed = String(state[which]);
+    button.title = `Seed ${which.toUpperCase()}: ${state[which]}`;
+    button.setAttribute("aria-label", `Open seed ${which.toUpperCase()}, ${state[which]}`);
+  }
 }
 
 function showFrame(i) {
@@ -792,6 +835,7 @@ function bind() {
     // gone when the dialog's arrows crossed into another page (the browser would drop focus)
     const seeds = [state.seed, openedWith];  // after a Back the gallery may show the opener's page
     setTimeout(() => {
+      if (opener && !opener.hidden) { opener.focus(); opener = null; return; }
       if ($("gallery").contains(document.activeElement)) return;
       const tile = (seed) => seed !== null && $("gallery").querySelector(`.tile[data-seed="${seed}"]`);
       (tile(seeds[0]) || tile(seeds[1]) || $("gallery").querySelector(".tile"))?.focus();
@@ -820,6 +864,11 @@ function bind() {
   $("frame-ms").addEventListener("change", step(changeSpeed));
   $("frame-slider").addEventListener("input", (e) => { pause(); showFrame(Number(e.target.value)); });
   $("play").addEventListener("click", () => (interp.timer ? pause() : play()));
+  for (const id of ["end-a", "end-b"]) {
+    $(id).addEventListener("click", step((event) => openDetail(BigInt(event.currentTarget.dataset.seed))));
+  }
+  $("anim-upscale").addEventListener("change", animationLinks);
+  $("anim-filter").addEventListener("change", animationLinks);
   $("key-form").addEventListener("submit", submitKey);
   $("key-forget").addEventListener("click", forgetKey);
   $("steps").max = String(MAX_COUNT);

@@ -57,6 +57,47 @@ def test_truncation_truncates_both_ends_and_changes_the_etag(client: TestClient)
     assert stale.status_code == 200 and stale.content == truncated.content
 
 
+@pytest.mark.parametrize(("fmt", "factor"), [("gif", 2), ("webp", 3), ("png", 4)])
+def test_upscaled_animations_have_enlarged_frames(
+    client: TestClient, fmt: str, factor: int
+) -> None:
+    base = f"/interpolate?model=tiny&seed_a=1&seed_b=2&steps=3&format={fmt}"
+    r = client.get(f"{base}&upscale={factor}")
+    assert r.status_code == 200 and r.headers["content-type"] == f"image/{fmt}"
+    picture = Image.open(io.BytesIO(r.content))
+    side = 16 * factor
+    # a strip keeps its 2 px padding; an animation is one frame a picture
+    assert picture.size == ((2 + 3 * (side + 2), 2 + side + 2) if fmt == "png" else (side, side))
+    assert r.headers["etag"] != client.get(base).headers["etag"]
+
+
+@pytest.mark.parametrize("method", ["nearest", "lanczos"])
+def test_upscaled_frames_are_the_upscaled_images_of_the_ends(
+    client: TestClient, method: str
+) -> None:
+    url = (
+        "/interpolate?model=tiny&seed_a=1&seed_b=2&steps=3&format=json"
+        f"&upscale=3&upscale_filter={method}"
+    )
+    frames = client.get(url).json()["frames"]
+    ends = client.post(
+        "/generate?model=tiny",
+        json={"seeds": [1, 2], "format": "json", "upscale": 3, "upscale_filter": method},
+    ).json()["images"]
+    assert [frames[0], frames[-1]] == [ends[0]["png"], ends[1]["png"]]
+
+
+def test_the_upscale_filter_is_part_of_the_etag(client: TestClient) -> None:
+    base = "/interpolate?model=tiny&seed_a=1&seed_b=2&steps=3&format=gif&upscale=2"
+    nearest, lanczos = client.get(base), client.get(base + "&upscale_filter=lanczos")
+    assert nearest.content != lanczos.content
+    assert nearest.headers["etag"] != lanczos.headers["etag"]
+    stale = client.get(
+        base + "&upscale_filter=lanczos", headers={"If-None-Match": nearest.headers["etag"]}
+    )
+    assert stale.status_code == 200
+
+
 @pytest.mark.parametrize(
     "query",
     [
@@ -67,6 +108,9 @@ def test_truncation_truncates_both_ends_and_changes_the_etag(client: TestClient)
         "seed_a=1&seed_b=2&method=cubic",
         "seed_a=1&seed_b=2&format=bmp",
         "seed_a=1&seed_b=2&frame_ms=1",
+        "seed_a=1&seed_b=2&upscale=0",
+        "seed_a=1&seed_b=2&upscale=9",
+        "seed_a=1&seed_b=2&upscale=2&upscale_filter=bicubic",
         "seed_a=1&seed_b=2&truncation=-0.01",
         "seed_a=1&seed_b=2&truncation=1.01",
         "seed_a=1&seed_b=2&truncation=4.5",

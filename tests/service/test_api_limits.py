@@ -72,6 +72,12 @@ def test_an_output_over_the_pixel_budget_is_422_before_any_work(
         assert "DCGAN_MAX_OUTPUT_PIXELS=65,536" in r.json()["error"]["message"]
         frames = client.get("/interpolate?model=tiny&seed_a=1&seed_b=2&steps=1024")
         assert frames.status_code == 422 and frames.json()["error"]["code"] == "output_too_large"
+        # 64 frames enlarged 2× are exactly the budget (64 × 32² px); 3× are over it
+        walk = "/interpolate?model=tiny&seed_a=1&seed_b=2&steps=64&format=gif"
+        assert client.get(walk + "&upscale=2").status_code == 200
+        upscaled = client.get(walk + "&upscale=3")
+        assert upscaled.status_code == 422
+        assert "(64 × 48×48)" in upscaled.json()["error"]["message"]
     assert ran == []
 
 

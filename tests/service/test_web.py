@@ -46,14 +46,16 @@ def test_page_and_static_files_are_served_with_an_etag(
     assert head.headers["content-type"] == media_type and head.content == b""
 
 
-def test_the_page_knows_whether_a_key_is_needed_and_the_frame_limit(models_dir: Path) -> None:
+def test_the_page_knows_whether_a_key_is_needed_and_the_limits(models_dir: Path) -> None:
     with TestClient(create_app(Settings(models_dir=models_dir))) as open_client:
         page = open_client.get("/").text
     assert 'data-key-required="false"' in page and 'data-max-count="64"' in page
-    keyed = Settings(models_dir=models_dir, api_key="k3y", max_count=32)
+    assert 'data-max-pixels="16777216"' in page
+    keyed = Settings(models_dir=models_dir, api_key="k3y", max_count=32, max_output_pixels=5000)
     with TestClient(create_app(keyed)) as client:
         page = client.get("/").text
         assert 'data-key-required="true"' in page and 'data-max-count="32"' in page
+        assert 'data-max-pixels="5000"' in page
         assert "k3y" not in page
         assert client.get("/static/app.js").status_code == 200  # open, like the page
         assert client.get("/models").status_code == 401

@@ -807,3 +807,100 @@ def test_tiles_never_shrink_below_their_pixels_nor_blow_up_on_wide_screens(
             )
     finally:
         browser.set_window_size(1280, 1000)
+
+
+def test_the_walks_ends_flank_the_slider_and_open_their_seed(
+    browser: Any, bundled: str, clean_console: Any
+) -> None:
+    """A and B show beside the slider (the walk's own first and last frames, ψ included); a
+    click opens that seed, and closing the dialog gives the focus back to the end."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    open_page(browser, bundled + "/#model=cartoon-faces&a=3&b=9&steps=5&psi=0.7")
+    wait_until(browser, lambda d: "Frame 1 of 5" in text(d, "frame-label"))
+    walk = httpx.get(
+        bundled + "/interpolate?model=cartoon-faces&seed_a=3&seed_b=9&steps=5"
+        "&truncation=0.7&format=json",
+        timeout=30,
+    ).json()["frames"]
+    ends = js(
+        browser,
+        "return ['end-a', 'end-b'].map(id => { const b = document.getElementById(id);"
+        " return [b.hidden, b.firstElementChild.src, b.getAttribute('aria-label'),"
+        " b.firstElementChild.naturalWidth, b.getBoundingClientRect().width]; })",
+    )
+    assert [e[1] for e in ends] == [f"data:image/png;base64,{f}" for f in (walk[0], walk[-1])]
+    assert [e[0] for e in ends] == [False, False]
+    assert ends[0][2] == "Open seed A, 3" and ends[1][2] == "Open seed B, 9"
+    assert ends[0][3] == 64 and ends[0][4] >= 44  # decoded, and a finger's size
+    # the slider lies between them
+    order = js(
+        browser,
+        "return ['end-a', 'frame-slider', 'end-b'].map(id =>"
+        " document.getElementById(id).getBoundingClientRect().left)",
+    )
+    assert order == sorted(order)
+    js(browser, "document.getElementById('end-b').focus()")
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
+    wait_until(browser, lambda d: text(d, "detail-seed") == "9")
+    ActionChains(browser).send_keys(Keys.ESCAPE).perform()
+    wait_until(browser, lambda d: not js(d, "return document.getElementById('detail').open"))
+    wait_until(browser, lambda d: js(d, "return document.activeElement.id") == "end-b")
+    # a new pair: the ends follow it
+    for element_id, value in (("seed-a", "4"), ("seed-b", "5")):
+        js(browser, "document.getElementById(arguments[0]).value = arguments[1]", element_id, value)
+    click(browser, "#interp-form button[type=submit]")
+    wait_until(
+        browser,
+        lambda d: (
+            js(d, "return document.getElementById('end-a').getAttribute('aria-label')")
+            == "Open seed A, 4"
+        ),
+    )
+
+
+def test_animation_downloads_come_enlarged(browser: Any, bundled: str, clean_console: Any) -> None:
+    """The GIF/WebP downloads are 4× by default (a 64 px walk is 256 px), with a size and
+    filter to choose; before they were always the model's own 64 px."""
+    from selenium.webdriver.support.ui import Select
+
+    open_page(browser, bundled + "/#model=cartoon-faces&a=1&b=2&steps=4")
+    wait_until(browser, lambda d: "Frame 1 of 4" in text(d, "frame-label"))
+    link = js(browser, "const a = document.getElementById('dl-gif'); return [a.href, a.download]")
+    assert "upscale=4" in link[0] and link[1] == "cartoon-faces-v1-1-to-2-slerp4-x4.gif"
+    gif = Image.open(downloaded_after_click(browser, "#dl-gif", link[1]))
+    assert gif.size == (256, 256) and gif.n_frames == 6
+    Select(browser.find_element("id", "anim-upscale")).select_by_value("2")
+    Select(browser.find_element("id", "anim-filter")).select_by_value("lanczos")
+    href = js(browser, "return document.getElementById('dl-webp-anim').href")
+    assert "upscale=2&upscale_filter=lanczos" in href
+    webp = Image.open(io.BytesIO(httpx.get(href, timeout=30).content))
+    assert webp.format == "WEBP" and webp.size == (128, 128) and webp.n_frames == 6
+    Select(browser.find_element("id", "anim-upscale")).select_by_value("1")
+    href = js(browser, "return document.getElementById('dl-gif').href")
+    assert "upscale" not in href
+
+
+def test_download_sizes_over_the_output_budget_are_not_offered(
+    browser: Any, clean_console: Any
+) -> None:
+    """With DCGAN_MAX_OUTPUT_PIXELS=4,000,000 a 16-frame 64 px walk fits 4× (16 × 256² px)
+    but not 8×; 64 frames fit only 2×, and the 4× choice moves there. A size over it would
+    download the 422's JSON under a .gif name."""
+    require_browser()
+    with running_server(ROOT / "models", {"DCGAN_MAX_OUTPUT_PIXELS": "4000000"}) as server:
+        open_page(browser, server.url + "/#model=cartoon-faces&a=1&b=2&steps=16")
+        wait_until(browser, lambda d: "Frame 1 of 16" in text(d, "frame-label"))
+        offered = (
+            "return [...document.getElementById('anim-upscale').options]"
+            ".filter(o => !o.disabled).map(o => o.value)"
+        )
+        assert js(browser, offered) == ["1", "2", "4"]
+        js(browser, "document.getElementById('steps').value = '64'")
+        click(browser, "#interp-form button[type=submit]")
+        wait_until(browser, lambda d: "Frame 1 of 64" in text(d, "frame-label"))
+        assert js(browser, offered) == ["1", "2"]
+        href = js(browser, "return document.getElementById('dl-gif').href")
+        assert "upscale=2" in href
+        assert httpx.get(href, timeout=60).status_code == 200
