@@ -442,9 +442,21 @@ def evaluate(
             "`fid` extra); nothing is downloaded"
         ),
     ] = None,
+    pictures: Annotated[
+        Path | None,
+        typer.Option(
+            help="folder for the pictures (real-vs-generated, nearest-real, the ψ plot); "
+            "default evaluations/NAME"
+        ),
+    ] = None,
+    no_pictures: Annotated[
+        bool, typer.Option("--no-pictures", help="numbers only, no pictures")
+    ] = False,
 ) -> None:
     """Quality numbers with their real-vs-real floors: feature-space FD, KID, precision/recall,
-    density/coverage, attribute shares; plus pixel-space diversity and copying checks."""
+    density/coverage, attribute shares; plus pixel-space diversity and copying checks, and
+    pictures to judge by eye: real beside generated, the generated images nearest to real
+    ones (copies show as twins), and precision/recall/FD against ψ."""
     import json
 
     from contract.manifest import MANIFEST_FILE
@@ -453,8 +465,9 @@ def evaluate(
     if record and not (source / MANIFEST_FILE).is_file():
         raise ValueError(f"--record needs an exported version folder; {source} has no manifest")
     truncations = parse_truncations(truncation) if truncation else None
+    folder = None if no_pictures else pictures or evaluation_folder(source)
     quality = evaluate_source(
-        source, data, samples, features, cache_dir, truncations, inception_weights
+        source, data, samples, features, cache_dir, truncations, inception_weights, folder
     )
     if record:
         record_quality(source, quality)
@@ -468,6 +481,8 @@ def evaluate(
         f"{checks['diversity_ratio']:.3f} (near 1 is healthy), nearest-real ratio "
         f"{checks['nearest_real_ratio']:.3f} (far below 1: copies training images)"
     )
+    if quality.get("pictures"):
+        typer.echo("pictures: " + ", ".join(quality["pictures"]))
     if record:
         typer.echo(f"recorded in {source / MANIFEST_FILE}")
 
@@ -489,6 +504,20 @@ def truncation_center(
 
 
 # ---- argument parsing -------------------------------------------------------------------
+
+
+def evaluation_folder(source: Path) -> Path:
+    """Where `dcgan evaluate` puts its pictures by default: evaluations/ and a name for the
+    source (models/faces/2 -> faces-v2, runs/faces or runs/faces/checkpoint.pt -> faces)."""
+    from contract.manifest import MANIFEST_FILE
+
+    source = source.resolve()
+    if source.is_file():
+        source = source.parent
+    if (source / MANIFEST_FILE).is_file():
+        return Path("evaluations") / f"{source.parent.name}-v{source.name}"
+    return Path("evaluations") / (source.name or "source")
+
 
 SEED_RANGE_RE = re.compile(r"([0-9]+)(?:-([0-9]+))?")  # ASCII digits: "²".isdigit() is True
 

@@ -3,7 +3,8 @@
 The same seeds every time (0..samples-1) against a seeded draw of twice as many real images:
 the scorecard with its real-vs-real floors (``training/scorecard.py``), optionally again for
 truncated latents and with standard FID/KID (``training/inception.py``), and the pixel
-checks (``training/pixel_checks.py``). The result is JSON-ready, with the command that
+checks (``training/pixel_checks.py``); with a ``pictures`` folder, the pictures of
+``training/evaluation_pictures.py`` too. The result is JSON-ready, with the command that
 reproduces it and a printable table.
 """
 
@@ -29,10 +30,12 @@ def evaluate_source(
     cache_dir: Path | None,
     truncations: list[float] | None = None,
     inception_weights: Path | None = None,
+    pictures: Path | None = None,
 ) -> dict[str, Any]:
     """The scorecard (and pixel checks) of ``source`` against ``data``: JSON-ready; with
     ``truncations``, the main numbers again for each ψ (the same seeds, truncated); with
-    ``inception_weights``, standard FID/KID too (training/inception.py)."""
+    ``inception_weights``, standard FID/KID too (training/inception.py); with ``pictures``,
+    the evaluation's pictures written there (their paths under "pictures")."""
     feature_dir = resolve_features(features, data)
     extractor = None
     if inception_weights is not None:  # a bad file or a missing library fails before the work
@@ -65,9 +68,16 @@ def evaluate_source(
     if curve:
         command += " --truncation " + ",".join(f"{c['psi']:g}" for c in curve)
         table += "\n\n" + truncation_table(curve)
+    written = []
+    if pictures is not None:
+        from training.evaluation_pictures import write_pictures
+
+        metrics = {m.name: m.value for m in card.report.metrics}
+        written = [str(p) for p in write_pictures(pictures, real, fake, data, metrics, curve)]
     return {
         **card.to_dict(),
         "truncation": curve,
+        **({"pictures": written} if written else {}),
         **({"inception": inception} if inception else {}),
         "pixel_checks": check_pixels(real[: len(fake)], fake).to_dict(),
         "command": command,

@@ -22,7 +22,8 @@ def record_quality(version_dir: Path, quality: dict[str, Any]) -> None:
     """Write ``quality`` into an exported version's manifest and its model card."""
 
     def change(manifest: Manifest) -> None:
-        manifest.quality = {k: v for k, v in quality.items() if k != "table"}
+        # the table is the numbers again; pictures are paths on the machine that evaluated
+        manifest.quality = {k: v for k, v in quality.items() if k not in ("table", "pictures")}
 
     rewrite_manifest(version_dir, change)
 

@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from contract.manifest import Manifest
-from training.cli import app, parse_seeds, slug
+from training.cli import app, evaluation_folder, parse_seeds, slug
 
 runner = CliRunner()
 
@@ -61,12 +61,30 @@ def test_train_digits_one_epoch_then_export(workdir: Path) -> None:
     assert "features/digits" in result.output and "64 generated vs 64 real" in result.output
     for line in ("fd ", "kid ", "precision ", "recall ", "density ", "coverage ", "digit "):
         assert any(row.startswith(line) for row in result.output.splitlines()), line
+    # the pictures, in a folder named after the version, said at the end
+    pictures = workdir / "evaluations" / "digits-v1"
+    assert sorted(p.name for p in pictures.iterdir()) == [
+        "nearest-real.png",
+        "real-vs-generated.png",
+    ]
+    assert result.output.rstrip().endswith(
+        "pictures: evaluations/digits-v1/real-vs-generated.png, "
+        "evaluations/digits-v1/nearest-real.png"
+    )
     args = ["evaluate", "models/digits/1", "--data", "digits", "--features", "pixels"]
-    result = runner.invoke(app, [*args, "--json", "--truncation", "0.5,0.9", "--record"])
+    result = runner.invoke(
+        app, [*args, "--json", "--truncation", "0.5,0.9", "--record", "--pictures", "look"]
+    )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["features"] == "pixels"
+    said = json.loads(result.output)
+    assert said["features"] == "pixels" and said["pictures"][-1] == "look/truncation.png"
+    assert (workdir / "look" / "truncation.png").is_file()
     quality = Manifest.load(workdir / "models" / "digits" / "1" / "manifest.json").quality
     assert quality is not None and [c["psi"] for c in quality["truncation"]] == [0.5, 0.9]
+    assert "pictures" not in quality  # paths on this machine are no part of the model
+    result = runner.invoke(app, [*args, "--no-pictures", "--pictures", "none"])
+    assert result.exit_code == 0 and "pictures:" not in result.output
+    assert not (workdir / "none").exists()
     assert quality["truncation"][0]["fd"] != quality["truncation"][1]["fd"]
     card = (workdir / "models" / "digits" / "1" / "card.md").read_text()
     assert "| 0.5 |" in card and "real-vs-real floor" in card
@@ -349,3 +367,13 @@ def test_train_draws_the_finished_bar_once_above_the_final_lines(tmp_path: Path)
     bars = [i for i, line in enumerate(lines) if "100%|" in line]
     final_fd = max(i for i, line in enumerate(lines) if "feature FD" in line)
     assert len(bars) == 1 and bars[0] < final_fd, stderr
+
+
+def test_evaluation_pictures_are_named_after_their_source(workdir: Path) -> None:
+    (workdir / "models" / "faces" / "2").mkdir(parents=True)
+    (workdir / "models" / "faces" / "2" / "manifest.json").write_text("{}")
+    (workdir / "runs" / "faces").mkdir(parents=True)
+    (workdir / "runs" / "faces" / "checkpoint.pt").write_bytes(b"")
+    assert evaluation_folder(Path("models/faces/2")) == Path("evaluations/faces-v2")
+    assert evaluation_folder(Path("runs/faces")) == Path("evaluations/faces")
+    assert evaluation_folder(Path("runs/faces/checkpoint.pt")) == Path("evaluations/faces")
