@@ -80,11 +80,13 @@ $(VENV_CHECKOV)/bin/checkov:
 	$(PYTHON) -m venv $(VENV_CHECKOV)
 	$(VENV_CHECKOV)/bin/pip install -q $(CHECKOV)
 
-# Everything about deploy/k8s and the replicas: kustomize renders, schema validation, the
-# security scan, the two-node torchrun rendezvous and three replicas behind HAProxy.
+# Everything about deploy/k8s and the replicas: kustomize renders, schema validation (KServe's
+# CRD schema for the InferenceService), the security scan, the two-node torchrun rendezvous
+# and three replicas behind HAProxy.
 check-k8s: $(VENV)/.dev-installed $(VENV_CHECKOV)/bin/checkov
 	DCGAN_REQUIRE_DEPLOY_TOOLS=1 $(BIN)/pytest -m "slow or not slow" tests/deploy/test_k8s.py \
-		tests/deploy/test_k8s_training.py tests/deploy/test_multi_replica.py
+		tests/deploy/test_k8s_kserve.py tests/deploy/test_k8s_training.py \
+		tests/deploy/test_multi_replica.py
 
 # The PrometheusRule of deploy/k8s from deploy/prometheus/alerts.yml (a test fails on drift).
 k8s-rules: | $(BIN)/python

@@ -22,16 +22,24 @@ in proportion to ψ. Computed in float64, returned as float32: a pure function o
 nz, c). Pulling z toward 0 instead, or clipping its components to [-ψ, ψ] (BigGAN), moves it
 inside the shell |z| ≈ √nz that the generator was trained on, which made faces worse and
 less varied at once (docs/benchmarks.md "Truncation").
+
+Explicit latents (``latents`` in /generate, ``z_a``/``z_b`` in /interpolate, the ``z`` input of
+/v2 infer) are float32 rows of ``nz`` finite numbers, at most ``LATENT_ABS_MAX`` in size; a
+seed's own row sent as a latent gives the seed's image. Truncation turns them as it turns a
+seed's latent.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 
 import numpy as np
 import numpy.typing as npt
 
 SEED_MAX = 2**64 - 1
+# a standard normal draw never comes near this; far larger would overflow float32 on the way
+LATENT_ABS_MAX = 1000.0
 TRUNCATION_MIN, TRUNCATION_MAX = 0.0, 1.0
 FloatArray = npt.NDArray[np.float32]
 
@@ -79,6 +87,24 @@ def latents_for_seeds(
     return truncate(z, center, truncation)
 
 
+def latent_rows(
+    z: FloatArray, truncation: float | None = None, center: npt.ArrayLike | None = None
+) -> FloatArray:
+    """Explicit latents [N, nz] (already checked: finite, ``LATENT_ABS_MAX``), truncated with
+    ψ toward ``center`` as a seed's latent would be."""
+    if truncation is None:
+        return z
+    if center is None:
+        raise ValueError("truncation needs the version's truncation center")
+    return truncate(z, center, truncation)
+
+
+def latent_digest(z: FloatArray) -> str:
+    """16 hex digits naming latents by their float32 bytes (little-endian, row by row)."""
+    data = np.ascontiguousarray(z, dtype="<f4").tobytes()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
 # one generator, seeded from the OS once: a new default_rng() per request costs ~10% of the
 # event loop's time under load (OS entropy, a SeedSequence), and even one NumPy draw per
 # request ~12% on a tiny model; the standard library's Mersenne Twister costs ~0.1 µs a seed
@@ -112,19 +138,23 @@ def slerp(a: FloatArray, b: FloatArray, t: FloatArray) -> FloatArray:
 
 
 def latent_path(
-    seed_a: int,
-    seed_b: int,
+    seed_a: int | FloatArray,
+    seed_b: int | FloatArray,
     steps: int,
     method: str,
     nz: int,
     truncation: float | None = None,
     center: npt.ArrayLike | None = None,
 ) -> FloatArray:
-    """[steps, nz]: the walk from seed_a's latent to seed_b's, ``method`` "slerp" or "lerp".
+    """[steps, nz]: the walk from seed_a's latent to seed_b's, ``method`` "slerp" or "lerp";
+    an end may be an explicit latent ([nz] float32) instead of a seed.
 
     With ``truncation`` (ψ) both ends are truncated latents (toward ``center``) and the path
     between them is interpolated as usual."""
-    a, b = latents_for_seeds([seed_a, seed_b], nz, truncation, center)
+    ends = np.stack(
+        [latent_for_seed(e, nz) if isinstance(e, int) else e for e in (seed_a, seed_b)]
+    ).astype(np.float32, copy=False)
+    a, b = latent_rows(ends, truncation, center)
     return (slerp if method == "slerp" else lerp)(
         a, b, np.linspace(0.0, 1.0, steps, dtype=np.float32)
     )

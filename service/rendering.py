@@ -79,13 +79,14 @@ def is_heavy(count: int, image_size: int, options: ImageOptions) -> bool:
 def render_images(
     pixels: UInt8Array,
     options: ImageOptions,
-    seeds: list[int],
+    seeds: list[int | None],
     model: str,
     version: int,
     check: Check = never_stop,
 ) -> bytes:
     """/generate's body from [N, H, W, C] uint8 pixels (``contract.imaging.to_uint8`` of the
-    generator's output): one image, a grid, or JSON with one base64 PNG per seed.
+    generator's output): one image, a grid, or JSON with one base64 PNG per seed (None for
+    an explicit latent).
     ``check`` runs between steps (each upscaled image, each encode, each block of a large
     PNG's rows) and may stop the work."""
     pixels = upscale(pixels, options.upscale, options.upscale_filter, check)

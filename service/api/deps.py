@@ -7,14 +7,15 @@ request's response body is made (see service.lifecycle.ModelManager.lease).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, NamedTuple
 
+import numpy as np
 from fastapi import Depends, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from contract.latents import TRUNCATION_MAX, TRUNCATION_MIN
+from contract.latents import LATENT_ABS_MAX, TRUNCATION_MAX, TRUNCATION_MIN, FloatArray
 from service.api.lookup import resolve
 from service.api.responses import Services
 from service.errors import ApiError
@@ -133,3 +134,22 @@ def truncation_of(entry: ModelVersion, psi: float | None) -> Truncation:
             {"parameter": "truncation"},
         )
     return Truncation(record.center, f"{float(psi)!r}@{record.tag}")
+
+
+# one number of an explicit latent: finite, and far from float32's overflow
+LatentValue = Annotated[float, Field(allow_inf_nan=False, ge=-LATENT_ABS_MAX, le=LATENT_ABS_MAX)]
+
+
+def latent_matrix(rows: Sequence[Sequence[float]], nz: int, parameter: str) -> FloatArray:
+    """Explicit latents as float32 [N, nz]; 422 naming ``parameter`` unless every row has the
+    model's nz numbers. (Finite and within LATENT_ABS_MAX is the request models' check.)"""
+    bad = next((i for i, row in enumerate(rows) if len(row) != nz), None)
+    if bad is not None:
+        raise ApiError(
+            422,
+            "invalid_parameter",
+            f"{parameter} must hold {nz} numbers per latent (the model's nz); "
+            f"latent {bad} has {len(rows[bad])}",
+            {"parameter": parameter, "nz": nz},
+        )
+    return np.asarray(rows, dtype=np.float32).reshape(len(rows), nz)

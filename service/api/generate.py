@@ -9,17 +9,27 @@ the same code, so both give the same bytes and the same ETag. Both are hot route
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from contract.imaging import MEDIA_TYPES
-from contract.latents import SEED_MAX, latents_for_seeds, random_seeds
+from contract.latents import (
+    SEED_MAX,
+    FloatArray,
+    latent_digest,
+    latent_rows,
+    latents_for_seeds,
+    random_seeds,
+)
 from service.api.deps import (
     VERSION_DESCRIPTION,
     DeadlineHeader,
+    LatentValue,
     ModelQuery,
+    latent_matrix,
     truncation_field,
     truncation_of,
 )
@@ -54,8 +64,16 @@ class GenerateRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
-        # documented as enforced (_one_seed_source): one of seed and seeds, never both
-        json_schema_extra={"not": {"required": ["seed", "seeds"]}},
+        # documented as enforced (_one_seed_source): at most one of seed, seeds and latents
+        json_schema_extra={
+            "not": {
+                "anyOf": [
+                    {"required": ["seed", "seeds"]},
+                    {"required": ["seed", "latents"]},
+                    {"required": ["seeds", "latents"]},
+                ]
+            }
+        },
     )
 
     count: int = Field(default=1, ge=1, description="images to make (at most DCGAN_MAX_COUNT)")
@@ -65,6 +83,13 @@ class GenerateRequest(BaseModel):
     seeds: list[Seed] | None = Field(
         default=None, min_length=1, max_length=1024, description="one seed per image"
     )
+    latents: list[list[LatentValue]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
+        description="one latent vector (nz numbers, the model's z) per image, instead of "
+        "seeds: a seed's own latent gives the seed's image",
+    )
     format: OutputFormat = "png"
     grid: bool = Field(default=False, description="tile several images into one picture")
     upscale: int = Field(default=1, ge=1, le=8, description="enlarge each image by this factor")
@@ -73,10 +98,14 @@ class GenerateRequest(BaseModel):
 
     @model_validator(mode="after")
     def _one_seed_source(self) -> GenerateRequest:
-        if self.seed is not None and self.seeds is not None:
-            raise ValueError("give seed or seeds, not both")
+        given = [k for k in ("seed", "seeds", "latents") if getattr(self, k) is not None]
+        if len(given) > 1:
+            which = "all three" if len(given) == 3 else f"both {given[0]} and {given[1]}"
+            raise ValueError(f"give one of seed, seeds and latents, not {which}")
         if self.seeds is not None:
             self.count = len(self.seeds)
+        if self.latents is not None:
+            self.count = len(self.latents)
         if self.seed is not None and self.seed + self.count - 1 > SEED_MAX:
             raise ValueError(f"seed + count - 1 must be <= {SEED_MAX}")
         return self
@@ -169,32 +198,41 @@ async def answer_images(
         )
     options = req.options()
     check_output(req.count, entry, options, settings.max_output_pixels)
-    seeded = req.seed is not None or req.seeds is not None
-    seeds = (
-        req.seeds
-        if req.seeds is not None
-        else [req.seed + i for i in range(req.count)]
-        if req.seed is not None
-        else random_seeds(req.count)
-    )
     m = entry.manifest
     truncation = truncation_of(entry, req.truncation)
     headers = model_headers(entry)
-    headers["X-Seeds"] = ",".join(map(str, seeds))
-    if seeded:
+    latents: Callable[[], FloatArray]
+    if req.latents is not None:
+        z = latent_matrix(req.latents, m.nz, "latents")
+        named_by: object = f"latents={latent_digest(z)}"
+        seeds: list[int | None] = [None] * len(z)
+        latents = functools.partial(latent_rows, z, req.truncation, truncation.center)
+    else:
+        seed_list = (
+            req.seeds
+            if req.seeds is not None
+            else [req.seed + i for i in range(req.count)]
+            if req.seed is not None
+            else random_seeds(req.count)
+        )
+        headers["X-Seeds"] = ",".join(map(str, seed_list))
+        named_by, seeds = seed_list, list(seed_list)
+        latents = functools.partial(
+            latents_for_seeds, seed_list, m.nz, req.truncation, truncation.center
+        )
+    deterministic = req.seed is not None or req.seeds is not None or req.latents is not None
+    if deterministic:
         headers["ETag"] = seeded_etag(
             entry.name,
             entry.version,
             m.onnx_sha256,
-            seeds,
+            named_by,
             *vars(options).values(),
             truncation=truncation.tag,
         )
-    headers["Cache-Control"] = cache_control(seeded, pinned)
+    headers["Cache-Control"] = cache_control(deterministic, pinned)
     job = Job(
-        latents=functools.partial(
-            latents_for_seeds, seeds, m.nz, req.truncation, truncation.center
-        ),
+        latents=latents,
         size=len(seeds),
         finish=functools.partial(
             render_images,

@@ -1,4 +1,5 @@
-"""GET /interpolate: a latent walk from seed_a to seed_b, as a strip or an animation.
+"""GET /interpolate: a latent walk from seed_a to seed_b (or explicit latents z_a, z_b), as
+a strip or an animation.
 
 A hot route (service.api.fastpath): the FastAPI endpoint documents it, ``serve_interpolate``
 serves it; the walk itself is ``contract.latents.latent_path``."""
@@ -9,13 +10,15 @@ import functools
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from contract.imaging import MEDIA_TYPES
-from contract.latents import SEED_MAX, latent_path
+from contract.latents import LATENT_ABS_MAX, SEED_MAX, FloatArray, latent_digest, latent_path
 from service.api.deps import (
     DeadlineHeader,
+    LatentValue,
     ModelQuery,
+    latent_matrix,
     truncation_field,
     truncation_of,
 )
@@ -41,13 +44,22 @@ from service.rendering import (
 
 router = APIRouter(tags=["generate"])
 STEPS_MAX = 1024  # the hard bound; DCGAN_MAX_COUNT (default 64) is the one enforced
+_LATENT: TypeAdapter[list[float]] = TypeAdapter(list[LatentValue])
 
 
 class InterpolateQuery(ModelQuery):
     model_config = ConfigDict(extra="ignore")
 
-    seed_a: int = Field(ge=0, le=SEED_MAX, description="start seed")
-    seed_b: int = Field(ge=0, le=SEED_MAX, description="end seed")
+    seed_a: int | None = Field(default=None, ge=0, le=SEED_MAX, description="start seed")
+    seed_b: int | None = Field(default=None, ge=0, le=SEED_MAX, description="end seed")
+    z_a: str | None = Field(
+        default=None,
+        description="start latent instead of seed_a: the model's nz numbers, comma-separated",
+        examples=["0.12,-1.5,0.33"],
+    )
+    z_b: str | None = Field(
+        default=None, description="end latent instead of seed_b (as z_a)", examples=["0.4,2.1"]
+    )
     steps: int = Field(
         default=8,
         ge=2,
@@ -60,6 +72,39 @@ class InterpolateQuery(ModelQuery):
     upscale: int = Field(default=1, ge=1, le=8, description="enlarge every frame by this factor")
     upscale_filter: UpscaleFilter = "nearest"
     truncation: float | None = truncation_field(" Both ends of the path are truncated.")
+
+    @model_validator(mode="after")
+    def _one_source_per_end(self) -> InterpolateQuery:
+        for end in ("a", "b"):
+            seed, z = getattr(self, f"seed_{end}"), getattr(self, f"z_{end}")
+            if seed is None and z is None:
+                raise ValueError(f"give seed_{end} or z_{end}")
+            if seed is not None and z is not None:
+                raise ValueError(f"give seed_{end} or z_{end}, not both")
+        return self
+
+
+def walk_end(seed: int | None, z: str | None, nz: int, parameter: str) -> int | FloatArray:
+    """One end of the walk: a seed, or the parsed latent (422 naming ``parameter``)."""
+    if seed is not None:
+        return seed
+    assert z is not None  # one of the two (the query model's check)
+    try:
+        row = _LATENT.validate_python(z.split(","))
+    except ValidationError as exc:
+        problem = exc.errors(include_url=False)[0]["msg"]
+        raise ApiError(
+            422,
+            "invalid_parameter",
+            f"{parameter} must be comma-separated numbers, finite, at most "
+            f"{LATENT_ABS_MAX:g} in size: {problem}",
+            {"parameter": parameter, "nz": nz},
+        ) from None
+    return latent_matrix([row], nz, parameter)[0]
+
+
+def end_tag(end: int | FloatArray) -> str:
+    return str(end) if isinstance(end, int) else f"z={latent_digest(end)}"
 
 
 async def serve_interpolate(call: Call) -> Reply:
@@ -80,6 +125,8 @@ async def serve_interpolate(call: Call) -> Reply:
     with call.model(q.model, q.version) as entry:
         m = entry.manifest
         assert m is not None
+        end_a = walk_end(q.seed_a, q.z_a, m.nz, "z_a")
+        end_b = walk_end(q.seed_b, q.z_b, m.nz, "z_b")
         truncation = truncation_of(entry, q.truncation)
         # frames are single images (never a grid), and an upscaled frame fits every encoder's
         # side limit (8 × 2048 px at most): the pixel budget is what binds
@@ -90,8 +137,8 @@ async def serve_interpolate(call: Call) -> Reply:
             entry.name,
             entry.version,
             m.onnx_sha256,
-            q.seed_a,
-            q.seed_b,
+            end_tag(end_a),
+            end_tag(end_b),
             q.steps,
             q.method,
             q.format,
@@ -104,8 +151,8 @@ async def serve_interpolate(call: Call) -> Reply:
         job = Job(
             latents=functools.partial(
                 latent_path,
-                q.seed_a,
-                q.seed_b,
+                end_a,
+                end_b,
                 q.steps,
                 q.method,
                 m.nz,

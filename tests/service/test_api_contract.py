@@ -157,8 +157,21 @@ def test_the_body_is_the_documented_model(client: TestClient, spec: dict) -> Non
     assert client.post("/generate?model=tiny", json={"colour": 1}).status_code == 422
 
 
-def test_seed_and_seeds_together_are_documented_as_refused(client: TestClient, spec: dict) -> None:
-    documented = spec["components"]["schemas"]["GenerateRequest"]
-    assert documented["not"] == {"required": ["seed", "seeds"]}
-    both = client.post("/generate?model=tiny", json={"seed": 1, "seeds": [2]})
-    assert both.status_code == 422 and "not both" in both.text
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"seed": 1, "seeds": [2]},
+        {"seed": 1, "latents": [[0.0] * 8]},
+        {"seeds": [1], "latents": [[0.0] * 8]},
+        {"seed": 1, "seeds": [1], "latents": [[0.0] * 8]},
+    ],
+)
+def test_two_seed_sources_together_are_documented_as_refused(
+    client: TestClient, spec: dict, body: dict
+) -> None:
+    documented = spec["components"]["schemas"]["GenerateRequest"]["not"]["anyOf"]
+    pairs = [set(d["required"]) for d in documented]
+    assert pairs == [{"seed", "seeds"}, {"seed", "latents"}, {"seeds", "latents"}]
+    assert any(pair <= set(body) for pair in pairs)  # the schema refuses it too
+    both = client.post("/generate?model=tiny", json=body)
+    assert both.status_code == 422 and ("not both" in both.text or "not all three" in both.text)

@@ -110,7 +110,7 @@ def test_a_full_queue_is_refused_before_the_body_is_read(models_dir: Path) -> No
         assert 'dcgan_http_requests_total{endpoint="/generate",model="",status="503"}' in text
 
 
-CAP = Settings().max_body_bytes  # 65,536
+CAP = Settings().max_body_bytes  # 1 MiB
 
 
 def padded(size: int) -> bytes:

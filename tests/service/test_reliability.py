@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from service.settings import Settings
 from testkit.servers import Running, running_server
 
 
@@ -158,7 +159,8 @@ def test_a_huge_body_is_refused_before_it_is_read(models_dir: Path) -> None:
         # streamed without a length: cut off once it passes the cap
         chunked = "POST /generate?model=tiny HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
         chunk = b"1," * 20_000
-        stream = (f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n") * 5
+        chunks = Settings().max_body_bytes // len(chunk) + 2  # just past the cap
+        stream = (f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n") * chunks
         answer, _ = body_cap_answer(srv, chunked, stream)
         assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
         assert httpx.post(f"{srv.url}/generate?model=tiny", json={"seed": 1}).status_code == 200
