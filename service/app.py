@@ -13,7 +13,16 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import __version__, protocols
-from service.api import admin, docs, files, generate, interpolate, operations, web
+from service.api import (
+    admin,
+    docs,
+    files,
+    generate,
+    inference_protocol,
+    interpolate,
+    operations,
+    web,
+)
 from service.api.auth import ADMIN_KEY, API_KEY
 from service.api.fastpath import HOT_MATCH, HotRoutes
 from service.api.limits_doc import document_limits
@@ -128,10 +137,24 @@ def create_app(
     app.include_router(operations.router)
     app.include_router(web.router)  # open: the page is where a key is typed in
     app.include_router(docs.router)  # open, like /openapi.json
-    for router in (operations.models_router, files.router, generate.router, interpolate.router):
+    app.include_router(inference_protocol.health_router)  # open, like /healthz and /readyz
+    keyed = (
+        operations.models_router,
+        files.router,
+        generate.router,
+        interpolate.router,
+        inference_protocol.router,
+    )
+    for router in keyed:
         app.include_router(router, dependencies=key)
     app.include_router(admin.router, dependencies=admin_key)
-    hot = app.hot = HotRoutes((generate.router, interpolate.router), services, manager)
+    hot_routers = (
+        generate.router,
+        interpolate.router,
+        inference_protocol.router,
+        inference_protocol.health_router,
+    )
+    hot = app.hot = HotRoutes(hot_routers, services, manager)
     app.front = lambda stack: ServiceMiddleware(
         stack, hot=hot, metrics=metrics, max_body_bytes=settings.max_body_bytes
     )
