@@ -62,7 +62,8 @@ class ServiceApp(FastAPI):
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None and self.settings is not None:
-            self.openapi_schema = document_limits(super().openapi(), self.settings)
+            spec = document_limits(super().openapi(), self.settings)
+            self.openapi_schema = inference_protocol.document_protocol(spec)
         return super().openapi()
 
 

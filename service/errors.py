@@ -1,4 +1,7 @@
-"""One JSON error shape for every error: {"error": {"code", "message", "details"}}."""
+"""One JSON error shape for every error: {"error": {"code", "message", "details"}}.
+
+The Open Inference Protocol's routes (under /v2) answer in that protocol's own shape,
+{"error": "message"}, which its clients parse (``error_payload``)."""
 
 from __future__ import annotations
 
@@ -44,6 +47,22 @@ def validation_problems(errors: Sequence[Mapping[str, Any]]) -> ApiError:
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+PROTOCOL_PREFIX = "/v2"  # the Open Inference Protocol's routes
+
+
+def is_protocol_path(path: str) -> bool:
+    return path == PROTOCOL_PREFIX or path.startswith(PROTOCOL_PREFIX + "/")
+
+
+def error_payload(
+    path: str, code: str, message: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The error body of a request to ``path``: the protocol's under /v2, ours elsewhere."""
+    if is_protocol_path(path):
+        return {"error": message}
+    return error_body(code, message, details)
 
 
 class ErrorInfo(BaseModel):
@@ -96,20 +115,23 @@ def error_responses(
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), exc.status, exc.headers)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        body = error_payload(request.url.path, exc.code, exc.message, exc.details)
+        return JSONResponse(body, exc.status, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         error = validation_problems(exc.errors())
-        return JSONResponse(error_body(error.code, error.message, error.details), error.status)
+        body = error_payload(request.url.path, error.code, error.message, error.details)
+        return JSONResponse(body, error.status)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {
             400: "invalid_body",
             404: "not_found",
             405: "method_not_allowed",
             413: "body_too_large",
         }.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, exc.headers)
+        body = error_payload(request.url.path, code, str(exc.detail))
+        return JSONResponse(body, exc.status_code, exc.headers)

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.fastpath import HOT_MATCH, HotMatch, HotRoutes, body_too_large
-from service.errors import error_body
+from service.errors import error_payload
 from service.metrics import Metrics
 
 access_log = logging.getLogger("service.access")
@@ -79,7 +79,7 @@ class ServiceMiddleware:
             if hot is not None:
                 scope["route"] = hot[0].route  # labels the metrics, even for an early 413
             if declared.isdigit() and int(declared) > self.max_body_bytes:
-                await self._too_large()(scope, receive, send_with_id)
+                await self._too_large(scope["path"])(scope, receive, send_with_id)
             elif hot is not None:
                 # the hot handler reads the body with the same cap (fastpath.Call.body)
                 await self.hot.serve(hot[0], hot[1], scope, receive, send_with_id)
@@ -93,7 +93,7 @@ class ServiceMiddleware:
             if started:
                 raise
             await JSONResponse(
-                error_body("shutting_down", "the server is shutting down"),
+                error_payload(scope["path"], "shutting_down", "the server is shutting down"),
                 503,
                 {"Retry-After": "1", "Connection": "close"},
             )(scope, receive, send_with_id)
@@ -101,17 +101,17 @@ class ServiceMiddleware:
             log.exception("unhandled error in %s %s", scope["method"], scope["path"])
             if started:
                 raise  # the status line is out: nothing better to send
-            await JSONResponse(error_body("internal", "internal server error"), 500)(
-                scope, receive, send_with_id
-            )
+            body = error_payload(scope["path"], "internal", "internal server error")
+            await JSONResponse(body, 500)(scope, receive, send_with_id)
         finally:
             if counted:
                 self.metrics.in_flight.dec()
             self._observe(scope, state, status, time.perf_counter() - start, rid)
 
-    def _too_large(self) -> JSONResponse:
+    def _too_large(self, path: str) -> JSONResponse:
         error = body_too_large(self.max_body_bytes)
-        return JSONResponse(error_body(error.code, error.message, error.details), error.status)
+        body = error_payload(path, error.code, error.message, error.details)
+        return JSONResponse(body, error.status)
 
     def _capped(self, receive: Receive) -> Receive:
         """A receive that stops a body (say, chunked) at the cap instead of buffering it."""

@@ -42,7 +42,7 @@ from service.api.inference_tensors import (
 )
 from service.api.responses import Reply, run_job
 from service.batching import Job
-from service.errors import ApiError
+from service.errors import ApiError, is_protocol_path
 from service.registry import ModelVersion
 from service.rendering import ImageOptions, is_heavy
 
@@ -71,7 +71,8 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def protocol_errors(handler: Callable[[Call], Awaitable[Reply]]) -> Callable[..., Any]:
     """``handler`` with its errors in the protocol's shape: ``{"error": message}``, the image
-    API's 422 (a parameter it cannot take) as the protocol's 400."""
+    API's 422 (a parameter it cannot take) as the protocol's 400. (What is refused before a
+    handler runs, a 413 or a 404 from the router, gets the same shape: service.errors.)"""
 
     @functools.wraps(handler)
     async def wrapped(call: Call) -> Reply:
@@ -98,7 +99,7 @@ def _version(call: Call) -> int | None:
     raw = call.path_params.get("version")
     if raw is None:
         return None
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:  # "¹".isdigit() is True
         raise ApiError(404, "version_not_found", f"versions are whole numbers from 1, not {raw!r}")
     return int(raw)
 
@@ -120,8 +121,11 @@ async def serve_live(call: Call) -> Reply:
 @protocol_errors
 async def serve_ready(call: Call) -> Reply:
     """Ready as /readyz is: a model loaded and warmed up, until shutdown begins."""
-    ready = not call.manager.draining and call.manager.registry.ready
-    return _json({"ready": ready}, 200 if ready else 503)
+    if call.manager.draining:
+        return _error(503, "the server is shutting down")
+    if not call.manager.registry.ready:
+        return _error(503, "no model is loaded and warmed up")
+    return _json({"ready": True})
 
 
 # ---- models -------------------------------------------------------------------------------
@@ -161,16 +165,12 @@ async def serve_model_metadata(call: Call) -> Reply:
 
 @protocol_errors
 async def serve_model_ready(call: Call) -> Reply:
-    """200 when the version (or the model's default) can serve; 503 while it cannot."""
+    """200 when the version (or the model's default) can serve; 503 (as KServe answers) with
+    the reason while it cannot."""
     call.require_key()
     name, version = call.path_params["name"], _version(call)
-    try:
-        with call.model(name, version) as entry:
-            return _json({"name": entry.name, "version": str(entry.version), "ready": True})
-    except ApiError as exc:
-        if exc.status != 503:
-            raise
-        return _json({"name": name, "ready": False}, 503)
+    with call.model(name, version) as entry:
+        return _json({"name": entry.name, "version": str(entry.version), "ready": True})
 
 
 # ---- inference ----------------------------------------------------------------------------
@@ -221,6 +221,17 @@ async def serve_infer(call: Call) -> Reply:
 
 
 # ---- the documented contract (FastAPI signatures; requests go to serve_*) ------------------
+
+
+def document_protocol(spec: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI documents a 422 for every operation with parameters; the protocol's routes
+    answer a bad request with 400 instead, so theirs is dropped."""
+    for path, item in spec.get("paths", {}).items():
+        if is_protocol_path(path):
+            for operation in item.values():
+                operation.get("responses", {}).pop("422", None)
+    return spec
+
 
 _METADATA = {200: {"description": "the metadata"}}
 ModelName = Annotated[str, Path(description="model name, as listed by GET /models")]

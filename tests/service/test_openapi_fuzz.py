@@ -47,6 +47,7 @@ EXCLUDED = {"POST /admin/reload"}  # reloads the models: never fuzzed
 # serve (RGB and grayscale) and one that failed to load (its documented 503).
 SERVED = [("tiny", 2), ("gray", 1), ("corrupt", 1)]
 ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}  # service.errors.ErrorResponse
+PROTOCOL_ERROR_REF = {"$ref": "#/components/schemas/ProtocolError"}  # {"error": "message"}
 
 
 def not_an_undocumented_server_error(
@@ -107,13 +108,18 @@ def error_documentation_problems(document: dict[str, Any]) -> list[str]:
             if label in EXCLUDED:
                 continue
             responses = op["responses"]
+            # the Open Inference Protocol's routes: its own error body, and 400 for a bad request
+            protocol = path == "/v2" or path.startswith("/v2/")
+            ref, bad_request = (PROTOCOL_ERROR_REF, "400") if protocol else (ERROR_REF, "422")
             for status, response in responses.items():
                 content = response.get("content", {})
-                if status[0] in "45" and content != {"application/json": {"schema": ERROR_REF}}:
-                    problems.append(f"{label} {status}: documents {content}, not {ERROR_REF}")
+                if status[0] in "45" and content != {"application/json": {"schema": ref}}:
+                    problems.append(f"{label} {status}: documents {content}, not {ref}")
             if op.get("security") and "401" not in responses:
                 problems.append(f"{label} takes an API key but does not document 401")
-            if (op.get("parameters") or op.get("requestBody")) and "422" not in responses:
+            if op.get("requestBody") and bad_request not in responses:
+                problems.append(f"{label} takes a body but does not document {bad_request}")
+            if not protocol and op.get("parameters") and "422" not in responses:
                 problems.append(f"{label} takes parameters but does not document 422")
     return problems
 
