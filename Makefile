@@ -134,8 +134,8 @@ LOCK := env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null $(BIN)/pip-compile -q --
 	--generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links
 lock: | $(BIN)/python
 	$(BIN)/pip install -q pip-tools
-	$(LOCK) --extra cpu -o requirements/serve-cpu.lock pyproject.toml
-	$(LOCK) --extra gpu -o requirements/serve-gpu.lock pyproject.toml
+	$(LOCK) --extra cpu --extra otel -o requirements/serve-cpu.lock pyproject.toml
+	$(LOCK) --extra gpu --extra otel -o requirements/serve-gpu.lock pyproject.toml
 	echo "$(TORCH)" > requirements/torch.txt
 	$(LOCK) --extra cpu --extra train -c requirements/torch.txt -o requirements/train.lock pyproject.toml
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -12,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service import __version__, protocols
+from service import __version__, protocols, tracing
 from service.api import (
     admin,
     docs,
@@ -102,6 +103,7 @@ def create_app(
     metrics = build_metrics(prom)
     manager = ModelManager(settings, metrics)
     protocols.configure(connection_limits(settings), observer=connection_observer(metrics))
+    traces = tracing.setup()  # None unless OTEL_EXPORTER_OTLP_ENDPOINT asks for it
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -110,6 +112,8 @@ def create_app(
             yield
         finally:
             await manager.close()
+            if traces is not None:  # what is still buffered goes out before the exit
+                await asyncio.to_thread(traces.shutdown)
 
     app = ServiceApp(
         title="dcgan-serve",
@@ -157,6 +161,10 @@ def create_app(
     )
     hot = app.hot = HotRoutes(hot_routers, services, manager)
     app.front = lambda stack: ServiceMiddleware(
-        stack, hot=hot, metrics=metrics, max_body_bytes=settings.max_body_bytes
+        stack,
+        hot=hot,
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
+        tracing=traces,
     )
     return app

@@ -29,8 +29,10 @@ from typing import Any
 
 import numpy as np
 
+from service import tracing
 from service.metrics import Metrics
 from service.rendering import Abandoned
+from service.tracing import RequestTrace
 
 RunFn = Callable[[np.ndarray], np.ndarray]
 ConvertFn = Callable[[np.ndarray], np.ndarray]  # a whole batch's output -> what jobs get
@@ -69,6 +71,8 @@ class Job:
     # set when the request is gone (client left, shutdown): its render stops at the next step
     stop: threading.Event = field(default_factory=threading.Event)
     stage: str = "queued"  # then "running" (in a batch), then "rendering" (heavy, in the pool)
+    # the request's trace when tracing is on (service.tracing), taken where the job is made
+    trace: RequestTrace | None = field(default_factory=tracing.current)
 
     def checkpoint(self) -> None:
         """Between render steps: raise :class:`Abandoned` once the request is gone."""
@@ -77,7 +81,12 @@ class Job:
 
     def render(self, images: np.ndarray) -> Any:
         """``finish`` on this job's images, stoppable at every step it checks."""
-        return self.finish(images, check=self.checkpoint)
+        if self.trace is None:
+            return self.finish(images, check=self.checkpoint)
+        start = tracing.now_ns()
+        body = self.finish(images, check=self.checkpoint)
+        self.trace.child("encode", start, tracing.now_ns(), {"dcgan.images": len(images)})
+        return body
 
 
 @dataclass
@@ -85,6 +94,7 @@ class _Item:
     job: Job
     future: asyncio.Future[Any]
     enqueued: float
+    enqueued_ns: int = field(default_factory=tracing.now_ns)  # wall clock, for a span
 
 
 @dataclass
@@ -115,7 +125,10 @@ def execute(
     convert: ConvertFn | None = None,
 ) -> Any:
     """A job on its own, start to finish (batching off): call it in a worker thread."""
+    start = tracing.now_ns()
     images = infer(run, job.latents(), max_batch, model, metrics)
+    if job.trace is not None:
+        tracing.record_batch([job.trace], model, len(images), start, tracing.now_ns())
     metrics.images_generated.labels(model).inc(len(images))
     return job.render(convert(images) if convert is not None else images)
 
@@ -251,9 +264,11 @@ class MicroBatcher:
             items = self._live(batch)
             self._depth.set(self._queue.qsize())
             if items:
-                now = time.perf_counter()
+                now, now_ns = time.perf_counter(), tracing.now_ns()
                 for item in items:
                     self._wait.observe(now - item.enqueued)
+                    if item.job.trace is not None:
+                        item.job.trace.child("queue wait", item.enqueued_ns, now_ns)
                 start = time.perf_counter()
                 try:
                     results = await loop.run_in_executor(
@@ -303,7 +318,11 @@ class MicroBatcher:
         ok = [p for p in parts if isinstance(p, np.ndarray)]
         if not ok:
             return parts
+        start = tracing.now_ns()
         generated = infer(self.run, np.concatenate(ok), self.max_batch, self.model, self.metrics)
+        traces = [job.trace for job in jobs if job.trace is not None]
+        if traces:  # the batch's span, linked to each traced request it served
+            tracing.record_batch(traces, self.model, len(generated), start, tracing.now_ns())
         self._images.inc(len(generated))
         if self.convert is not None:
             generated = self.convert(generated)

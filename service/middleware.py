@@ -27,8 +27,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.api.fastpath import HOT_MATCH, HotMatch, HotRoutes, body_too_large
 from service.errors import error_payload
 from service.metrics import Metrics
+from service.tracing import RequestTrace, Tracing
 
 access_log = logging.getLogger("service.access")
+UNTRACED = frozenset(
+    {"/metrics", "/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/favicon.ico"}
+)
 log = logging.getLogger(__name__)
 
 
@@ -43,9 +47,15 @@ def _request_id(raw: str) -> str:
 
 class ServiceMiddleware:
     def __init__(
-        self, app: ASGIApp, *, hot: HotRoutes, metrics: Metrics, max_body_bytes: int
+        self,
+        app: ASGIApp,
+        *,
+        hot: HotRoutes,
+        metrics: Metrics,
+        max_body_bytes: int,
+        tracing: Tracing | None = None,
     ) -> None:
-        self.app, self.hot, self.metrics = app, hot, metrics
+        self.app, self.hot, self.metrics, self.tracing = app, hot, metrics, tracing
         self.max_body_bytes = max_body_bytes
         self.pid = os.getpid()  # which worker answered, when there are several
         self._series: dict[tuple[str, str, str], tuple[Any, Any]] = {}  # label children
@@ -64,6 +74,9 @@ class ServiceMiddleware:
         counted = scope["path"] != "/metrics"
         if counted:
             self.metrics.in_flight.inc()
+        # probes and scrapes would be most of the traces and tell nothing
+        traced = self.tracing is not None and scope["path"] not in UNTRACED
+        trace = self.tracing.start(scope) if traced else None  # type: ignore[union-attr]
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, started
@@ -106,7 +119,10 @@ class ServiceMiddleware:
         finally:
             if counted:
                 self.metrics.in_flight.dec()
-            self._observe(scope, state, status, time.perf_counter() - start, rid)
+            if trace is not None:
+                route = getattr(scope.get("route"), "path", None)
+                self.tracing.finish(trace, route, status, state.get("model", ""))  # type: ignore[union-attr]
+            self._observe(scope, state, status, time.perf_counter() - start, rid, trace)
 
     def _too_large(self, path: str) -> JSONResponse:
         error = body_too_large(self.max_body_bytes)
@@ -132,7 +148,13 @@ class ServiceMiddleware:
         return capped
 
     def _observe(
-        self, scope: Scope, state: dict[str, Any], status: int, elapsed: float, rid: str
+        self,
+        scope: Scope,
+        state: dict[str, Any],
+        status: int,
+        elapsed: float,
+        rid: str,
+        trace: RequestTrace | None = None,
     ) -> None:
         route = scope.get("route")
         # the route template, never the raw URL (bounded label values)
@@ -149,16 +171,15 @@ class ServiceMiddleware:
             series[0].inc()
             series[1].observe(elapsed)
         if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                json.dumps(
-                    {
-                        "request_id": rid,
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "duration_s": round(elapsed, 5),
-                        "model": model,
-                        "pid": self.pid,
-                    }
-                )
-            )
+            line = {
+                "request_id": rid,
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "duration_s": round(elapsed, 5),
+                "model": model,
+                "pid": self.pid,
+            }
+            if trace is not None:  # the line and the trace find each other
+                line["trace_id"] = trace.trace_id
+            access_log.info(json.dumps(line))

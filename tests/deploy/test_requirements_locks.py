@@ -25,7 +25,11 @@ def pins(lock: str) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     ("lock", "extras"),
-    [("serve-cpu.lock", ["cpu"]), ("serve-gpu.lock", ["gpu"]), ("train.lock", ["cpu", "train"])],
+    [
+        ("serve-cpu.lock", ["cpu", "otel"]),
+        ("serve-gpu.lock", ["gpu", "otel"]),
+        ("train.lock", ["cpu", "train"]),
+    ],
 )
 def test_lock_pins_every_dependency_within_its_range(lock: str, extras: list[str]) -> None:
     locked = pins(lock)
