@@ -41,6 +41,8 @@ def test_compose_file_is_valid_and_starts_service_prometheus_grafana() -> None:
     assert models.startswith(str(ROOT / "models"))
     assert not {"DCGAN_HOST", "DCGAN_PORT", "DCGAN_MODELS_DIR"} & set(service["environment"])
     assert service["healthcheck"]["test"][-1] == "service.healthcheck"
+    # tracing is off unless the caller's environment names a collector
+    assert service["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == ""
     assert service["restart"] == "unless-stopped"
     for name, svc in config["services"].items():
         assert svc["deploy"]["resources"]["limits"]["memory"], name

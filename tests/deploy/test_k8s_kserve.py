@@ -202,6 +202,24 @@ def test_custom_predictor_speaks_the_open_inference_protocol_on_the_service_port
         assert c[probe]["httpGet"]["port"] in (port["containerPort"], port["name"]), probe
 
 
+def test_the_probe_paths_are_open_routes_of_the_service(tmp_path: Path) -> None:
+    """The probes call the service's own v2 health routes, without an API key (a kubelet
+    sends none): 200 once a model is ready."""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.settings import Settings
+    from tests.helpers import make_tiny_model
+
+    make_tiny_model(tmp_path, "tiny", 1)
+    c = predictor_container(isvc())
+    paths = {c[p]["httpGet"]["path"] for p in ("startupProbe", "readinessProbe", "livenessProbe")}
+    with TestClient(create_app(Settings(models_dir=tmp_path, api_key="k"))) as client:
+        for path in sorted(paths):
+            assert client.get(path).status_code == 200, path
+        assert client.get("/v2/models/tiny").status_code == 401  # the rest keeps the key
+
+
 def test_predictor_runs_the_pod_of_the_base_deployment() -> None:
     doc = isvc()
     predictor, c = doc["spec"]["predictor"], predictor_container(doc)
