@@ -94,7 +94,7 @@ class _Item:
     job: Job
     future: asyncio.Future[Any]
     enqueued: float
-    enqueued_ns: int = field(default_factory=tracing.now_ns)  # wall clock, for a span
+    enqueued_ns: int = 0  # wall clock, for the queue-wait span (only when traced)
 
 
 @dataclass
@@ -203,7 +203,8 @@ class MicroBatcher:
             raise Closed(f"{self.model}: the server is shutting down")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         try:
-            self._queue.put_nowait(_Item(job, future, time.perf_counter()))
+            traced = tracing.now_ns() if job.trace is not None else 0
+            self._queue.put_nowait(_Item(job, future, time.perf_counter(), traced))
         except asyncio.QueueFull:
             raise Overloaded(self.retry_after_s()) from None
         self._queued_images += job.size

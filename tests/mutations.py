@@ -231,6 +231,48 @@ MUTATIONS = [
         "info.st_size)",
         "tests/service/test_api_images.py -k streamed",
     ),
+    (
+        "latent ETag from the request's numbers, not their float32 bytes",
+        "service/api/generate.py",
+        'named_by: object = f"latents={latent_digest(z)}"',
+        'named_by: object = f"latents={req.latents}"',
+        "tests/service/test_api_latents.py -k etag",
+    ),
+    (
+        "walk end latent not truncated",
+        "contract/latents.py",
+        "    a, b = latent_rows(ends, truncation, center)",
+        "    a, b = ends",
+        "tests/service/test_api_interpolate.py -k truncation",
+    ),
+    (
+        "v2: a wrong input's error passed as the image API's 422",
+        "service/api/inference_protocol.py",
+        "status = 400 if exc.status == 422 else exc.status",
+        "status = exc.status",
+        "tests/service/test_inference_protocol.py",
+    ),
+    (
+        "v2: binary seeds read big-endian",
+        "service/api/inference_tensors.py",
+        '"UINT64": np.dtype("<u8"),',
+        '"UINT64": np.dtype(">u8"),',
+        "tests/service/test_inference_protocol.py -k binary_inputs",
+    ),
+    (
+        "v2: BYTES length prefix big-endian",
+        "service/api/inference_tensors.py",
+        'raw = b"".join(struct.pack("<I", len(p)) + p for p in pngs)',
+        'raw = b"".join(struct.pack(">I", len(p)) + p for p in pngs)',
+        "tests/service/test_inference_protocol.py -k length_prefixed",
+    ),
+    (
+        "tracing: the batch span links only its first request",
+        "service/tracing.py",
+        "links=[Link(t.span.get_span_context()) for t in traces],",
+        "links=[Link(traces[0].span.get_span_context())],",
+        "tests/service/test_tracing.py -k several_traces",
+    ),
 ]
 
 
