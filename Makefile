@@ -29,8 +29,8 @@ $(BIN)/python:
 
 # Serving set only: no torch.
 $(VENV)/.serve-installed: pyproject.toml | $(BIN)/python
-	@echo "installing the serving set into $(VENV) (onnxruntime, FastAPI; ~100 MB, about a minute)"
-	$(BIN)/pip install --progress-bar on -e '.[cpu]'
+	@echo "installing the serving set into $(VENV) (onnxruntime, FastAPI, OpenTelemetry; ~100 MB, about a minute)"
+	$(BIN)/pip install --progress-bar on -e '.[cpu,otel]'
 	touch $@
 
 serve: $(VENV)/.serve-installed
@@ -40,7 +40,7 @@ serve: $(VENV)/.serve-installed
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	@echo "installing torch (CPU build, ~200 MB), then the training and test set into $(VENV) (a few minutes)"
 	$(BIN)/pip install --progress-bar on "$(TORCH)"
-	$(BIN)/pip install --progress-bar on -e '.[cpu,train,dev]'
+	$(BIN)/pip install --progress-bar on -e '.[cpu,otel,train,dev]'
 	touch $@ $(VENV)/.serve-installed
 
 test: $(VENV)/.dev-installed
