@@ -112,7 +112,9 @@ def test_renders_and_its_kubernetes_objects_validate(tmp_path: Path) -> None:
     assert sorted(d["kind"] for d in docs) == [
         "InferenceService",
         "Namespace",
+        "NetworkPolicy",
         "PersistentVolumeClaim",
+        "PodDisruptionBudget",
     ]
     namespace = one(docs, "Namespace")["metadata"]["name"]
     assert {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"} == {namespace}
@@ -275,3 +277,19 @@ def test_kserve_scales_as_the_hpa_does_on_cpu() -> None:
     (cpu,) = [m["resource"] for m in hpa["metrics"] if m["type"] == "Resource"]
     assert cpu["name"] == predictor["scaleMetric"] == "cpu"
     assert predictor["scaleTarget"] == cpu["target"]["averageUtilization"]
+
+
+def test_the_network_policy_and_disruption_budget_hold_the_predictor_pods() -> None:
+    """KServe labels the pods it makes serving.kserve.io/inferenceservice: <name>; both
+    select that, and only the predictor's port comes in (as base/ does for the Deployment)."""
+    docs = rendered("kserve")
+    doc = isvc()
+    pods = {"serving.kserve.io/inferenceservice": doc["metadata"]["name"]}
+    policy, budget = one(docs, "NetworkPolicy"), one(docs, "PodDisruptionBudget")
+    assert policy["spec"]["podSelector"]["matchLabels"] == pods
+    assert budget["spec"]["selector"]["matchLabels"] == pods
+    (port,) = predictor_container(doc)["ports"]
+    assert policy["spec"]["ingress"] == [
+        {"ports": [{"port": port["containerPort"], "protocol": "TCP"}]}
+    ]
+    assert policy["spec"]["egress"] == [] and budget["spec"]["maxUnavailable"] == 1
