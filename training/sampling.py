@@ -80,18 +80,29 @@ def generate_images(
     from training.checkpoints import CHECKPOINT_FILE, load_generator
     from training.truncation_center import find_center
 
-    generator, _ = load_generator(source / CHECKPOINT_FILE if source.is_dir() else source)
+    checkpoint = source / CHECKPOINT_FILE if source.is_dir() else source
+    generator, _ = load_generator(checkpoint)
 
     def render(z: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             return generator(torch.from_numpy(z)).numpy()
 
     nz = generator.config.nz
-    # a checkpoint has no manifest: its center is found here, as `dcgan export` would
-    center = find_center(render, nz).center if truncation is not None else None
+    center = None
+    if truncation is not None:
+        # a checkpoint has no manifest: its center is found here, as `dcgan export` would,
+        # once per checkpoint state (a ψ sweep would otherwise render 2,000 images per ψ)
+        info = checkpoint.stat()
+        key = (str(checkpoint.resolve()), info.st_mtime_ns, info.st_size)
+        if key not in _CHECKPOINT_CENTERS:
+            _CHECKPOINT_CENTERS[key] = find_center(render, nz).center
+        center = _CHECKPOINT_CENTERS[key]
     images = render(latents_for_seeds(seed_list, nz, truncation, center))
     return images, generator.config.image_size, generator.config.channels
 
+
+# truncation centers found for checkpoints, by (path, mtime, size): a new save finds its own
+_CHECKPOINT_CENTERS: dict[tuple[str, int, int], list[float]] = {}
 
 LABEL_HEIGHT = 12  # px of the strip under each image that names its seed
 
