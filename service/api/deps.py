@@ -7,7 +7,8 @@ request's response body is made (see service.lifecycle.ModelManager.lease).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import functools
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, NamedTuple
 
@@ -15,7 +16,14 @@ import numpy as np
 from fastapi import Depends, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from contract.latents import LATENT_ABS_MAX, TRUNCATION_MAX, TRUNCATION_MIN, FloatArray
+from contract.latents import (
+    LATENT_ABS_MAX,
+    TRUNCATION_MAX,
+    TRUNCATION_MIN,
+    FloatArray,
+    latent_rows,
+    latents_for_seeds,
+)
 from service.api.lookup import resolve
 from service.api.responses import Services
 from service.errors import ApiError
@@ -138,6 +146,21 @@ def truncation_of(entry: ModelVersion, psi: float | None) -> Truncation:
 
 # one number of an explicit latent: finite, and far from float32's overflow
 LatentValue = Annotated[float, Field(allow_inf_nan=False, ge=-LATENT_ABS_MAX, le=LATENT_ABS_MAX)]
+
+
+def latent_source(
+    seeds: list[int] | None,
+    z: FloatArray | None,
+    nz: int,
+    psi: float | None,
+    truncation: Truncation,
+) -> Callable[[], FloatArray]:
+    """A job's latents, made later in its worker thread: the explicit rows ``z``, or the
+    seeds' (one of the two), turned by ψ toward the version's center either way."""
+    if z is not None:
+        return functools.partial(latent_rows, z, psi, truncation.center)
+    assert seeds is not None  # the routes give one source or the other
+    return functools.partial(latents_for_seeds, seeds, nz, psi, truncation.center)
 
 
 def latent_matrix(rows: Sequence[Sequence[float]], nz: int, parameter: str) -> FloatArray:

@@ -9,7 +9,6 @@ the same code, so both give the same bytes and the same ETag. Both are hot route
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Response
@@ -18,10 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 from contract.imaging import MEDIA_TYPES
 from contract.latents import (
     SEED_MAX,
-    FloatArray,
     latent_digest,
-    latent_rows,
-    latents_for_seeds,
     random_seeds,
 )
 from service.api.deps import (
@@ -30,6 +26,7 @@ from service.api.deps import (
     LatentValue,
     ModelQuery,
     latent_matrix,
+    latent_source,
     truncation_field,
     truncation_of,
 )
@@ -201,12 +198,11 @@ async def answer_images(
     m = entry.manifest
     truncation = truncation_of(entry, req.truncation)
     headers = model_headers(entry)
-    latents: Callable[[], FloatArray]
     if req.latents is not None:
         z = latent_matrix(req.latents, m.nz, "latents")
         named_by: object = f"latents={latent_digest(z)}"
         seeds: list[int | None] = [None] * len(z)
-        latents = functools.partial(latent_rows, z, req.truncation, truncation.center)
+        latents = latent_source(None, z, m.nz, req.truncation, truncation)
     else:
         seed_list = (
             req.seeds
@@ -217,9 +213,7 @@ async def answer_images(
         )
         headers["X-Seeds"] = ",".join(map(str, seed_list))
         named_by, seeds = seed_list, list(seed_list)
-        latents = functools.partial(
-            latents_for_seeds, seed_list, m.nz, req.truncation, truncation.center
-        )
+        latents = latent_source(seed_list, None, m.nz, req.truncation, truncation)
     deterministic = req.seed is not None or req.seeds is not None or req.latents is not None
     if deterministic:
         headers["ETag"] = seeded_etag(

@@ -25,9 +25,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Path, Response
 from pydantic import BaseModel, Field
 
-from contract.latents import FloatArray, latent_rows, latents_for_seeds
 from service import __version__
-from service.api.deps import DeadlineHeader, truncation_of
+from service.api.deps import DeadlineHeader, latent_source, truncation_of
 from service.api.fastpath import Call, served_by
 from service.api.inference_tensors import (
     HEADER_LENGTH,
@@ -191,16 +190,9 @@ async def serve_infer(call: Call) -> Reply:
             body, call.header(HEADER_LENGTH.encode()), m.nz, settings.max_count
         )
         truncation = truncation_of(entry, request.truncation)
-        latents: Callable[[], FloatArray]
-        if request.latents is not None:
-            latents = functools.partial(
-                latent_rows, request.latents, request.truncation, truncation.center
-            )
-        else:  # seeds: parse_inference gives one or the other
-            seeds = request.seeds or []
-            latents = functools.partial(
-                latents_for_seeds, seeds, m.nz, request.truncation, truncation.center
-            )
+        latents = latent_source(
+            request.seeds, request.latents, m.nz, request.truncation, truncation
+        )
         # binary uint8 images are a copy of the pixels; PNGs and JSON numbers are real work
         light = all(out == IMAGES and binary for out, binary in request.outputs)
         job = Job(

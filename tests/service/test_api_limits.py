@@ -14,7 +14,7 @@ import pytest
 from fastapi import Request
 from fastapi.testclient import TestClient
 
-from service.api import generate, interpolate
+from service.api import deps, generate, interpolate
 from service.app import create_app
 from service.settings import Settings
 
@@ -41,7 +41,8 @@ def test_latents_and_rendering_never_run_on_the_event_loop(
         return wrapper
 
     for module, names in (
-        (generate, ("latents_for_seeds", "render_images")),
+        (deps, ("latents_for_seeds",)),  # what a /generate job's latent_source calls
+        (generate, ("render_images",)),
         (interpolate, ("latent_path", "render_frames")),
     ):
         for name in names:
@@ -63,7 +64,7 @@ def test_an_output_over_the_pixel_budget_is_422_before_any_work(
     models_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ran: list[int] = []
-    monkeypatch.setattr(generate, "latents_for_seeds", lambda seeds, nz: ran.append(1))
+    monkeypatch.setattr(deps, "latents_for_seeds", lambda seeds, nz: ran.append(1))
     settings = Settings(models_dir=models_dir, max_count=1024, max_output_pixels=1 << 16)
     with TestClient(create_app(settings)) as client:
         body = {"count": 962, "grid": True, "upscale": 8, "format": "webp"}
