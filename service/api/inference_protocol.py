@@ -39,6 +39,7 @@ from service.api.inference_tensors import (
     inference_response,
     parse_inference,
 )
+from service.api.operations import not_ready
 from service.api.responses import Reply, run_job
 from service.batching import Job
 from service.errors import ApiError, is_protocol_path
@@ -120,10 +121,9 @@ async def serve_live(call: Call) -> Reply:
 @protocol_errors
 async def serve_ready(call: Call) -> Reply:
     """Ready as /readyz is: a model loaded and warmed up, until shutdown begins."""
-    if call.manager.draining:
-        return _error(503, "the server is shutting down")
-    if not call.manager.registry.ready:
-        return _error(503, "no model is loaded and warmed up")
+    problem = not_ready(call.manager)
+    if problem is not None:
+        return _error(503, problem[1])
     return _json({"ready": True})
 
 

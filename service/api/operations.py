@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.api.deps import ManagerDep
 from service.errors import ApiError, error_body, error_responses
+from service.lifecycle import ModelManager
 from service.metrics import exposition
 from service.registry import Registry
 
@@ -31,11 +32,19 @@ async def healthz() -> dict[str, str]:
 )
 async def readyz(manager: ManagerDep) -> Any:
     """Ready when at least one model is loaded and warmed up, until shutdown begins."""
-    if manager.draining:
-        return JSONResponse(error_body("shutting_down", "the server is shutting down"), 503)
-    if not manager.registry.ready:
-        return JSONResponse(error_body("not_ready", "no model is loaded and warmed up"), 503)
+    problem = not_ready(manager)
+    if problem is not None:
+        return JSONResponse(error_body(*problem), 503)
     return {"status": "ready", "models": manager.registry.ready_names()}
+
+
+def not_ready(manager: ModelManager) -> tuple[str, str] | None:
+    """Why the server is not ready, (code, message), or None: /readyz and /v2/health/ready."""
+    if manager.draining:
+        return "shutting_down", "the server is shutting down"
+    if not manager.registry.ready:
+        return "not_ready", "no model is loaded and warmed up"
+    return None
 
 
 @models_router.get("/models", responses=error_responses(401))

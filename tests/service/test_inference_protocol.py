@@ -388,3 +388,15 @@ def test_infer_requests_are_counted_under_their_route(client: TestClient) -> Non
     ]
     assert infer and infer[0].endswith(" 3.0"), infer
     assert any("/v2/models/{name}/versions/{version}/infer" in line for line in text.splitlines())
+
+
+def test_ready_answers_as_readyz_does(tmp_path: Any) -> None:
+    """No model loaded: /v2/health/ready is 503 with /readyz's reason, in the protocol's shape."""
+    from service.app import create_app
+    from service.settings import Settings
+
+    with TestClient(create_app(Settings(models_dir=tmp_path))) as empty:
+        r, readyz = empty.get("/v2/health/ready"), empty.get("/readyz")
+        assert r.status_code == readyz.status_code == 503
+        assert r.json() == {"error": readyz.json()["error"]["message"]}
+        assert empty.get("/v2/health/live").json() == {"live": True}
