@@ -71,8 +71,8 @@ MUTATIONS = [
     (
         "etag w/o frame_ms",
         "service/api/interpolate.py",
-        "            q.frame_ms,\n            truncation=truncation.tag,",
-        "            truncation=truncation.tag,",
+        "            q.format,\n            q.frame_ms,\n",
+        "            q.format,\n",
         "tests/service/test_cache.py",
     ),
     (
@@ -165,7 +165,7 @@ MUTATIONS = [
         "service/batching.py",
         "        if self.stop.is_set():\n            raise Abandoned",
         "        if self.stop.is_set() and False:\n            raise Abandoned",
-        "tests/service/test_abandoned_work.py tests/service/test_rendering.py",
+        "tests/service/test_rendering.py tests/service/test_abandoned_work.py",
     ),
     (
         "render pool admits one more",

@@ -62,3 +62,38 @@ def test_json_bodies_hold_one_png_per_seed() -> None:
     assert [i["seed"] for i in body["images"]] == [5, 6]
     png = Image.open(io.BytesIO(base64.b64decode(body["images"][0]["png"])))
     assert png.size == (4, 4)
+
+
+@pytest.mark.parametrize("fmt", ["json", "png"])
+def test_a_job_whose_request_is_gone_stops_rendering_at_the_next_step(fmt: str) -> None:
+    """A job's render asks its ``stop`` between steps: once set, the next step raises
+    Abandoned instead of upscaling and encoding the rest (no timing involved)."""
+    import functools
+
+    from service.batching import Job
+    from service.rendering import Abandoned
+
+    steps: list[int] = []
+    leave_at = 2  # the client leaves while the second image is upscaled
+
+    def finish(images: np.ndarray, check: object) -> bytes:
+        def counting_check() -> None:
+            steps.append(len(steps))
+            if len(steps) == leave_at:
+                job.stop.set()
+            check()  # type: ignore[operator]
+
+        options = ImageOptions(fmt, grid=fmt == "png", upscale=2)  # type: ignore[arg-type]
+        return render_images(images, options, [1] * len(images), "m", 1, counting_check)
+
+    job = Job(latents=functools.partial(np.zeros, (8, 4)), size=8, finish=finish)
+    pixels = np.zeros((8, 4, 4, 3), np.uint8)
+    with pytest.raises(Abandoned):
+        job.render(pixels)
+    assert len(steps) == 2, f"{len(steps) - 2} steps ran after the stop"
+    # the same job, not stopped, renders to the end
+    steps.clear()
+    job.stop.clear()
+    leave_at = 0  # never
+    assert job.render(pixels)
+    assert len(steps) > 8  # every image upscaled, then encoded
