@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -109,17 +110,36 @@ def children(pid: int) -> set[int]:
     return found
 
 
+def holder_of(workers: set[int], server_port: int, client_ports: set[int]) -> int | None:
+    """The worker holding the most of these client connections (Linux /proc): the server
+    ends' socket inodes in /proc/net/tcp, matched to each worker's open files."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = (int(a.rsplit(":", 1)[1], 16) for a in fields[1:3])
+        if local == server_port and remote in client_ports:
+            inodes.add(f"socket:[{fields[9]}]")
+    held: Counter[int] = Counter()
+    for pid in workers:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                held[pid] += os.readlink(fd) in inodes
+    best = held.most_common(1)
+    return best[0][0] if best and best[0][1] else None
+
+
 def test_a_killed_workers_gauges_do_not_linger(models_dir: Path) -> None:
-    """SIGKILL one of two workers while it holds a request: uvicorn starts a new one, and the
-    scrape counts 2 worker processes and 0 requests in flight once idle (before: 3 and 1, for
-    ever: a false load signal for the autoscaler)."""
+    """SIGKILL the worker that holds requests: uvicorn starts a new one, and once that one
+    serves, the scrape counts 2 worker processes and 0 requests in flight (before: 3 and the
+    dead worker's requests, for ever: a false load signal for the autoscaler)."""
     import socket
 
     with running_server(models_dir, {"DCGAN_WORKERS": "2"}) as srv:
         both_workers_up(srv)
-        workers = children(srv.proc.pid)
+        workers = {pid for pid in children(srv.proc.pid) if "spawn_main" in cmdline(pid)}
+        assert len(workers) == 2, workers
         port = int(srv.url.rsplit(":", 1)[1])
-        # a request held half-sent on each worker (new connections spread over both)
+        # requests held half-sent (new connections: either worker may take them)
         held = []
         for _ in range(6):
             sock = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -131,12 +151,20 @@ def test_a_killed_workers_gauges_do_not_linger(models_dir: Path) -> None:
             ),
             10,
         )
-        victim = max(workers)
+        victim = holder_of(workers, port, {s.getsockname()[1] for s in held})
+        assert victim is not None, "no worker holds the requests"
         os.kill(victim, signal.SIGKILL)
         for sock in held:
             sock.close()
-        wait_for(lambda: len(children(srv.proc.pid) - {victim}) == 2, 30, lambda: "no respawn")
-        both_workers_up(srv)
+        wait_for(lambda: len(children(srv.proc.pid) - workers) > 1, 30, lambda: "no respawn")
+        (new,) = {pid for pid in children(srv.proc.pid) - workers if "spawn_main" in cmdline(pid)}
+
+        def new_worker_serves() -> bool:  # its gauges are registered once it answers
+            httpx.get(f"{srv.url}/metrics")
+            return re.search(rf'"pid": {new}\b', srv.output()) is not None
+
+        # (a count taken before the new worker registers would be 2 with the bug too)
+        wait_for(new_worker_serves, 30, lambda: "the new worker never answered")
 
         def settled() -> bool:
             text = httpx.get(f"{srv.url}/metrics").text
