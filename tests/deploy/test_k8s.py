@@ -24,7 +24,8 @@ from tests.deploy.promql import exported_series_names
 K8S = DEPLOY / "k8s"
 KUBERNETES_VERSION = "1.32.0"  # the oldest release the manifests are checked against
 OVERLAYS = ("overlays/cpu", "overlays/gpu", "training")
-COMPONENTS = ("components/models-volume", "components/models-init")
+MODEL_COMPONENTS = ("components/models-volume", "components/models-init")
+COMPONENTS = (*MODEL_COMPONENTS, "components/tracing")
 ADAPTER_VALUES = K8S / "prometheus-adapter" / "values.yaml"
 Doc = dict[str, Any]
 
@@ -93,7 +94,7 @@ def test_overlay_validates_against_the_pinned_kubernetes_schemas(
     assert "passed" in out
 
 
-@pytest.mark.parametrize("component", COMPONENTS)
+@pytest.mark.parametrize("component", MODEL_COMPONENTS)
 def test_each_models_component_renders_and_validates(component: str, tmp_path: Path) -> None:
     manifest = with_component(tmp_path, component)
     result = validate(manifest, tmp_path)
@@ -112,6 +113,43 @@ def test_each_models_component_renders_and_validates(component: str, tmp_path: P
         (init,) = pod["initContainers"]
         assert "emptyDir" in models
         assert {m["mountPath"] for m in init["volumeMounts"]} == {"/app/models"}
+
+
+def test_the_tracing_component_sets_the_endpoint_and_opens_only_its_egress(
+    tmp_path: Path,
+) -> None:
+    """Without it the base policy allows no egress, so exported spans would be dropped; with
+    it the endpoint is set and the pods may reach that port and DNS, nothing more."""
+    from urllib.parse import urlsplit
+
+    base = rendered("overlays/cpu")
+    assert env_of(container(base))["OTEL_EXPORTER_OTLP_ENDPOINT"] == ""  # off by default
+    assert one(base, "NetworkPolicy")["spec"]["egress"] == []
+    manifest = with_component(tmp_path, "components/tracing")
+    result = validate(manifest, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    docs = [d for d in yaml.safe_load_all(manifest) if d]
+    endpoint = urlsplit(env_of(container(docs))["OTEL_EXPORTER_OTLP_ENDPOINT"])
+    assert endpoint.scheme == "http" and endpoint.port
+    deployment = one(docs, "Deployment")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    policies = {d["metadata"]["name"]: d for d in docs if d["kind"] == "NetworkPolicy"}
+    assert policies["dcgan"] == one(base, "NetworkPolicy")  # the base policy is unchanged
+    tracing = policies.pop("dcgan-tracing")
+    assert tracing["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    assert tracing["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+    assert tracing["spec"]["policyTypes"] == ["Egress"] and "ingress" not in tracing["spec"]
+    opened = {
+        (p["port"], p["protocol"]) for rule in tracing["spec"]["egress"] for p in rule["ports"]
+    }
+    # the collector's port (and namespace: the endpoint's host is <service>.<namespace>)
+    assert opened == {(endpoint.port, "TCP"), (53, "UDP"), (53, "TCP")}
+    (collector,) = [
+        rule for rule in tracing["spec"]["egress"] if rule["ports"][0]["port"] == endpoint.port
+    ]
+    namespace = str(endpoint.hostname).split(".")[1]
+    (peer,) = collector["to"]
+    assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": namespace}
 
 
 def test_the_validator_rejects_a_misspelt_field(tmp_path: Path) -> None:
