@@ -1,4 +1,5 @@
 import io
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -128,3 +129,24 @@ def test_bad_parameters_are_422(client: TestClient, query: str) -> None:
 
 def test_unknown_model_is_404(client: TestClient) -> None:
     assert client.get("/interpolate?model=nope&seed_a=1&seed_b=2").status_code == 404
+
+
+def test_the_pixel_budget_counts_the_upscaled_frames(models_dir: Path) -> None:
+    """steps × (side × upscale)²: exactly the budget is served, one frame more is 422, and the
+    same walk without upscale fits easily (16 px frames; budget 10 frames of 64 px)."""
+    from service.app import create_app
+    from service.settings import Settings
+
+    budget = 10 * 64 * 64
+    app = create_app(
+        Settings(models_dir=models_dir, default_model="tiny", max_output_pixels=budget)
+    )
+    base = "/interpolate?model=tiny&seed_a=1&seed_b=2&format=gif"
+    with TestClient(app) as client:
+        assert client.get(f"{base}&steps=10&upscale=4").status_code == 200
+        over = client.get(f"{base}&steps=11&upscale=4")
+        assert client.get(f"{base}&steps=11").status_code == 200
+    assert over.status_code == 422, over.text
+    error = over.json()["error"]
+    assert error["code"] == "output_too_large"
+    assert "DCGAN_MAX_OUTPUT_PIXELS" in error["message"] and "11 × 64×64" in error["message"]

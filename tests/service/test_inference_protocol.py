@@ -135,6 +135,19 @@ def binary_body(
     }
 
 
+def test_the_limits_themselves_are_served(client: TestClient) -> None:
+    """The bounds are inclusive: N of exactly DCGAN_MAX_COUNT (64 here) seeds, and latent
+    values of exactly ±1000 (LATENT_ABS_MAX); one more of either is 400 (below)."""
+    images = [{"name": "images", "parameters": {"binary_data": True}}]
+    r = client.post(INFER, json=seeds_request(list(range(64)), outputs=images))
+    assert r.status_code == 200, r.text
+    assert split(r)[0]["outputs"][0]["shape"] == [64, 16, 16, 3]
+    edge = {"name": "z", "shape": [1, 8], "datatype": "FP32", "data": [1000.0, -1000.0] + [0.0] * 6}
+    r = client.post(INFER, json={"inputs": [edge], "outputs": images})
+    assert r.status_code == 200, r.text
+    assert len(split(r)[1]) == 16 * 16 * 3
+
+
 @pytest.mark.parametrize(
     ("kwargs", "said"),
     [
@@ -318,6 +331,24 @@ def binary_body(
                 np.full(8, np.nan, "<f4").tobytes(),
             ),
             "finite",
+        ),
+        (
+            binary_body(
+                [
+                    {
+                        "name": "seed",
+                        "shape": [2],
+                        "datatype": "INT64",
+                        "parameters": {"binary_data_size": 16},
+                    }
+                ],
+                np.array([5, -1], "<i8").tobytes(),
+            ),
+            "negative",
+        ),
+        (
+            {"json": seeds_request([1], outputs=[{"name": "png"}, {"name": "png"}])},
+            "asked for twice",
         ),
     ],
 )
