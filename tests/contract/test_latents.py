@@ -78,6 +78,16 @@ def test_slerp_of_parallel_vectors_falls_back_to_lerp() -> None:
     assert np.allclose(slerp(a, 2 * a, np.array([0.5], np.float32))[0], 1.5 * a, atol=1e-5)
 
 
+def test_slerp_between_opposite_latents_is_the_straight_line_through_zero() -> None:
+    """z to -z has no one great circle: the walk is lerp's, through 0 at the middle (the
+    spherical formula would divide by sin(π) there: values of ~1e7)."""
+    a = latent_for_seed(1, 100)
+    walk = slerp(a, -a, np.linspace(0.0, 1.0, 5, dtype=np.float32))
+    assert np.isfinite(walk).all()
+    assert np.allclose(walk, lerp(a, -a, np.linspace(0.0, 1.0, 5, dtype=np.float32)), atol=1e-5)
+    assert np.abs(walk[2]).max() < 1e-5
+
+
 # --- truncation (ψ) -------------------------------------------------------------------------
 
 NZ = 100

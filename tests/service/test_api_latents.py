@@ -150,3 +150,30 @@ def test_64_latents_of_a_100_number_z_fit_the_default_body_limit() -> None:
     z = np.random.default_rng(0).standard_normal((64, 100)).astype(np.float32)
     body = json.dumps({"latents": [[float(v) for v in row] for row in z]})
     assert len(body) <= Settings().max_body_bytes
+
+
+def test_a_walk_between_opposite_latents_is_the_straight_line_through_zero(
+    client: TestClient,
+) -> None:
+    """z to -z (a latent and its negation, as latent arithmetic makes) has no one great
+    circle: the 5-step walk is z, z/2, 0, -z/2, -z (the spherical formula, dividing by
+    sin(π), would give 0.71·z at the second step, or overflow)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    def pixels(png_b64: str) -> np.ndarray:
+        return np.asarray(Image.open(io.BytesIO(base64.b64decode(png_b64))), dtype=np.int16)
+
+    z = seed_latent(5)
+    walk = client.get(
+        f"/interpolate?model=tiny&steps=5&format=json&z_a={joined(z)}&z_b={joined([-v for v in z])}"
+    )
+    assert walk.status_code == 200, walk.text
+    frames = [pixels(f) for f in walk.json()["frames"]]
+    for step, scale in ((1, 0.5), (2, 0.0), (3, -0.5)):
+        body = {"latents": [[scale * v for v in z]], "format": "json"}
+        expected = pixels(client.post("/generate?model=tiny", json=body).json()["images"][0]["png"])
+        # float32 rounding of (1 - t)·z + t·(-z) against scale·z: at most one level apart
+        assert np.abs(frames[step] - expected).max() <= 1, step

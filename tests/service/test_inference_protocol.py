@@ -431,3 +431,20 @@ def test_ready_answers_as_readyz_does(tmp_path: Any) -> None:
         assert r.status_code == readyz.status_code == 503
         assert r.json() == {"error": readyz.json()["error"]["message"]}
         assert empty.get("/v2/health/live").json() == {"live": True}
+
+
+def test_metadata_lists_only_the_versions_that_can_serve(client: TestClient) -> None:
+    """A version whose files do not match its manifest is unavailable: the model's metadata
+    leaves it out of ``versions`` and its readiness is 503 with the reason."""
+    import shutil
+    from pathlib import Path
+
+    tiny = Path(client.app.settings.models_dir) / "tiny"  # type: ignore[attr-defined]
+    shutil.copytree(tiny / "2", tiny / "3")
+    (tiny / "3" / "generator.onnx").write_bytes(b"not the exported generator")
+    assert client.post("/admin/reload").status_code == 200
+    metadata = client.get("/v2/models/tiny").json()
+    assert metadata["versions"] == ["1", "2"], metadata
+    broken = client.get("/v2/models/tiny/versions/3/ready")
+    assert broken.status_code == 503 and set(broken.json()) == {"error"}
+    assert client.get("/v2/models/tiny/versions/2/ready").status_code == 200
