@@ -31,6 +31,15 @@ ROOT = Path(__file__).resolve().parents[1]
 MIN_KILL_RATIO = 0.9
 COPIED = ("contract", "service", "training", "testkit", "tests", "models", "pyproject.toml")
 
+# the tests that guard the image routes, and the model registry
+API_TESTS = (
+    "tests/service/test_api.py tests/service/test_api_images.py tests/service/test_cache.py "
+    "tests/service/test_api_limits.py tests/service/test_api_latents.py"
+)
+REGISTRY_TESTS = (
+    "tests/service/test_registry.py tests/service/test_discovery.py tests/service/test_api.py"
+)
+
 # (name, file, the code as written, the bug, the tests that guard it)
 MUTATIONS = [
     (
@@ -405,6 +414,69 @@ MUTATIONS = [
         'weights = state["ema"] if ema and state.get("ema") is not None else state["generator"]',
         'weights = state["generator"]',
         "tests/training/test_export.py tests/training/test_train.py",
+    ),
+    (
+        "the default version is the newest even when it cannot serve",
+        "service/registry.py",
+        "pool = ready or list(versions.values())",
+        "pool = list(versions.values())",
+        REGISTRY_TESTS,
+    ),
+    (
+        "a model with one broken version is not ready",
+        "service/registry.py",
+        'if any(v.status == "ready" for v in vs.values())',
+        'if all(v.status == "ready" for v in vs.values())',
+        REGISTRY_TESTS + " tests/service/test_api_admin.py",
+    ),
+    (
+        "DCGAN_REQUIRE_CUDA satisfied by the CPU",
+        "service/registry.py",
+        "if settings.require_cuda and CUDA not in available:",
+        "if settings.require_cuda and CUDA in available:",
+        REGISTRY_TESTS + " tests/service/test_settings.py tests/service/test_main.py",
+    ),
+    (
+        "a rewritten ONNX file taken for the loaded one",
+        "service/registry.py",
+        "regular_file_inside(real_root, onnx_path) or checksum_problem(onnx_path, manifest)",
+        "regular_file_inside(real_root, onnx_path)",
+        REGISTRY_TESTS + " tests/service/test_api_admin.py tests/service/test_watch_swaps.py",
+    ),
+    (
+        "version folders with a leading zero",
+        "contract/folders.py",
+        'VERSION_RE = re.compile(r"[1-9][0-9]{0,8}")',
+        'VERSION_RE = re.compile(r"[0-9]{1,9}")',
+        REGISTRY_TESTS,
+    ),
+    (
+        "count of exactly DCGAN_MAX_COUNT refused",
+        "service/api/generate.py",
+        "if req.count > settings.max_count:",
+        "if req.count >= settings.max_count:",
+        API_TESTS,
+    ),
+    (
+        "answers to explicit latents not cacheable",
+        "service/api/generate.py",
+        "req.seeds is not None or req.latents is not None",
+        "req.seeds is not None",
+        API_TESTS,
+    ),
+    (
+        "seed URLs in other spellings served",
+        "service/api/generate.py",
+        "if raw_seed != str(path.seed):",
+        "if False:",
+        API_TESTS,
+    ),
+    (
+        "default-version answers cached as immutable",
+        "service/api/responses.py",
+        "return IMMUTABLE if pinned else REVALIDATE",
+        "return IMMUTABLE",
+        API_TESTS,
     ),
 ]
 

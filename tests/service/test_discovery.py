@@ -129,6 +129,43 @@ def test_an_unchanged_version_is_kept_across_a_reload(models: Path) -> None:
     assert again.models["bad"][1] is first.models["bad"][1]
 
 
+def test_a_broken_newest_version_leaves_the_model_ready_on_the_one_before(
+    models: Path, tmp_path: Path
+) -> None:
+    """bad v2 cannot load: requests without a version get v1, the model counts as ready; with
+    every version broken, the default is the newest (to say why) and the model is not ready."""
+    v2 = copy_version(models / "bad" / "1", models / "bad" / "2", "bad", 2)
+    (v2 / "generator.onnx").write_bytes(b"half-copied")
+    found = scan(models)
+    assert "sha256 of generator.onnx does not match" in unavailable_reason(
+        found, "bad", 2, tmp_path
+    )
+    default = found.default_version("bad")
+    assert default is not None and (default.version, default.status) == (1, "ready")
+    assert found.ready_names() == ["bad", "tiny"]
+    (models / "bad" / "1" / "generator.onnx").write_bytes(b"half-copied")
+    none_ready = scan(models)
+    default = none_ready.default_version("bad")
+    assert default is not None and (default.version, default.status) == (2, "unavailable")
+    assert none_ready.ready_names() == ["tiny"]
+
+
+def test_a_loaded_version_whose_onnx_is_rewritten_is_loaded_again_and_refused(
+    models: Path, tmp_path: Path
+) -> None:
+    """Same manifest, other ONNX bytes (a copy over a served version): a reload must not keep
+    the loaded session as if nothing changed; the checksum refuses the new file."""
+    first = scan(models)
+    assert first.models["bad"][1].status == "ready"
+    (models / "bad" / "1" / "generator.onnx").write_bytes(
+        (models / "tiny" / "1" / "generator.onnx").read_bytes()
+    )
+    assert unchanged(first.models["bad"][1], models / "bad" / "1") is False
+    assert "sha256 of generator.onnx does not match" in unavailable_reason(
+        scan(models, first), "bad", 1, tmp_path
+    )
+
+
 @pytest.mark.parametrize("folder_name", ["²", "01", "001", "+1", "\u0661", " 1", "1 ", "0", "1.0"])
 def test_a_non_canonical_version_folder_is_skipped_with_a_warning(
     models: Path, caplog: pytest.LogCaptureFixture, folder_name: str
