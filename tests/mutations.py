@@ -478,6 +478,62 @@ MUTATIONS = [
         "return IMMUTABLE",
         API_TESTS,
     ),
+    (
+        "upper-case image extensions skipped",
+        "training/data.py",
+        'if not n.startswith(".") and n.lower().endswith(IMAGE_EXTENSIONS)',
+        'if not n.startswith(".") and n.endswith(IMAGE_EXTENSIONS)',
+        "tests/training/test_data.py",
+    ),
+    (
+        "hidden folders walked into",
+        "training/data.py",
+        'dirs[:] = sorted(d for d in dirs if not d.startswith("."))',
+        "dirs[:] = sorted(dirs)",
+        "tests/training/test_data.py",
+    ),
+    (
+        "EXIF orientation ignored",
+        "training/data.py",
+        "img = _to_8bit(ImageOps.exif_transpose(img))",
+        "img = _to_8bit(img)",
+        "tests/training/test_data.py",
+    ),
+    (
+        "training images scaled to [0, 2]",
+        "training/train_data.py",
+        "x = batch.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)",
+        "x = batch.to(device, non_blocking=True).float().div_(127.5)",
+        "tests/training/test_train.py tests/training/test_cli.py",
+    ),
+    (
+        "k-NN radius one neighbour short",
+        "training/quality.py",
+        "radii[rows] = np.partition(d, k, axis=1)[:, k]",
+        "radii[rows] = np.partition(d, k - 1, axis=1)[:, k - 1]",
+        "tests/training/test_quality.py",
+    ),
+    (
+        "k-NN balls open, not closed",
+        "training/quality.py",
+        "counts[rows] = (d <= radii[None, :]).sum(1)",
+        "counts[rows] = (d < radii[None, :]).sum(1)",
+        "tests/training/test_quality.py",
+    ),
+    (
+        "KID's MMD biased (diagonal divided in)",
+        "training/quality.py",
+        "/ (m * (m - 1))",
+        "/ (m * m)",
+        "tests/training/test_quality.py",
+    ),
+    (
+        "truncation center from the least typical images",
+        "training/truncation_center.py",
+        'nearest = np.argsort(distance, kind="stable")',
+        'nearest = np.argsort(-distance, kind="stable")',
+        "tests/training/test_export.py tests/training/test_cli.py",
+    ),
 ]
 
 

@@ -48,6 +48,23 @@ def test_center_crop_keeps_the_middle(folder: Path, tmp_path: Path) -> None:
     assert wide[0].mean() > 200 and wide[2].mean() < 50  # red, not blue
 
 
+def test_phone_photos_are_turned_upright_by_their_exif_orientation(tmp_path: Path) -> None:
+    """A camera stores a portrait photo as landscape pixels plus EXIF Orientation 6 (turn
+    90° clockwise to view). Stored: red left half, blue right half; viewed upright: red top,
+    blue bottom. Read without the tag, the square crop would be red left, blue right."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    stored = Image.new("RGB", (80, 40), (0, 0, 255))
+    stored.paste((255, 0, 0), (0, 0, 40, 40))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 CW
+    stored.save(photos / "IMG_0001.JPG", quality=95, exif=exif)
+    (image,) = load(photos, 16, 3, tmp_path / "c")
+    red, blue = image[0].astype(int), image[2].astype(int)
+    assert red[:6].mean() > 200 and blue[:6].mean() < 50, "top rows are not red"
+    assert blue[-6:].mean() > 200 and red[-6:].mean() < 50, "bottom rows are not blue"
+
+
 def test_transparent_images_sit_on_white_and_gray_is_replicated(
     folder: Path, tmp_path: Path
 ) -> None:
