@@ -534,6 +534,62 @@ MUTATIONS = [
         'nearest = np.argsort(-distance, kind="stable")',
         "tests/training/test_export.py tests/training/test_cli.py",
     ),
+    (
+        "cache hits do not refresh recency",
+        "service/cache.py",
+        "        self._entries.move_to_end(key)\n",
+        "",
+        "tests/service/test_cache.py",
+    ),
+    (
+        "cache evicts the newest entry",
+        "service/cache.py",
+        "popitem(last=False)",
+        "popitem(last=True)",
+        "tests/service/test_cache.py",
+    ),
+    (
+        "one response may fill the whole cache",
+        "service/cache.py",
+        "if size > self.max_bytes // 8 or key in self._entries:",
+        "if size > self.max_bytes or key in self._entries:",
+        "tests/service/test_cache.py",
+    ),
+    (
+        "request ids of any script echoed",
+        "service/middleware.py",
+        'raw.replace("-", "").isalnum() and raw.isascii()',
+        'raw.replace("-", "").isalnum()',
+        "tests/service/test_api.py tests/service/test_reliability.py tests/service/test_metrics.py",
+    ),
+    (
+        "a request id of exactly 64 characters replaced",
+        "service/middleware.py",
+        "ok = 0 < len(raw) <= 64 and",
+        "ok = 0 < len(raw) < 64 and",
+        "tests/service/test_api.py tests/service/test_reliability.py tests/service/test_metrics.py",
+    ),
+    (
+        "a scrape counts itself in flight",
+        "service/middleware.py",
+        'counted = scope["path"] != "/metrics"',
+        "counted = True",
+        "tests/service/test_metrics.py tests/service/test_api.py",
+    ),
+    (
+        "probes and scrapes traced",
+        "service/middleware.py",
+        'traced = self.tracing is not None and scope["path"] not in UNTRACED',
+        "traced = self.tracing is not None",
+        "tests/service/test_tracing.py",
+    ),
+    (
+        "unmatched URLs become metric labels",
+        "service/middleware.py",
+        'endpoint = getattr(route, "path", None) or "unmatched"',
+        'endpoint = getattr(route, "path", None) or scope["path"]',
+        "tests/service/test_metrics.py tests/service/test_api.py",
+    ),
 ]
 
 

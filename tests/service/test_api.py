@@ -1,5 +1,6 @@
 import io
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -142,15 +143,45 @@ def test_metrics_count_requests_and_images(client: TestClient) -> None:
     assert "dcgan_http_request_duration_seconds_bucket" in text
 
 
-def test_request_id_is_echoed_or_made(client: TestClient) -> None:
-    assert (
-        client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"]
-        == "abc-123"
-    )
-    assert (
-        len(client.get("/healthz", headers={"X-Request-ID": "bad id!"}).headers["x-request-id"])
-        == 32
-    )
+@pytest.mark.parametrize(
+    ("given", "echoed"),
+    [
+        (b"abc-123", True),
+        (b"a" * 64, True),  # the longest kept
+        (b"a" * 65, False),
+        (b"bad id!", False),
+        (b"", False),
+    ],
+)
+def test_request_id_is_echoed_or_made(client: TestClient, given: bytes, echoed: bool) -> None:
+    answered = client.get("/healthz", headers={"X-Request-ID": given}).headers["x-request-id"]
+    if echoed:
+        assert answered == given.decode()
+    else:
+        assert re.fullmatch(r"[0-9a-f]{32}", answered), answered
+
+
+def test_a_non_ascii_request_id_is_replaced_on_the_wire(models_dir: Path) -> None:
+    """ "café" in Latin-1 is letters, but not ASCII: the access log and the echoed header stay
+    ASCII (a real server: the in-process client re-encodes header bytes)."""
+    import socket
+
+    with running_server(models_dir) as srv:
+        port = int(srv.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-ID: caf\xe9\r\n\r\n")
+            head = sock.recv(65536).partition(b"\r\n\r\n")[0].decode("latin-1").lower()
+    echoed = re.search(r"^x-request-id: (.*)$", head, re.M)
+    assert echoed and re.fullmatch(r"[0-9a-f]{32}", echoed[1].strip()), head
+
+
+def test_unmatched_urls_share_one_metric_label(client: TestClient) -> None:
+    """Label values must stay bounded: a scanner's random URLs all count as "unmatched"."""
+    for path in ("/wp-login.php", "/no/such/path/123"):
+        assert client.get(path).status_code == 404
+    text = client.get("/metrics").text
+    assert 'endpoint="unmatched",model="",status="404"} 2.0' in text
+    assert "wp-login" not in text and "/no/such" not in text
 
 
 def test_empty_models_dir_is_not_ready(tmp_path) -> None:  # type: ignore[no-untyped-def]
