@@ -590,6 +590,41 @@ MUTATIONS = [
         'endpoint = getattr(route, "path", None) or scope["path"]',
         "tests/service/test_metrics.py tests/service/test_api.py",
     ),
+    (
+        "page: the largest seed refused",
+        "service/static/app.js",
+        "return n <= SEED_MAX ? n : null;",
+        "return n < SEED_MAX ? n : null;",
+        "tests/service/test_web_browser.py -k twenty_digit",
+    ),
+    (
+        "page: every hash write adds a history entry",
+        "service/static/app.js",
+        "const push = stepping && hash !== location.hash;",
+        "const push = hash !== location.hash;",
+        "tests/service/test_web_browser.py -k back_and_forward",
+    ),
+    (
+        "page: a download size of exactly the budget disabled",
+        "service/static/app.js",
+        "option.disabled = count * (side * factor) ** 2 > MAX_PIXELS && factor > 1;",
+        "option.disabled = count * (side * factor) ** 2 >= MAX_PIXELS && factor > 1;",
+        "tests/service/test_web_browser.py -k output_budget",
+    ),
+    (
+        "page: Play jumps from the last frame to the first",
+        "service/static/app.js",
+        "if (interp.index >= last) interp.forward = false;",
+        "if (interp.index >= last) interp.index = -1;",
+        "tests/service/test_web_browser.py -k forth_and_back",
+    ),
+    (
+        "page: a negative KID floor shown",
+        "service/static/app.js",
+        'return metric === "kid" && floor < 0 ?',
+        'return metric === "kid" && floor < -1 ?',
+        "tests/service/test_web_browser.py -k bundled_models_and_shows",
+    ),
 ]
 
 

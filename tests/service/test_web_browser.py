@@ -476,6 +476,10 @@ def test_twenty_digit_seeds_stay_inside_their_tiles_and_the_pager(
         )
         assert overflowing == []
         assert js(browser, "return document.documentElement.scrollWidth <= innerWidth")
+        # the largest seed itself opens from a permalink (one more is not a seed)
+        open_page(browser, f"{bundled}/#model=fashion&page={last_page}&seed={2**64 - 1}")
+        wait_until(browser, lambda d: js(d, "return document.getElementById('detail').open"))
+        assert text(browser, "detail-seed") == str(2**64 - 1)
     finally:
         browser.set_window_size(1280, 1000)
 
@@ -885,22 +889,24 @@ def test_animation_downloads_come_enlarged(browser: Any, bundled: str, clean_con
 def test_download_sizes_over_the_output_budget_are_not_offered(
     browser: Any, clean_console: Any
 ) -> None:
-    """With DCGAN_MAX_OUTPUT_PIXELS=4,000,000 a 16-frame 64 px walk fits 4× (16 × 256² px)
-    but not 8×; 64 frames fit only 2×, and the 4× choice moves there. A size over it would
-    download the 422's JSON under a .gif name."""
+    """With DCGAN_MAX_OUTPUT_PIXELS=4,194,304 a 16-frame 64 px walk fits 8× exactly (16 ×
+    512² px: the budget itself is allowed, as the server allows it); 64 frames fit 4× exactly
+    but not 8×, and an 8× choice moves to 4×. A size over it would download the 422's JSON
+    under a .gif name."""
     require_browser()
-    with running_server(ROOT / "models", {"DCGAN_MAX_OUTPUT_PIXELS": "4000000"}) as server:
+    with running_server(ROOT / "models", {"DCGAN_MAX_OUTPUT_PIXELS": str(2**22)}) as server:
         open_page(browser, server.url + "/#model=cartoon-faces&a=1&b=2&steps=16")
         wait_until(browser, lambda d: "Frame 1 of 16" in text(d, "frame-label"))
         offered = (
             "return [...document.getElementById('anim-upscale').options]"
             ".filter(o => !o.disabled).map(o => o.value)"
         )
-        assert js(browser, offered) == ["1", "2", "4"]
+        assert js(browser, offered) == ["1", "2", "4", "8"]
+        js(browser, "document.getElementById('anim-upscale').value = '8'")
         js(browser, "document.getElementById('steps').value = '64'")
         click(browser, "#interp-form button[type=submit]")
         wait_until(browser, lambda d: "Frame 1 of 64" in text(d, "frame-label"))
-        assert js(browser, offered) == ["1", "2"]
+        assert js(browser, offered) == ["1", "2", "4"]
         href = js(browser, "return document.getElementById('dl-gif').href")
-        assert "upscale=2" in href
+        assert "upscale=4" in href
         assert httpx.get(href, timeout=60).status_code == 200
