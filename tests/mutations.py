@@ -5,8 +5,11 @@ a forgotten decrement, a loosened tolerance), at the line it would be made, with
 that guard that code. For each, the project is copied to a temporary folder, the bug is made
 there, and those tests run; a bug no test notices is a *survivor*. The working tree is never
 touched. The list covers the service core (batching, cache, ETags, warm-up, leases, limits,
-metrics, auth, rendering, the render pool, the connection guards) and the export's parity
-bound; a mutation whose line has moved is reported, not skipped silently.
+metrics, auth, rendering, the render pool, the connection guards, the middleware, the
+registry), the image routes, explicit latents, the Open Inference Protocol, tracing, the
+page's script, training data, quality metrics, checkpoints and the export's parity bound. A
+mutation whose line has moved is reported, not skipped silently (and
+tests/test_mutation_list.py finds it in the fast suite).
 
     .venv/bin/python tests/mutations.py            # all; exit 1 below MIN_KILL_RATIO
     .venv/bin/python tests/mutations.py cache auth # those whose names contain a word
