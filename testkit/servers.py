@@ -48,6 +48,10 @@ class Running:
     proc: subprocess.Popen[bytes]
     log: IO[bytes]
 
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
     def output(self) -> str:
         self.log.seek(0)
         return self.log.read().decode(errors="replace")

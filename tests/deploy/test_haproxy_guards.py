@@ -56,7 +56,7 @@ def test_one_address_flooding_the_proxy_is_capped_and_timed_out(tmp_path: Path) 
     edits = {"timeout http-request 10s": f"timeout http-request {HEADER_TIMEOUT_S}s"}
     with (
         running_server(models, {"DCGAN_DEFAULT_MODEL": "tiny"}) as replica,
-        haproxy(tmp_path, [int(replica.url.rsplit(":", 1)[1])] * 3, edits) as (balancer, _),
+        haproxy(tmp_path, [replica.port] * 3, edits) as (balancer, _),
     ):
         flood = []
         for i in range(FLOOD):

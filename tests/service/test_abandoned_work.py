@@ -57,7 +57,7 @@ def big_models(tmp_path: Path) -> Path:
 def test_abandoned_heavy_requests_stop_and_admin_does_not_wait(big_models: Path) -> None:
     env = {"DCGAN_DEFAULT_MODEL": "big", "DCGAN_ADMIN_API_KEY": "admin-key"}
     with running_server(big_models, env) as srv:
-        port = int(srv.url.rsplit(":", 1)[1])
+        port = srv.port
         socks = [send_heavy(port) for _ in range(40)]
         time.sleep(1.5)
         for sock in socks:  # every client gives up
@@ -104,7 +104,7 @@ def test_shutdown_cuts_heavy_work_off_with_the_json_503_within_grace_plus_1_s(
     render stops, and the process has exited within the grace + 1 s."""
     env = {"DCGAN_DEFAULT_MODEL": "big", "DCGAN_SHUTDOWN_GRACE_S": "0"}
     with running_server(big_models, env) as srv:
-        port = int(srv.url.rsplit(":", 1)[1])
+        port = srv.port
         sock = send_heavy(port)
         time.sleep(0.4)  # under way (it takes over a second)
         t0 = time.monotonic()
@@ -150,7 +150,7 @@ def test_shutdown_after_abandoned_and_held_heavy_requests_keeps_the_grace(
     ``overloaded`` when the render pool refused it), never a plain-text 500."""
     env = {"DCGAN_DEFAULT_MODEL": "big", "DCGAN_SHUTDOWN_GRACE_S": str(grace_s)}
     with running_server(big_models, env) as srv:
-        port = int(srv.url.rsplit(":", 1)[1])
+        port = srv.port
         socks = [send_heavy(port) for _ in range(40)]
         time.sleep(1.0)
         for sock in socks[::2]:

@@ -167,7 +167,7 @@ def test_a_non_ascii_request_id_is_replaced_on_the_wire(models_dir: Path) -> Non
     import socket
 
     with running_server(models_dir) as srv:
-        port = int(srv.url.rsplit(":", 1)[1])
+        port = srv.port
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-ID: caf\xe9\r\n\r\n")
             head = sock.recv(65536).partition(b"\r\n\r\n")[0].decode("latin-1").lower()

@@ -140,7 +140,7 @@ def test_health_answers_while_one_client_holds_2200_sockets(models_dir: Path) ->
         "DCGAN_TIMEOUT_KEEP_ALIVE_S": "2",
         "DCGAN_DEFAULT_MODEL": "tiny",
     }
-    with running_server(models_dir, env) as srv, flood(int(srv.url.rsplit(":", 1)[1])) as f:
+    with running_server(models_dir, env) as srv, flood(srv.port) as f:
         # the probes start once the server has taken the flood's first 2,200 connects (a
         # burst of its own, ~0.3 s of accepts here); the silent sockets' re-open waves every
         # DCGAN_TIMEOUT_KEEP_ALIVE_S fall inside the probing window
@@ -177,7 +177,7 @@ def test_requests_beyond_the_limit_get_the_json_503_but_probes_do_not(models_dir
     the documented error shape, and /healthz, /readyz, /metrics still answer."""
     env = {"DCGAN_LIMIT_CONCURRENCY": "1", "DCGAN_DEFAULT_MODEL": "tiny"}
     with running_server(models_dir, env) as srv:
-        port = int(srv.url.rsplit(":", 1)[1])
+        port = srv.port
         held = socket.create_connection(("127.0.0.1", port), timeout=5)
         try:  # headers complete, body never sent: this request stays in flight
             held.sendall(
@@ -202,7 +202,7 @@ def test_requests_beyond_the_limit_get_the_json_503_but_probes_do_not(models_dir
 def test_a_body_that_stops_arriving_is_cut_off(models_dir: Path) -> None:
     env = {"DCGAN_TIMEOUT_BODY_S": "1", "DCGAN_DEFAULT_MODEL": "tiny"}
     with running_server(models_dir, env) as srv:
-        port = int(srv.url.rsplit(":", 1)[1])
+        port = srv.port
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             sock.sendall(
                 b"POST /generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -223,7 +223,7 @@ def test_a_body_that_stops_arriving_is_cut_off(models_dir: Path) -> None:
 def test_connections_beyond_the_cap_are_closed_at_once_and_counted(models_dir: Path) -> None:
     env = {"DCGAN_MAX_CONNECTIONS": "50", "DCGAN_TIMEOUT_KEEP_ALIVE_S": "30"}
     with running_server(models_dir, env) as srv:
-        port = int(srv.url.rsplit(":", 1)[1])
+        port = srv.port
         socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(60)]
         try:
             time.sleep(0.5)
@@ -248,7 +248,7 @@ def test_a_client_that_stops_reading_is_dropped_and_counted(tmp_path: Path) -> N
     env = {"DCGAN_TIMEOUT_SEND_S": "1", "DCGAN_DEFAULT_MODEL": "big"}
     body = b'{"count": 64, "grid": true, "upscale": 8, "upscale_filter": "lanczos", "seed": 1}'
     with running_server(tmp_path, env) as srv:
-        port = int(srv.url.rsplit(":", 1)[1])
+        port = srv.port
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: kept small
         sock.connect(("127.0.0.1", port))

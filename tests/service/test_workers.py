@@ -110,6 +110,11 @@ def children(pid: int) -> set[int]:
     return found
 
 
+def worker_processes(parent: int) -> set[int]:
+    """The parent's server workers (not multiprocessing's resource tracker)."""
+    return {pid for pid in children(parent) if "spawn_main" in cmdline(pid)}
+
+
 def holder_of(workers: set[int], server_port: int, client_ports: set[int]) -> int | None:
     """The worker holding the most of these client connections (Linux /proc): the server
     ends' socket inodes in /proc/net/tcp, matched to each worker's open files."""
@@ -136,9 +141,9 @@ def test_a_killed_workers_gauges_do_not_linger(models_dir: Path) -> None:
 
     with running_server(models_dir, {"DCGAN_WORKERS": "2"}) as srv:
         both_workers_up(srv)
-        workers = {pid for pid in children(srv.proc.pid) if "spawn_main" in cmdline(pid)}
+        workers = worker_processes(srv.proc.pid)
         assert len(workers) == 2, workers
-        port = int(srv.url.rsplit(":", 1)[1])
+        port = srv.port
         # requests held half-sent (new connections: either worker may take them)
         held = []
         for _ in range(6):
@@ -157,7 +162,7 @@ def test_a_killed_workers_gauges_do_not_linger(models_dir: Path) -> None:
         for sock in held:
             sock.close()
         wait_for(lambda: len(children(srv.proc.pid) - workers) > 1, 30, lambda: "no respawn")
-        (new,) = {pid for pid in children(srv.proc.pid) - workers if "spawn_main" in cmdline(pid)}
+        (new,) = worker_processes(srv.proc.pid) - workers
 
         def new_worker_serves() -> bool:  # its gauges are registered once it answers
             httpx.get(f"{srv.url}/metrics")
