@@ -20,9 +20,11 @@ from pydantic_settings import SettingsError
 
 from contract.manifest import is_valid_model_name
 from service.server import (
+    STARTUP_FAILURE,
     Server,
     configure_logging,
     raise_open_files_limit,
+    serve_with_engine,
     serve_workers,
     uvicorn_config,
     warn_if_workers_share_a_gpu,
@@ -32,7 +34,6 @@ from service.settings import Settings, env_name
 if TYPE_CHECKING:
     pass
 
-STARTUP_FAILURE = 3  # uvicorn's own exit code when the server could not start
 SECRET_FIELDS = {"api_key", "admin_api_key"}  # never echo their values
 
 
@@ -91,10 +92,20 @@ def main(argv: list[str] | None = None) -> None:
             "(or 'dcgan-serve[gpu]' on a CUDA host)"
         )
     from service.app import create_app  # imports onnxruntime
+    from service.engine.mode import choose_engine
     from service.registry import ProviderError, check_required_cuda, discover
 
     configure_logging(settings)
     raise_open_files_limit(settings)
+    mode, why = choose_engine(settings)
+    log = logging.getLogger("service")
+    log.info("inference engine: %s (%s)", mode, why)
+    if mode == "shared":
+        log_start(settings)
+        code = serve_with_engine(settings)
+        if code:
+            sys.exit(code)
+        return
     # load the models before uvicorn starts, so a provider problem is a user error here and
     # not a traceback from the lifespan
     try:
@@ -102,6 +113,20 @@ def main(argv: list[str] | None = None) -> None:
         check_required_cuda(settings, registry)
     except ProviderError as exc:
         fail(str(exc))
+    log_start(settings)
+    if settings.workers > 1:
+        warn_if_workers_share_a_gpu(settings, registry)
+        del registry  # each worker loads its own
+        serve_workers(settings)
+        return
+    app = create_app(settings, registry=registry)
+    server = Server(uvicorn_config(app, settings), app)
+    server.run()
+    if not server.started:  # e.g. the port is taken: uvicorn has logged why
+        sys.exit(STARTUP_FAILURE)
+
+
+def log_start(settings: Settings) -> None:
     url = f"http://{settings.host}:{settings.port}"
     example = example_model(settings)
     logging.getLogger("service").info(
@@ -113,16 +138,6 @@ def main(argv: list[str] | None = None) -> None:
         url,
         example,
     )
-    if settings.workers > 1:
-        warn_if_workers_share_a_gpu(settings, registry)
-        del registry  # each worker loads its own
-        serve_workers(settings)
-        return
-    app = create_app(settings, registry=registry)
-    server = Server(uvicorn_config(app, settings), app)
-    server.run()
-    if not server.started:  # e.g. the port is taken: uvicorn has logged why
-        sys.exit(STARTUP_FAILURE)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from service.batching import MicroBatcher
+from service.engine.client import EngineLink, Snapshot
+from service.engine.remote import registry_from_snapshot
 from service.metrics import MULTIPROCESS, LabelSets, Metrics, publish
 from service.model_watch import WATCH_SETTLE_S, watch_models_folder
 from service.registry import (
@@ -66,28 +68,42 @@ class ModelManager:
         self._published_queues: LabelSets = set()
         self.renders: RenderPool | None = None  # heavy renders of every batcher (create_app)
         self._parent: int | None = None  # dcgan-serve's parent process, in a worker
+        # DCGAN_ENGINE=shared: the engine runs every version; None: this process does
+        self.engine: EngineLink | None = None
+        self.engine_problem: str | None = None  # why the engine cannot serve now (/readyz)
+        self._held: list[str] = []  # the engine handles last reported as held
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self, registry: Registry | None = None) -> None:
-        loaded = (
-            registry if registry is not None else await asyncio.to_thread(discover, self.settings)
-        )
-        check_required_cuda(self.settings, loaded)
+        settings = self.settings
+        if settings.engine_socket is not None:  # a worker of the shared engine
+            self.engine = EngineLink(settings.engine_socket, self._adopt, self._engine_down)
+            first = await self.engine.connect(settings.engine_start_timeout_s)
+            loaded = registry_from_snapshot(first, None, settings)
+        elif registry is not None:
+            loaded = registry
+        else:
+            loaded = await asyncio.to_thread(discover, settings)
+        check_required_cuda(settings, loaded)
         self._activate(loaded)
         self.registry = loaded
         self._reload_lock = asyncio.Lock()
         self.metrics.worker_processes.set(1)
         loop = asyncio.get_running_loop()
-        if self.settings.watch:
+        if self.engine is not None:
+            self.engine.start()
+            self._report_held()
+        elif self.settings.watch:
             watch = watch_models_folder(self.settings.models_dir, self._reload_quietly)
             self._tasks.append(loop.create_task(watch))
             # what changed between the discovery above and the watcher's first look would
             # bring no event: one more look once the watcher runs
             self._tasks.append(loop.create_task(self._look_again(WATCH_SETTLE_S)))
         if self.settings.reload_signal_file is not None:  # one of dcgan-serve's workers
-            self._signal = ReloadSignal(self.settings.reload_signal_file)
-            self._tasks.append(loop.create_task(self._follow_reload_signal()))
+            if self.engine is None:  # the shared engine tells every worker itself
+                self._signal = ReloadSignal(self.settings.reload_signal_file)
+                self._tasks.append(loop.create_task(self._follow_reload_signal()))
             self._parent = os.getppid()
             self._tasks.append(loop.create_task(follow_parent(self._parent)))
             drain_on_sigterm(self)
@@ -104,6 +120,11 @@ class ModelManager:
         versions = [*ready_versions(self.registry), *self._retired.values()]
         batchers = [v.batcher for v in versions if v.batcher is not None]
         await asyncio.gather(*(b.close() for b in batchers), *self._closing)
+        for version in versions:
+            if version.remote is not None:
+                version.remote.close()
+        if self.engine is not None:
+            await self.engine.close()
         if self.renders is not None:  # renders under way stop at their next step
             self.renders.close()
         if self._parent is not None and os.getppid() != self._parent and MULTIPROCESS:
@@ -116,6 +137,9 @@ class ModelManager:
         """Rescan the models folder; with several workers, the others follow (``leader``:
         what the worker that reloaded first loaded, see :meth:`_follow_reload_signal`)."""
         assert self._reload_lock is not None, "start() first"
+        if self.engine is not None:  # the engine reloads, and every worker adopts its registry
+            async with self._reload_lock:
+                return await self.engine.reload()
         async with self._reload_lock:
             old = self.registry
             new = await asyncio.to_thread(discover, self.settings, old)
@@ -132,6 +156,33 @@ class ModelManager:
             if tell_workers and self._signal is not None:
                 self._signal.send(new)
             return registry_diff(old, new)
+
+    def _adopt(self, snapshot: Snapshot) -> None:
+        """The engine's registry (after a reload, or from a new engine): swapped in as a
+        reload's is; versions with the same handle keep their batchers."""
+        old = self.registry
+        new = registry_from_snapshot(snapshot, old, self.settings)
+        self._activate(new)
+        self.registry = new
+        self.engine_problem = None
+        kept = {id(v) for vs in new.models.values() for v in vs.values()}
+        for version in ready_versions(old):
+            if id(version) not in kept:
+                version.retired = True
+                self._retired[id(version)] = version
+                self._close_if_unused(version)
+        self._report_held()
+
+    def _engine_down(self, reason: str) -> None:
+        self.engine_problem = reason
+
+    def _report_held(self) -> None:
+        if self.engine is None:
+            return
+        held = sorted({v.handle for v in [*ready_versions(self.registry), *self._retired.values()]})
+        if held != self._held:
+            self._held = held
+            self.engine.holding(held)
 
     async def _settle(self, new: Registry, old: Registry, leader: LeaderView) -> Registry:
         """A follower reloads a moment after the leader, and may find a version the leader
@@ -231,6 +282,9 @@ class ModelManager:
         if version.leases:
             return
         self._retired.pop(id(version), None)
+        if version.remote is not None:
+            version.remote.close()  # its channels: the engine may now unload it
+            self._report_held()
         if version.batcher is None:
             return
         batcher, version.batcher = version.batcher, None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import glob
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import (
     REGISTRY,
@@ -243,3 +244,70 @@ def publish(gauge: Gauge, before: LabelSets, now: LabelSets, value: float) -> No
             gauge.remove(*labels)
     for labels in now:
         gauge.labels(*labels).set(value)
+
+
+@dataclass(frozen=True)
+class EngineMetrics:
+    """The shared engine's own series (``DCGAN_ENGINE=shared``), written by the engine
+    process into the same multiprocess folder as the workers', so any worker's /metrics
+    shows them. A worker's ``batch_size`` is the batch it sent; ``engine_batch_size`` is the
+    run the engine made of every worker's batches that arrived together."""
+
+    batch_size: Histogram
+    merged: Histogram
+    inference_duration: Histogram
+    images: Counter
+    workers: Gauge
+    models_loaded: Gauge
+    generation: Gauge
+
+
+def build_engine_metrics(registry: CollectorRegistry = REGISTRY) -> EngineMetrics:
+    common: dict[str, Any] = {"namespace": NAMESPACE, "registry": registry}
+    return EngineMetrics(
+        batch_size=Histogram(
+            "engine_batch_size",
+            "Images per onnxruntime run of the shared engine (all workers' batches merged).",
+            ["model"],
+            buckets=BATCH_BUCKETS,
+            **common,
+        ),
+        merged=Histogram(
+            "engine_merged_batches",
+            "Worker batches merged into one run of the shared engine.",
+            ["model"],
+            buckets=BATCH_BUCKETS,
+            **common,
+        ),
+        inference_duration=Histogram(
+            "engine_inference_duration_seconds",
+            "One run of the shared engine: onnxruntime and the uint8 conversion.",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            **common,
+        ),
+        images=Counter(
+            "engine_images",
+            "Images the shared engine generated.",
+            ["model"],
+            **common,
+        ),
+        workers=Gauge(
+            "engine_workers",
+            "HTTP workers connected to the shared engine.",
+            multiprocess_mode="livemax",
+            **common,
+        ),
+        models_loaded=Gauge(
+            "engine_models_loaded",
+            "Ready model versions in the shared engine.",
+            multiprocess_mode="livemax",
+            **common,
+        ),
+        generation=Gauge(
+            "engine_generation",
+            "How many engines the parent has started (1 + restarts).",
+            multiprocess_mode="max",
+            **common,
+        ),
+    )

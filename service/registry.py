@@ -21,7 +21,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 import onnxruntime as ort
@@ -62,6 +62,14 @@ class ProviderError(RuntimeError):
     """The requested execution provider is not available (require_cuda)."""
 
 
+class Runner(Protocol):
+    """Runs a version elsewhere (the shared engine): latents -> uint8 pixels."""
+
+    def run(self, latents: np.ndarray) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class ModelVersion:
     name: str
@@ -77,8 +85,13 @@ class ModelVersion:
     leases: int = 0  # requests holding this version right now
     retired: bool = False  # replaced or removed by a reload: closed when leases reach 0
     files: tuple[str, ...] = ()  # the CARD_FILES present (checked at discovery)
+    # set in a worker of the shared engine: the engine runs it and returns uint8 pixels
+    remote: Runner | None = None
+    handle: str = ""  # the engine's name for this loaded version
 
     def run(self, latents: np.ndarray) -> np.ndarray:
+        if self.remote is not None:
+            return self.remote.run(latents)
         assert self.session is not None and self.manifest is not None
         (images,) = self.session.run(
             [self.manifest.output_name], {self.manifest.input_name: latents}
@@ -86,7 +99,10 @@ class ModelVersion:
         return np.asarray(images)
 
     def pixels(self, images: np.ndarray) -> np.ndarray:
-        """Generator output [N, C, H, W] -> [N, H, W, C] uint8 (the manifest's value range)."""
+        """Generator output [N, C, H, W] -> [N, H, W, C] uint8 (the manifest's value range);
+        the shared engine's output is uint8 pixels already."""
+        if images.dtype == np.uint8:
+            return images
         assert self.manifest is not None
         return to_uint8(images, self.manifest.value_range)
 

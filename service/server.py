@@ -23,6 +23,8 @@ from service.protocols import idle_closing_protocol
 from service.settings import Settings, env_name
 from service.supervisor import metrics_folder
 
+STARTUP_FAILURE = 3  # uvicorn's own exit code when the server could not start
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
@@ -144,11 +146,17 @@ def warn_if_workers_share_a_gpu(settings: Settings, registry: Registry) -> None:
         )
 
 
-def worker_environment(settings: Settings, shared: Path) -> dict[str, str]:
+def worker_environment(settings: Settings, shared: Path, *, engine: bool = False) -> dict[str, str]:
     """What the worker processes read on top of our environment: settings given as options,
-    onnxruntime threads split between them, and the folders they share."""
+    onnxruntime threads split between them (not with the shared engine: it alone runs
+    onnxruntime), and the folders they share."""
     env = {env_name(k): str(getattr(settings, k)) for k in ("host", "port", "models_dir")}
-    if not settings.intra_op_threads:  # processes x threads = cores
+    if engine:
+        from service.engine.wire import engine_address
+
+        env[env_name("engine")] = "shared"
+        env[env_name("engine_socket")] = engine_address(shared)
+    elif not settings.intra_op_threads:  # processes x threads = cores
         cores = os.cpu_count() or 1
         env[env_name("intra_op_threads")] = str(max(1, cores // settings.workers))
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_folder(shared))  # /metrics sums the workers
@@ -164,3 +172,27 @@ def serve_workers(settings: Settings) -> None:
         os.environ.update(worker_environment(settings, shared))
         config = uvicorn_config("service.app:create_app", settings)
         Supervisor(config, sockets=[config.bind_socket()], shared=shared).run()
+
+
+def serve_with_engine(settings: Settings) -> int:
+    """The shared engine (``service.engine``) and ``workers`` HTTP processes (one or more)
+    that feed it; returns the exit code. The engine starts first and loads the models; the
+    workers take its registry; at the stop the workers finish first, then the engine."""
+    from service.engine.supervise import EngineFailed, EngineSupervisor
+    from service.supervisor import Supervisor, shared_folder
+
+    with shared_folder() as shared:
+        env = worker_environment(settings, shared, engine=True)
+        os.environ.update(env)
+        engine = EngineSupervisor(settings, env[env_name("engine_socket")])
+        try:
+            engine.start()
+        except EngineFailed as exc:
+            logging.getLogger("service").error("%s", exc)
+            return 2 if exc.code == 2 else STARTUP_FAILURE
+        try:
+            config = uvicorn_config("service.app:create_app", settings)
+            Supervisor(config, sockets=[config.bind_socket()], shared=shared).run()
+        finally:
+            engine.stop()
+    return 0

@@ -120,6 +120,30 @@ class Settings(BaseSettings):
         description="server processes; each loads every model; with more than one, "
         "onnxruntime threads default to cores / workers",
     )
+    engine: Literal["auto", "inprocess", "shared"] = Field(
+        default="auto",
+        description="where onnxruntime runs: inprocess (each worker its own sessions), shared "
+        "(one engine process per device, fed by every worker), or auto: shared with several "
+        "workers or a CUDA provider, else inprocess",
+    )
+    engine_socket: str | None = Field(
+        default=None,
+        description="set by dcgan-serve for its workers: the shared engine's Unix socket "
+        "(@name: Linux's abstract namespace)",
+    )
+    engine_watchdog_s: float = Field(
+        default=30.0,
+        ge=0.5,
+        le=3600,
+        description="the shared engine is killed and restarted when one batch runs, or its "
+        "heartbeat is silent, for longer than this",
+    )
+    engine_start_timeout_s: float = Field(
+        default=300.0,
+        ge=1,
+        le=3600,
+        description="how long a worker waits for the shared engine at start-up",
+    )
     reload_signal_file: Path | None = Field(
         default=None,
         description="set by dcgan-serve for its workers: a reload in one worker writes this "

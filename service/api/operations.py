@@ -42,6 +42,8 @@ def not_ready(manager: ModelManager) -> tuple[str, str] | None:
     """Why the server is not ready, (code, message), or None: /readyz and /v2/health/ready."""
     if manager.draining:
         return "shutting_down", "the server is shutting down"
+    if manager.engine_problem is not None:
+        return "engine_unavailable", manager.engine_problem
     if not manager.registry.ready:
         return "not_ready", "no model is loaded and warmed up"
     return None

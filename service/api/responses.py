@@ -17,6 +17,7 @@ from starlette.types import Receive
 from contract.imaging import ENCODER_TAG
 from service.batching import ClientDisconnected, Closed, DeadlineExceeded, Job, Overloaded, execute
 from service.cache import CachedResponse, ResponseCache
+from service.engine.client import EngineUnavailable
 from service.errors import ApiError, error_responses
 from service.metrics import Metrics
 from service.registry import ModelVersion
@@ -199,6 +200,9 @@ async def _run(entry: ModelVersion, job: Job, receive: Receive, services: Servic
         raise ApiError(
             503, "shutting_down", "the server is shutting down", headers={"Retry-After": "1"}
         ) from None
+    except EngineUnavailable as exc:
+        metrics.rejected.labels(entry.name, "engine_unavailable").inc()
+        raise ApiError(503, "engine_unavailable", str(exc), headers={"Retry-After": "1"}) from None
 
 
 async def respond(
