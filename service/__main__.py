@@ -19,10 +19,10 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from contract.manifest import is_valid_model_name
+from service.logs import configure_logging
 from service.server import (
     STARTUP_FAILURE,
     Server,
-    configure_logging,
     raise_open_files_limit,
     serve_with_engine,
     serve_workers,

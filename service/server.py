@@ -1,11 +1,10 @@
 """The server process: uvicorn configured from the settings, one process or a parent with
-several workers (``service.supervisor``), with the logging every process shares."""
+several workers (``service.supervisor``)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import logging.config
 import math
 import os
 import resource
@@ -13,12 +12,12 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import uvicorn
-from uvicorn.config import LOG_LEVELS
 
 from contract.exports import CUDA
+from service.logs import logging_config
 from service.protocols import idle_closing_protocol
 from service.settings import Settings, env_name
 from service.supervisor import metrics_folder
@@ -29,33 +28,6 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from service.registry import Registry
-
-
-def logging_config(settings: Settings) -> dict[str, Any]:
-    """One dictConfig for this process and every worker (uvicorn applies it in each)."""
-    stderr = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr"}
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {
-            "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-            "message": {"format": "%(message)s"},
-        },
-        "handlers": {
-            "text": {**stderr, "formatter": "text"},
-            "message": {**stderr, "formatter": "message"},
-        },
-        "root": {"level": LOG_LEVELS[settings.log_level], "handlers": ["text"]},
-        "loggers": {
-            # the access log's messages are JSON objects: no prefix, so it is JSON Lines
-            "service.access": {"handlers": ["message"], "propagate": False},
-            "uvicorn": {"handlers": [], "propagate": True},
-        },
-    }
-
-
-def configure_logging(settings: Settings) -> None:
-    logging.config.dictConfig(logging_config(settings))
 
 
 def uvicorn_config(app: FastAPI | str, settings: Settings) -> uvicorn.Config:

@@ -131,6 +131,13 @@ class Settings(BaseSettings):
         description="set by dcgan-serve for its workers: the shared engine's Unix socket "
         "(@name: Linux's abstract namespace)",
     )
+    engine_runners: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="batches the shared engine runs at once; 0: one on a GPU, one per core on "
+        "a CPU (each with cores / runners onnxruntime threads)",
+    )
     engine_watchdog_s: float = Field(
         default=30.0,
         ge=0.5,

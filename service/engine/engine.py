@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from typing import Any
 import numpy as np
 from prometheus_client import REGISTRY
 
+from contract.exports import CUDA
 from service.engine.wire import (
     REPLY,
     REQUEST,
@@ -141,6 +143,9 @@ class Channel:
     segment: Segment
     layout: Layout
     pending: bytearray = field(default_factory=bytearray)
+    busy: bool = False  # a runner is using its segment: close it only once it is done
+    closing: bool = False  # its worker went away while it was busy
+    broken: bool = False  # a reply could not be sent
 
 
 @dataclass
@@ -173,8 +178,13 @@ class Engine:
         self._loads: queue.Queue[int | None] = queue.Queue()  # reload requests: control fd
         self._loaded: queue.Queue[tuple[Registry, list[int]]] = queue.Queue()
         self._wake_r, self._wake_w = os.pipe()
-        self._batch_started = 0.0
         self._state = 0.0
+        self.runners = 1
+        self._pool: ThreadPoolExecutor | None = None
+        self._busy = 0  # runners at work (main thread only)
+        self._pending: list[Request] = []  # waiting for a runner (main thread only)
+        self._finished: queue.SimpleQueue[list[Request]] = queue.SimpleQueue()
+        self._running: dict[int, float] = {}  # runner thread -> start of its batch
         self._stopping = False
         self._parent = os.getppid()
 
@@ -308,7 +318,9 @@ class Engine:
 
     def _close_channel(self, channel: Channel) -> None:
         fd = channel.sock.fileno()
-        if fd >= 0:
+        if fd < 0:
+            return  # closed already
+        if fd in self.channels and not channel.closing:
             self.sel.unregister(channel.sock)
         self.channels.pop(fd, None)
         channel.sock.close()
@@ -350,19 +362,29 @@ class Engine:
         except OSError:
             data = b""
         if not data:
-            self._close_channel(channel)
+            if channel.busy:  # a runner is writing its pixels: close it when done
+                self.sel.unregister(sock)
+                channel.closing = True
+            else:
+                self._close_channel(channel)
             return
         channel.pending += data
         while len(channel.pending) >= REQUEST.size:
             rows, _seq = REQUEST.unpack_from(channel.pending)
             del channel.pending[: REQUEST.size]
-            if not 1 <= rows <= channel.layout.rows:
-                self._reply(channel, rows, f"rows must be 1..{channel.layout.rows}")
+            if channel.busy or not 1 <= rows <= channel.layout.rows:
+                # one batch at a time per channel: a second would overwrite the first's rows
+                if not self._reply(
+                    channel, rows, f"rows must be 1..{channel.layout.rows}, one batch at a time"
+                ):
+                    self._close_channel(channel)
+                    return
                 continue
             requests.append(Request(channel, rows))
 
     def _on_wake(self, _sock: Any, _requests: list[Request]) -> None:
         os.read(self._wake_r, 4096)
+        self._on_finished()
         while True:
             try:
                 new, askers = self._loaded.get_nowait()
@@ -391,62 +413,89 @@ class Engine:
 
     # -- batches --------------------------------------------------------------------------
 
-    def _reply(self, channel: Channel, rows: int, error: str = "") -> None:
+    def _reply(self, channel: Channel, rows: int, error: str = "") -> bool:
+        """One reply; False when the worker cannot be written to (the channel is broken)."""
         text = error.encode()[:65536]
         try:
             channel.sock.sendall(REPLY.pack(rows, len(text)) + text)
-        except BlockingIOError:  # the worker is not reading: it is broken, drop it
-            self._close_channel(channel)
-        except OSError:
-            self._close_channel(channel)
+        except OSError:  # closed, or not read at all (a full buffer): the worker is gone
+            return False
+        return True
 
-    def run_requests(self, requests: list[Request]) -> None:
-        """Every request of this turn, grouped by version, in runs of up to max_batch rows."""
-        by_handle: dict[str, list[Request]] = {}
-        for request in requests:
-            by_handle.setdefault(request.channel.handle, []).append(request)
+    def _dispatch(self) -> None:
+        """Free runners take the oldest waiting version's requests, up to max_batch rows
+        (those that piled up while every runner was busy go together)."""
         limit = self.settings.max_batch_size
-        for handle, group in by_handle.items():
-            version = self.handles.get(handle)
+        while self._busy < self.runners and self._pending:
+            handle = self._pending[0].channel.handle
             run: list[Request] = []
+            rest: list[Request] = []
             size = 0
-            for request in group:
-                if run and size + request.rows > limit:
-                    self._run(version, run)
-                    run, size = [], 0
-                run.append(request)
-                size += request.rows
-            if run:
-                self._run(version, run)
-
-    def _run(self, version: ModelVersion | None, run: list[Request]) -> None:
-        try:
-            if version is None or version.session is None:
-                raise RuntimeError("the version was unloaded")
-            latents = [r.channel.layout.latents(r.channel.segment.buf, r.rows) for r in run]
-            batch = latents[0] if len(latents) == 1 else np.concatenate(latents)
-            self._batch_started = time.monotonic()
-            self.heartbeat.write(self._batch_started, self._batch_started, self._state)
-            start = time.perf_counter()
-            images = version.pixels(version.run(batch))
-            elapsed = time.perf_counter() - start
-        except Exception as exc:  # a failed run fails its requests, not the engine
+            for request in self._pending:
+                if request.channel.handle == handle and (not run or size + request.rows <= limit):
+                    run.append(request)
+                    size += request.rows
+                else:
+                    rest.append(request)
+            self._pending = rest
             for request in run:
-                self._reply(request.channel, request.rows, f"{type(exc).__name__}: {exc}")
-            return
+                request.channel.busy = True
+            self._busy += 1
+            assert self._pool is not None  # serve() made it
+            self._pool.submit(self._execute, self.handles.get(handle), run)
+
+    def _execute(self, version: ModelVersion | None, run: list[Request]) -> None:
+        """In a runner thread: one onnxruntime run for ``run``, pixels into each segment,
+        one reply each."""
+        me = threading.get_ident()
+        try:
+            try:
+                if version is None or version.session is None:
+                    raise RuntimeError("the version was unloaded")
+                latents = [r.channel.layout.latents(r.channel.segment.buf, r.rows) for r in run]
+                batch = latents[0] if len(latents) == 1 else np.concatenate(latents)
+                self._running[me] = time.monotonic()
+                start = time.perf_counter()
+                images = version.pixels(version.run(batch))
+                elapsed = time.perf_counter() - start
+            except Exception as exc:  # a failed run fails its requests, not the engine
+                error = f"{type(exc).__name__}: {exc}"
+                for request in run:
+                    request.channel.busy = False
+                    if not self._reply(request.channel, request.rows, error):
+                        request.channel.broken = True
+                return
+            finally:
+                self._running.pop(me, None)
+            name = version.name
+            self.metrics.batch_size.labels(name).observe(len(batch))
+            self.metrics.merged.labels(name).observe(len(run))
+            self.metrics.inference_duration.labels(name).observe(elapsed)
+            self.metrics.images.labels(name).inc(len(batch))
+            offset = 0
+            for request in run:
+                out = request.channel.layout.pixels(request.channel.segment.buf, request.rows)
+                np.copyto(out, images[offset : offset + request.rows])
+                offset += request.rows
+                # free before the reply: the worker's next batch may arrive at once
+                request.channel.busy = False
+                if not self._reply(request.channel, request.rows):
+                    request.channel.broken = True
         finally:
-            self._batch_started = 0.0
-        name = version.name
-        self.metrics.batch_size.labels(name).observe(len(batch))
-        self.metrics.merged.labels(name).observe(len(run))
-        self.metrics.inference_duration.labels(name).observe(elapsed)
-        self.metrics.images.labels(name).inc(len(batch))
-        offset = 0
-        for request in run:
-            out = request.channel.layout.pixels(request.channel.segment.buf, request.rows)
-            np.copyto(out, images[offset : offset + request.rows])
-            offset += request.rows
-            self._reply(request.channel, request.rows)
+            self._finished.put(run)
+            os.write(self._wake_w, b"r")
+
+    def _on_finished(self) -> None:
+        while True:
+            try:
+                run = self._finished.get_nowait()
+            except queue.Empty:
+                return
+            self._busy -= 1
+            for request in run:
+                channel = request.channel
+                if channel.broken or channel.closing:
+                    self._close_channel(channel)
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -468,18 +517,22 @@ class Engine:
         threading.Thread(target=self._loader, name="engine-loader", daemon=True).start()
         if self.settings.watch:
             threading.Thread(target=self._watch, name="engine-watch", daemon=True).start()
+        self.runners = runner_count(self.settings, self.registry)
+        self._pool = ThreadPoolExecutor(self.runners, thread_name_prefix="engine-run")
         self._state = 1.0
         served = [f"{v.name} v{v.version} ({v.provider})" for v in ready_versions(self.registry)]
         log.info(
-            "engine %d (pid %d) serving %s on %s",
+            "engine %d (pid %d) serving %s on %s with %d runner(s) x %s onnxruntime thread(s)",
             self.generation,
             os.getpid(),
             ", ".join(served) or "no models",
             self.address,
+            self.runners,
+            self.settings.intra_op_threads or "default",
         )
         while not self._stopping:
-            now = time.monotonic()
-            self.heartbeat.write(now, 0.0, self._state)
+            running = list(self._running.values())
+            self.heartbeat.write(time.monotonic(), min(running, default=0.0), self._state)
             requests: list[Request] = []
             try:
                 events = self.sel.select(TICK_S)
@@ -487,16 +540,17 @@ class Engine:
                 continue
             for key, _ in events:
                 key.data(key.fileobj, requests)
-            if requests:
-                self.run_requests(requests)
+            self._pending += requests
+            self._dispatch()
         log.info("engine %d stopping", self.generation)
         self._leave_shared_folder()
         self._loads.put(None)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         listener.close()
         if path is not None:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-
 
     def _leave_shared_folder(self) -> None:
         """A parent killed with SIGKILL cannot remove the shared folder; the last of its
@@ -506,13 +560,35 @@ class Engine:
             remove_if_last(Path(folder).parent)
 
 
+def runner_count(settings: Settings, registry: Registry) -> int:
+    """DCGAN_ENGINE_RUNNERS, or: 1 on a GPU (one run at a time keeps it fed, and runs on one
+    stream do not overlap anyway), one per core on a CPU (each run single-threaded, as the
+    in-process workers' are: small convolutions scale better across runs than within)."""
+    if settings.engine_runners:
+        return settings.engine_runners
+    if any(v.provider == CUDA for v in ready_versions(registry)):
+        return 1
+    return os.cpu_count() or 1
+
+
+def engine_settings(settings: Settings) -> Settings:
+    """On a CPU with one runner per core, each run gets one onnxruntime thread (unless
+    DCGAN_INTRA_OP_THREADS says otherwise)."""
+    if settings.intra_op_threads or settings.engine_runners == 1:
+        return settings
+    runners = settings.engine_runners or os.cpu_count() or 1
+    return settings.model_copy(
+        update={"intra_op_threads": max(1, (os.cpu_count() or 1) // runners)}
+    )
+
+
 def main() -> None:
     """``python -m service.engine ADDRESS HEARTBEAT_FD``: started by dcgan-serve's parent."""
-    from service.server import configure_logging
+    from service.logs import configure_logging
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    settings = Settings()
+    settings = engine_settings(Settings())
     configure_logging(settings)
     address, heartbeat = sys.argv[1], Heartbeat(int(sys.argv[2]))
     engine = Engine(settings, address, heartbeat)

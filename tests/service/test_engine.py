@@ -72,16 +72,18 @@ def test_the_shared_engine_answers_the_same_bytes_as_the_worker_itself(models_di
 def test_workers_never_open_a_session_and_the_engine_merges_their_batches(
     models_dir: Path,
 ) -> None:
-    env = {**SHARED, "DCGAN_WORKERS": "2", "DCGAN_MAX_WAIT_MS": "50"}
+    # one runner, and each worker sends what it has at once: what arrives while the runner
+    # is busy waits, and goes together into the next run
+    env = {**SHARED, "DCGAN_WORKERS": "2", "DCGAN_ENGINE_RUNNERS": "1"}
     with running_server(models_dir, env) as srv:
         both_workers_up(srv)
-        with ThreadPoolExecutor(16) as pool:
+        with ThreadPoolExecutor(32) as pool:
             replies = list(
                 pool.map(
                     lambda i: httpx.post(
                         f"{srv.url}/generate?model=tiny", json={"seed": i}, timeout=30
                     ),
-                    range(64),
+                    range(256),
                 )
             )
         assert {r.status_code for r in replies} == {200}
@@ -92,7 +94,7 @@ def test_workers_never_open_a_session_and_the_engine_merges_their_batches(
         runs = sum_of(text, "dcgan_engine_batch_size_count", 'model="tiny"')
         merged = sum_of(text, "dcgan_engine_merged_batches_sum", 'model="tiny"')
         images = sum_of(text, "dcgan_engine_images_total", 'model="tiny"')
-        assert images == 64
+        assert images == 256
         assert merged > runs, "no run merged batches from two workers"
         assert sum_of(text, "dcgan_engine_workers", "") == 2
 
@@ -233,9 +235,11 @@ def test_a_reload_reaches_every_worker_through_the_engine(models_dir: Path) -> N
         def everywhere() -> bool:
             with ThreadPoolExecutor(16) as pool:
                 codes = pool.map(
-                    lambda _: httpx.post(
-                        f"{srv.url}/generate?model=late", json={"seed": 1}, timeout=10
-                    ).status_code,
+                    lambda _: (
+                        httpx.post(
+                            f"{srv.url}/generate?model=late", json={"seed": 1}, timeout=10
+                        ).status_code
+                    ),
                     range(32),
                 )
                 return set(codes) == {200}
