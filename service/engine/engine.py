@@ -48,6 +48,7 @@ from contract.exports import CUDA
 from service.engine.wire import (
     REPLY,
     REQUEST,
+    STOP,
     FrameReader,
     Layout,
     ProtocolError,
@@ -186,7 +187,7 @@ class Engine:
         self._finished: queue.SimpleQueue[list[Request]] = queue.SimpleQueue()
         self._running: dict[int, float] = {}  # runner thread -> start of its batch
         self._stopping = False
-        self._parent = os.getppid()
+        self._told_to_stop = False  # the parent said STOP before closing stdin
 
     # -- registry -------------------------------------------------------------------------
 
@@ -407,7 +408,9 @@ class Engine:
             self._close_control(control)
 
     def _on_stdin(self, _sock: Any, _requests: list[Request]) -> None:
-        if not os.read(sys.stdin.fileno(), 4096):  # the parent closed it, or died
+        data = os.read(sys.stdin.fileno(), 4096)
+        self._told_to_stop |= STOP in data
+        if not data:  # closed: after STOP by a parent that stops, without it by one that died
             self._stopping = True
             self.sel.unregister(sys.stdin.fileno())
 
@@ -554,9 +557,10 @@ class Engine:
 
     def _leave_shared_folder(self) -> None:
         """A parent killed with SIGKILL cannot remove the shared folder; the last of its
-        processes to stop does (service.supervisor.remove_if_last), the engine included."""
+        processes to stop does (service.supervisor.remove_if_last), the engine included.
+        (Not getppid(): a dying parent's stdin closes before the engine is re-parented.)"""
         folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-        if folder and os.getppid() != self._parent:
+        if folder and not self._told_to_stop:
             remove_if_last(Path(folder).parent)
 
 

@@ -28,6 +28,7 @@ import threading
 import time
 
 from service.engine.engine import EXIT_PROVIDER, Heartbeat
+from service.engine.wire import STOP
 from service.settings import Settings
 
 log = logging.getLogger("service.engine")
@@ -143,8 +144,11 @@ class EngineSupervisor:
         if self.proc is None:
             return
         if self.proc.stdin is not None:
+            # the engine's signal to finish, and to leave the shared folder to this parent
             with contextlib.suppress(OSError):
-                self.proc.stdin.close()  # the engine's signal to finish
+                self.proc.stdin.write(STOP)
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
         try:
             self.proc.wait(timeout_s)
         except subprocess.TimeoutExpired:

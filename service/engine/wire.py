@@ -39,6 +39,7 @@ MAX_FRAME = 16 * 1024 * 1024  # a registry of many versions with their manifests
 _LENGTH = struct.Struct("<I")
 REQUEST = struct.Struct("<II")  # rows, sequence number
 REPLY = struct.Struct("<II")  # rows, length of the error text that follows (0: success)
+STOP = b"stop"  # the parent on the engine's stdin before it closes it: a stop, not a death
 
 
 class ProtocolError(ConnectionError):

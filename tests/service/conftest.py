@@ -46,3 +46,10 @@ def client(models_dir: Path) -> Iterator[TestClient]:
     app = create_app(Settings(models_dir=models_dir, default_model="tiny"))
     with TestClient(app) as c:
         yield c
+
+
+@pytest.fixture(params=["inprocess", "shared"])
+def engine_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """For the real-server tests whose behaviour must not depend on where inference runs:
+    in each HTTP worker, or in the shared engine process (service.engine)."""
+    return {"DCGAN_ENGINE": request.param}

@@ -33,8 +33,11 @@ def rejected(text: str, reason: str) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
+    """CPU time of ``pid`` and of its children (the shared engine's process among them)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 def send_heavy(port: int) -> socket.socket:
@@ -54,8 +57,10 @@ def big_models(tmp_path: Path) -> Path:
     return root
 
 
-def test_abandoned_heavy_requests_stop_and_admin_does_not_wait(big_models: Path) -> None:
-    env = {"DCGAN_DEFAULT_MODEL": "big", "DCGAN_ADMIN_API_KEY": "admin-key"}
+def test_abandoned_heavy_requests_stop_and_admin_does_not_wait(
+    big_models: Path, engine_env: dict[str, str]
+) -> None:
+    env = {"DCGAN_DEFAULT_MODEL": "big", "DCGAN_ADMIN_API_KEY": "admin-key", **engine_env}
     with running_server(big_models, env) as srv:
         port = srv.port
         socks = [send_heavy(port) for _ in range(40)]
@@ -97,12 +102,12 @@ def test_abandoned_heavy_requests_stop_and_admin_does_not_wait(big_models: Path)
 
 
 def test_shutdown_cuts_heavy_work_off_with_the_json_503_within_grace_plus_1_s(
-    big_models: Path,
+    big_models: Path, engine_env: dict[str, str]
 ) -> None:
     """SIGTERM with a heavy request under way and no grace (DCGAN_SHUTDOWN_GRACE_S=0): the
     request gets the documented JSON 503 shutting_down (not uvicorn's plain-text 500), its
     render stops, and the process has exited within the grace + 1 s."""
-    env = {"DCGAN_DEFAULT_MODEL": "big", "DCGAN_SHUTDOWN_GRACE_S": "0"}
+    env = {"DCGAN_DEFAULT_MODEL": "big", "DCGAN_SHUTDOWN_GRACE_S": "0", **engine_env}
     with running_server(big_models, env) as srv:
         port = srv.port
         sock = send_heavy(port)
@@ -142,13 +147,13 @@ def read_answer(sock: socket.socket) -> bytes:
 
 @pytest.mark.parametrize("grace_s", [20, 2])  # the default, and one shorter than the work
 def test_shutdown_after_abandoned_and_held_heavy_requests_keeps_the_grace(
-    big_models: Path, grace_s: int
+    big_models: Path, grace_s: int, engine_env: dict[str, str]
 ) -> None:
     """40 heavy requests, 20 abandoned and 20 held, then SIGTERM: the process exits within
     the grace + 1 s (before: 42 s at the default 20 s grace, the loop waiting for abandoned
     encodes), and every held client gets its image or the JSON 503 (``shutting_down``, or
     ``overloaded`` when the render pool refused it), never a plain-text 500."""
-    env = {"DCGAN_DEFAULT_MODEL": "big", "DCGAN_SHUTDOWN_GRACE_S": str(grace_s)}
+    env = {"DCGAN_DEFAULT_MODEL": "big", "DCGAN_SHUTDOWN_GRACE_S": str(grace_s), **engine_env}
     with running_server(big_models, env) as srv:
         port = srv.port
         socks = [send_heavy(port) for _ in range(40)]

@@ -133,12 +133,15 @@ def metric(text: str, reason: str) -> float:
     return float(found[1]) if found else 0.0
 
 
-def test_health_answers_while_one_client_holds_2200_sockets(models_dir: Path) -> None:
+def test_health_answers_while_one_client_holds_2200_sockets(
+    models_dir: Path, engine_env: dict[str, str]
+) -> None:
     raise_fd_limit(2 * (SILENT + SLOW) + 512)
     env = {
         "DCGAN_TIMEOUT_HEADERS_S": str(HEADER_TIMEOUT_S),
         "DCGAN_TIMEOUT_KEEP_ALIVE_S": "2",
         "DCGAN_DEFAULT_MODEL": "tiny",
+        **engine_env,
     }
     with running_server(models_dir, env) as srv, flood(srv.port) as f:
         # the probes start once the server has taken the flood's first 2,200 connects (a
@@ -172,10 +175,12 @@ def test_health_answers_while_one_client_holds_2200_sockets(models_dir: Path) ->
     assert reopened >= SILENT
 
 
-def test_requests_beyond_the_limit_get_the_json_503_but_probes_do_not(models_dir: Path) -> None:
+def test_requests_beyond_the_limit_get_the_json_503_but_probes_do_not(
+    models_dir: Path, engine_env: dict[str, str]
+) -> None:
     """DCGAN_LIMIT_CONCURRENCY=1: a request held open fills it; the next one is refused with
     the documented error shape, and /healthz, /readyz, /metrics still answer."""
-    env = {"DCGAN_LIMIT_CONCURRENCY": "1", "DCGAN_DEFAULT_MODEL": "tiny"}
+    env = {"DCGAN_LIMIT_CONCURRENCY": "1", "DCGAN_DEFAULT_MODEL": "tiny", **engine_env}
     with running_server(models_dir, env) as srv:
         port = srv.port
         held = socket.create_connection(("127.0.0.1", port), timeout=5)

@@ -46,7 +46,7 @@ def raw_request(url: str, head: str, body: bytes = b"", *, read: bool = True) ->
 
 
 def test_requests_caught_by_reloads_finish_on_the_version_they_resolved(
-    models_dir: Path, tmp_path: Path
+    models_dir: Path, tmp_path: Path, engine_env: dict[str, str]
 ) -> None:
     """A version removed by a reload keeps serving the requests that already hold it.
 
@@ -56,7 +56,12 @@ def test_requests_caught_by_reloads_finish_on_the_version_they_resolved(
     response cache: every request reaches a batcher (one seed with the cache on made all
     but a handful cache hits, and the race went untested).
     """
-    env = {"DCGAN_MAX_WAIT_MS": "300", "DCGAN_DEFAULT_MODEL": "tiny", "DCGAN_CACHE_MB": "0"}
+    env = {
+        "DCGAN_MAX_WAIT_MS": "300",
+        "DCGAN_DEFAULT_MODEL": "tiny",
+        "DCGAN_CACHE_MB": "0",
+        **engine_env,
+    }
     v2, parked = models_dir / "tiny" / "2", tmp_path / "parked"
     outcomes: list[str] = []
     done = threading.Event()
@@ -92,8 +97,10 @@ def test_requests_caught_by_reloads_finish_on_the_version_they_resolved(
     assert log.count("retired tiny v2 closed") == 5
 
 
-def test_sigterm_lets_a_queued_request_finish_then_exits_0(models_dir: Path) -> None:
-    with running_server(models_dir, {"DCGAN_MAX_WAIT_MS": "1000"}) as srv:
+def test_sigterm_lets_a_queued_request_finish_then_exits_0(
+    models_dir: Path, engine_env: dict[str, str]
+) -> None:
+    with running_server(models_dir, {"DCGAN_MAX_WAIT_MS": "1000", **engine_env}) as srv:
         with ThreadPoolExecutor(1) as pool:
             pending = pool.submit(
                 httpx.post, f"{srv.url}/generate?model=tiny", json={"seed": 3}, timeout=15
@@ -105,9 +112,11 @@ def test_sigterm_lets_a_queued_request_finish_then_exits_0(models_dir: Path) -> 
         assert srv.proc.wait(15) == 0
 
 
-def test_sigterm_exits_within_the_grace_period_whatever_is_running(models_dir: Path) -> None:
+def test_sigterm_exits_within_the_grace_period_whatever_is_running(
+    models_dir: Path, engine_env: dict[str, str]
+) -> None:
     """Grace 0: requests in flight and a reload racing the signal; no hang, exit code 0."""
-    env = {"DCGAN_MAX_WAIT_MS": "1000", "DCGAN_SHUTDOWN_GRACE_S": "0"}
+    env = {"DCGAN_MAX_WAIT_MS": "1000", "DCGAN_SHUTDOWN_GRACE_S": "0", **engine_env}
     with running_server(models_dir, env) as srv, ThreadPoolExecutor(8) as pool:
         url = f"{srv.url}/generate?model=tiny"
         calls = [pool.submit(httpx.post, url, json={"seed": i}, timeout=15) for i in range(6)]
@@ -123,8 +132,10 @@ def test_sigterm_exits_within_the_grace_period_whatever_is_running(models_dir: P
     assert took < 10
 
 
-def test_a_client_that_drops_while_queued_is_not_run(models_dir: Path) -> None:
-    with running_server(models_dir, {"DCGAN_MAX_WAIT_MS": "500"}) as srv:
+def test_a_client_that_drops_while_queued_is_not_run(
+    models_dir: Path, engine_env: dict[str, str]
+) -> None:
+    with running_server(models_dir, {"DCGAN_MAX_WAIT_MS": "500", **engine_env}) as srv:
         body = b'{"seed": 7}'
         head = (
             "POST /generate?model=tiny HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"

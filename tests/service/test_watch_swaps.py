@@ -37,7 +37,7 @@ def served(url: str) -> list[str]:
 
 @pytest.mark.parametrize("swap", SWAPS)
 def test_the_watch_follows_a_replaced_models_folder(
-    prepared_models: Path, tmp_path: Path, swap: str
+    prepared_models: Path, tmp_path: Path, swap: str, engine_env: dict[str, str]
 ) -> None:
     live = tmp_path / "models"  # what the server is given
     first = a_set(prepared_models, tmp_path / "set-a", "alpha")
@@ -56,7 +56,7 @@ def test_the_watch_follows_a_replaced_models_folder(
         ),
         "deleted and recreated": lambda new: (shutil.rmtree(live), new.rename(live)),
     }
-    env = {"DCGAN_WATCH": "true", "DCGAN_DEFAULT_MODEL": "alpha"}
+    env = {"DCGAN_WATCH": "true", "DCGAN_DEFAULT_MODEL": "alpha", **engine_env}
     with running_server(live, env) as srv:
         assert "alpha" in served(srv.url)
         replace[swap](a_set(prepared_models, tmp_path / "set-b", "beta"))

@@ -161,7 +161,7 @@ def test_a_killed_workers_gauges_do_not_linger(models_dir: Path) -> None:
         os.kill(victim, signal.SIGKILL)
         for sock in held:
             sock.close()
-        wait_for(lambda: len(children(srv.proc.pid) - workers) > 1, 30, lambda: "no respawn")
+        wait_for(lambda: worker_processes(srv.proc.pid) - workers, 30, lambda: "no respawn")
         (new,) = worker_processes(srv.proc.pid) - workers
 
         def new_worker_serves() -> bool:  # its gauges are registered once it answers
@@ -304,13 +304,13 @@ def test_a_deleted_shared_folder_is_made_again_and_the_workers_replaced(
     again (before: 500s, and respawned workers crash-looped)."""
     with running_server(models_dir, {"DCGAN_WORKERS": "2"}) as srv:
         both_workers_up(srv)
-        before = children(srv.proc.pid)
+        before = worker_processes(srv.proc.pid)
         (folder,) = shared_folders(srv.proc.pid)
         shutil.rmtree(folder)
         for _ in range(4):
             assert httpx.get(f"{srv.url}/metrics").status_code == 200
             assert httpx.post(f"{srv.url}/admin/reload").status_code == 200
-        wait_for(lambda: not workers_of(srv) & before, 30, lambda: "the workers were kept")
+        wait_for(lambda: not worker_processes(srv.proc.pid) & before, 30, lambda: "the workers were kept")
         both_workers_up(srv)
         spread(srv, "/generate?model=tiny", {"seed": 1})
         text = httpx.get(f"{srv.url}/metrics").text
@@ -355,11 +355,6 @@ def test_followers_serve_what_the_leader_loaded(models_dir: Path) -> None:
 
 def shared_folders(parent: int) -> list[Path]:
     return list(Path(tempfile.gettempdir()).glob(f"dcgan-serve-{parent}-*"))
-
-
-def workers_of(srv: Running) -> set[int]:
-    """The worker pids (the parent's children, less multiprocessing's resource tracker)."""
-    return {pid for pid in children(srv.proc.pid) if "resource_tracker" not in cmdline(pid)}
 
 
 def cmdline(pid: int) -> str:
