@@ -16,6 +16,9 @@ code paths, so this script never rots; the report then says that no GPU was foun
    offers it) under ``hey`` load (Debian package; a Python client where it is missing):
    ``POST /generate?model=cartoon-faces {}`` at 1 and 64 connections, batching on (defaults)
    and off (``DCGAN_MAX_BATCH_SIZE=1``), after a warm-up of the same load.
+4. **workers**: the same load at 64 connections with 1, 2, 4 and 8 HTTP workers, each count
+   twice: every worker with its own onnxruntime session (``DCGAN_ENGINE=inprocess``) and all of
+   them feeding the one shared engine (``DCGAN_ENGINE=shared``, service.engine).
 
 Writes bench-gpu.md and bench-gpu.json into --out and prints both paths. Measures; asserts
 nothing. One failing cell is reported as an error and the rest still runs.
@@ -68,7 +71,8 @@ from training.train import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 Row = dict[str, Any]
-SECTIONS = ("training", "inference", "service")
+SECTIONS = ("training", "inference", "service", "workers")
+ENGINE_MODES = ("inprocess", "shared")
 NO_GPU = "no GPU found: the CPU ran every section at tiny sizes"
 
 
@@ -86,10 +90,11 @@ class Plan:
     infer_seconds: float  # per inference cell, after warm-up
     load_seconds: float  # per service load, after the same length of warm-up
     connections: tuple[int, ...] = (1, 64)
+    workers: tuple[int, ...] = (1, 2, 4, 8)
 
 
 GPU_PLAN = Plan(1.0, None, 10, 100, 3, 2048, (1, 8, 64, 256), 1.0, 10.0)
-TINY_PLAN = Plan(0.125, 8, 1, 2, 2, 32, (1, 4), 0.1, 1.0)
+TINY_PLAN = Plan(0.125, 8, 1, 2, 2, 32, (1, 4), 0.1, 1.0, workers=(1, 2))
 
 
 @dataclass(frozen=True)
@@ -386,6 +391,35 @@ def service_section(plan: Plan, models_dir: Path, model: str) -> list[Row]:
     return rows
 
 
+def workers_section(plan: Plan, models_dir: Path, model: str) -> list[Row]:
+    """Single-image requests at the most connections, by worker count and engine mode."""
+    load = hey if shutil.which("hey") else python_load
+    connections = max(plan.connections)
+    rows: list[Row] = []
+    for workers in plan.workers:
+        for engine in ENGINE_MODES:
+            env = {
+                "DCGAN_LOG_LEVEL": "warning",
+                "DCGAN_WORKERS": str(workers),
+                "DCGAN_ENGINE": engine,
+            }
+            row: Row = {"model": model, "workers": workers, "engine": engine}
+
+            def measure(e: dict[str, str] = env) -> Row:
+                with running_server(models_dir, e) as srv:
+                    url = f"{srv.url}/generate?model={model}"
+                    load(url, connections, plan.load_seconds)  # warm-up (every worker)
+                    measured = dataclasses.asdict(load(url, connections, plan.load_seconds))
+                    # the engine's own gauges: proof that the mode asked for is the one that ran
+                    text = httpx.get(f"{srv.url}/metrics", timeout=10).text
+                    seen = re.search(r"^dcgan_engine_generation\S* [1-9]", text, re.M) is not None
+                return {"connections": connections, "engine_seen": seen, **measured}
+
+            rows.append(guarded(row, measure))
+            print_row("workers", rows[-1])
+    return rows
+
+
 # ---- environment and report -----------------------------------------------------------------
 
 
@@ -433,6 +467,18 @@ COLUMNS = {
         "model",
         "provider",
         "batching",
+        "connections",
+        "client",
+        "requests_per_s",
+        "p50_ms",
+        "p99_ms",
+        "non_200",
+    ],
+    "workers": [
+        "model",
+        "workers",
+        "engine",
+        "engine_seen",
         "connections",
         "client",
         "requests_per_s",
@@ -517,8 +563,10 @@ def main() -> None:
                 results[section] = training_section(plan, device, args.presets)
             elif section == "inference":
                 results[section] = inference_section(plan, device, args.models_dir)
-            else:
+            elif section == "service":
                 results[section] = service_section(plan, args.models_dir, args.service_model)
+            else:
+                results[section] = workers_section(plan, args.models_dir, args.service_model)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     out = args.out or REPO / "bench" / "results" / f"gpu-{stamp}"
     out.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.bench_gpu import NO_GPU, SECTIONS, VARIANTS
+from bench.bench_gpu import ENGINE_MODES, NO_GPU, SECTIONS, VARIANTS
 from testkit.load import parse_hey, python_load
 
 REPO = Path(__file__).resolve().parents[2]
@@ -151,3 +151,10 @@ def test_tiny_cpu_run_measures_every_section(tmp_path: Path) -> None:
         ("off", 64),
     }
     assert all(r["requests_per_s"] > 0 and r["non_200"] == 0 for r in service)
+    # every worker count in both engine modes, and the log says the mode asked for ran
+    workers = results["workers"]
+    assert {(r["workers"], r["engine"]) for r in workers} == {
+        (w, e) for w in (1, 2) for e in ENGINE_MODES
+    }
+    assert all(r["engine_seen"] == (r["engine"] == "shared") for r in workers)
+    assert all(r["requests_per_s"] > 0 and r["non_200"] == 0 for r in workers)
