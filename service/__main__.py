@@ -97,7 +97,10 @@ def main(argv: list[str] | None = None) -> None:
 
     configure_logging(settings)
     raise_open_files_limit(settings)
-    mode, why = choose_engine(settings)
+    try:
+        mode, why = choose_engine(settings)  # it asks onnxruntime for the CUDA provider
+    except ProviderError as exc:
+        fail(str(exc))
     log = logging.getLogger("service")
     log.info("inference engine: %s (%s)", mode, why)
     if mode == "shared":

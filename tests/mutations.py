@@ -6,10 +6,10 @@ that guard that code. For each, the project is copied to a temporary folder, the
 there, and those tests run; a bug no test notices is a *survivor*. The working tree is never
 touched. The list covers the service core (batching, cache, ETags, warm-up, leases, limits,
 metrics, auth, rendering, the render pool, the connection guards, the middleware, the
-registry), the image routes, explicit latents, the Open Inference Protocol, tracing, the
-page's script, training data, quality metrics, checkpoints and the export's parity bound. A
-mutation whose line has moved is reported, not skipped silently (and
-tests/test_mutation_list.py finds it in the fast suite).
+registry, the shared engine and its supervisor), the image routes, explicit latents, the
+Open Inference Protocol, tracing, the page's script, training data, quality metrics,
+checkpoints and the export's parity bound. A mutation whose line has moved is reported, not
+skipped silently (and tests/test_mutation_list.py finds it in the fast suite).
 
     .venv/bin/python tests/mutations.py            # all; exit 1 below MIN_KILL_RATIO
     .venv/bin/python tests/mutations.py cache auth # those whose names contain a word
@@ -627,6 +627,49 @@ MUTATIONS = [
         'return metric === "kid" && floor < 0 ?',
         'return metric === "kid" && floor < -1 ?',
         "tests/service/test_web_browser.py -k bundled_models_and_shows",
+    ),
+    (
+        "engine: merged requests all read the first one's pixels",
+        "service/engine/engine.py",
+        "offset += request.rows",
+        "offset += 0",
+        "tests/service/test_engine.py -k merges",
+    ),
+    (
+        "engine: one run mixes the versions of its requests",
+        "service/engine/engine.py",
+        "if request.channel.handle == handle and (not run or size + request.rows <= limit):",
+        "if not run or size + request.rows <= limit:",
+        "tests/service/test_engine.py -k merges",
+    ),
+    (
+        "engine: a channel stays busy after its reply",
+        "service/engine/engine.py",
+        "                # free before the reply: the worker's next batch may arrive at once\n"
+        "                request.channel.busy = False\n",
+        "                # free before the reply: the worker's next batch may arrive at once\n",
+        "tests/service/test_engine.py -k same_bytes",
+    ),
+    (
+        "engine: a dead parent's shared folder is left behind",
+        "service/engine/engine.py",
+        "if folder and not self._told_to_stop:",
+        "if folder and self._told_to_stop:",
+        "tests/service/test_workers.py -k killed_parent",
+    ),
+    (
+        "engine: a dead engine is not restarted",
+        "service/engine/supervise.py",
+        "                self._restart(code)\n                continue\n",
+        "                continue\n",
+        "tests/service/test_engine.py -k killed_engine",
+    ),
+    (
+        "engine: a stopped engine trips no watchdog",
+        "service/engine/supervise.py",
+        "if now - beat > limit:",
+        "if now - beat > limit * 100:",
+        "tests/service/test_engine.py -k watchdog",
     ),
 ]
 

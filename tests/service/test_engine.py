@@ -18,7 +18,13 @@ from service.engine.mode import choose_engine
 from service.settings import Settings
 from testkit.servers import Running, running_server, wait_for
 from tests.helpers import make_tiny_model
-from tests.service.test_workers import both_workers_up, children, cmdline, pids_that_served
+from tests.service.test_workers import (
+    both_workers_up,
+    children,
+    cmdline,
+    pids_that_served,
+    worker_processes,
+)
 
 SHARED = {"DCGAN_ENGINE": "shared", "DCGAN_CACHE_MB": "0"}
 
@@ -28,10 +34,6 @@ def engine_pid(srv: Running) -> int:
     found = [p for p in children(srv.proc.pid) if "service.engine" in cmdline(p)]
     assert len(found) == 1, found
     return found[0]
-
-
-def workers(srv: Running) -> set[int]:
-    return {p for p in children(srv.proc.pid) if "spawn_main" in cmdline(p)}
 
 
 def ready_reason(srv: Running) -> tuple[int, str]:
@@ -72,21 +74,31 @@ def test_the_shared_engine_answers_the_same_bytes_as_the_worker_itself(models_di
 def test_workers_never_open_a_session_and_the_engine_merges_their_batches(
     models_dir: Path,
 ) -> None:
-    # one runner, and each worker sends what it has at once: what arrives while the runner
-    # is busy waits, and goes together into the next run
+    # one runner: what arrives while it is busy waits, and goes together into the next run
     env = {**SHARED, "DCGAN_WORKERS": "2", "DCGAN_ENGINE_RUNNERS": "1"}
     with running_server(models_dir, env) as srv:
         both_workers_up(srv)
+
+        def one(i: int) -> httpx.Response:  # both versions, so runs could mix them up
+            url = f"{srv.url}/generate?model=tiny&version={1 + i % 2}"
+            return httpx.post(url, json={"seed": i}, timeout=30)
+
+        engine = engine_pid(srv)
         with ThreadPoolExecutor(32) as pool:
-            replies = list(
-                pool.map(
-                    lambda i: httpx.post(
-                        f"{srv.url}/generate?model=tiny", json={"seed": i}, timeout=30
-                    ),
-                    range(256),
-                )
-            )
+            # the engine paused while both workers send: on a run as short as this model's
+            # the requests would otherwise seldom meet
+            os.kill(engine, signal.SIGSTOP)
+            pending = [pool.submit(one, i) for i in range(256)]
+            time.sleep(1.0)
+            os.kill(engine, signal.SIGCONT)
+            replies = [p.result() for p in pending]
         assert {r.status_code for r in replies} == {200}
+        # each request got its own rows of the merged run, from its own version: the same
+        # bytes as the same request alone
+        assert len({r.content for r in replies}) == 256
+        alone = range(0, 256, 17)
+        for i in alone:
+            assert one(i).content == replies[i].content, i
         assert len(pids_that_served(srv, "tiny")) == 2
         text = httpx.get(f"{srv.url}/metrics").text
         # only the engine loaded models (the registry's line per loaded version)
@@ -94,7 +106,7 @@ def test_workers_never_open_a_session_and_the_engine_merges_their_batches(
         runs = sum_of(text, "dcgan_engine_batch_size_count", 'model="tiny"')
         merged = sum_of(text, "dcgan_engine_merged_batches_sum", 'model="tiny"')
         images = sum_of(text, "dcgan_engine_images_total", 'model="tiny"')
-        assert images == 256
+        assert images == 256 + len(alone)
         assert merged > runs, "no run merged batches from two workers"
         assert sum_of(text, "dcgan_engine_workers", "") == 2
 
@@ -194,7 +206,7 @@ def test_a_killed_worker_gives_its_channels_back_and_the_other_serves_on(
                 )
             )
         engine = engine_pid(srv)
-        held = {w: segments_mapped_by(engine, w) for w in workers(srv)}
+        held = {w: segments_mapped_by(engine, w) for w in worker_processes(srv.proc.pid)}
         victim = max(held, key=lambda w: held[w])
         assert held[victim] >= 1, held
         os.kill(victim, signal.SIGKILL)

@@ -310,7 +310,9 @@ def test_a_deleted_shared_folder_is_made_again_and_the_workers_replaced(
         for _ in range(4):
             assert httpx.get(f"{srv.url}/metrics").status_code == 200
             assert httpx.post(f"{srv.url}/admin/reload").status_code == 200
-        wait_for(lambda: not worker_processes(srv.proc.pid) & before, 30, lambda: "the workers were kept")
+        wait_for(
+            lambda: not worker_processes(srv.proc.pid) & before, 30, lambda: "the workers were kept"
+        )
         both_workers_up(srv)
         spread(srv, "/generate?model=tiny", {"seed": 1})
         text = httpx.get(f"{srv.url}/metrics").text
