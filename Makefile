@@ -11,7 +11,7 @@ HOST   ?= $(or $(DCGAN_HOST),127.0.0.1)
 PORT   ?= $(or $(DCGAN_PORT),8000)
 
 .DEFAULT_GOAL := help
-.PHONY: help serve demo test test-slow test-fid check-k8s k8s-rules lint lock clean bench-gpu mutants
+.PHONY: help serve demo test test-slow test-fid check-k8s k8s-rules lint lock clean bench-gpu mutants docs docs-serve
 
 help:
 	@echo "make serve       set up .venv (serving set, no torch) and serve models/ on http://$(HOST):$(PORT)"
@@ -20,6 +20,7 @@ help:
 	@echo "make mutants     realistic small bugs, each of which a test must catch"
 	@echo "make demo        a short training + export on the built-in digits data set"
 	@echo "make lint        ruff, ruff format --check, mypy, lint-imports"
+	@echo "make docs        the docs site into site/ (mkdocs build --strict); make docs-serve on http://127.0.0.1:$(DOCS_PORT)"
 	@echo "make test-fid    standard FID tests in a virtualenv of their own"
 	@echo "make bench-gpu   GPU benchmarks (docs/benchmarks.md); make lock, make clean"
 
@@ -40,13 +41,14 @@ serve: $(VENV)/.serve-installed
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	@echo "installing torch (CPU build, ~200 MB), then the training and test set into $(VENV) (a few minutes)"
 	$(BIN)/pip install --progress-bar on "$(TORCH)"
-	$(BIN)/pip install --progress-bar on -e '.[cpu,otel,train,dev]'
+	$(BIN)/pip install --progress-bar on -e '.[cpu,otel,train,dev,docs]'
 	touch $@ $(VENV)/.serve-installed
 
 test: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 	$(BIN)/pytest
 
 test-slow: $(VENV)/.dev-installed
@@ -98,6 +100,15 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The docs site (mkdocs.yml): --strict fails on a broken link or anchor, and the hooks in
+# docs/_gen fail it when a generated reference page lacks an item of its source.
+DOCS_PORT ?= 8001
+docs: $(VENV)/.dev-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+docs-serve: $(VENV)/.dev-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:$(DOCS_PORT)
+
 # A short training + export on the built-in digits data set (about half a minute on 2 cores).
 demo: $(VENV)/.dev-installed
 	$(BIN)/dcgan train --preset mnist28 --data digits --epochs 1 --run-dir runs/digits --overwrite
@@ -140,4 +151,4 @@ lock: | $(BIN)/python
 	$(LOCK) --extra cpu --extra train -c requirements/torch.txt -o requirements/train.lock pyproject.toml
 
 clean:
-	rm -rf $(VENV) $(VENV_FID) $(VENV_CHECKOV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_FID) $(VENV_CHECKOV) .pytest_cache .mypy_cache .ruff_cache site

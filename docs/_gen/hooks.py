@@ -105,7 +105,9 @@ def outside_links(files: Files, docs_dir: Path) -> dict[str, str]:
     folder of docs/ without a page gets a page listing its files."""
     known = {f.src_uri for f in files}
     targets: dict[str, str] = {}
-    for page in [f for f in files if f.src_uri.endswith(".md") and f.abs_src_path]:
+    for page in files:
+        if not page.src_uri.endswith(".md") or page.abs_src_path is None:
+            continue  # a generated page links only to what exists
         base = posixpath.dirname(page.src_uri)
         for match in LINK.finditer(Path(page.abs_src_path).read_text()):
             uri = posixpath.normpath(posixpath.join(base, match.group(1)))

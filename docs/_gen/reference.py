@@ -66,10 +66,7 @@ def _annotation(annotation: Any) -> str:
 
 
 def _default(field: Any) -> str:
-    if field.default_factory is not None:
-        value = field.default_factory()
-    else:
-        value = field.default
+    value = field.default_factory() if field.default_factory is not None else field.default
     if value is None:
         return "unset"
     if isinstance(value, bool):
@@ -265,9 +262,7 @@ def render_metrics(collectors: list[Any]) -> str:
             buckets = getattr(c, "_upper_bounds", None) or c._kwargs.get("buckets", ())
             bounds = ", ".join(f"{b:g}" for b in buckets if b != float("inf"))
             kind = f"histogram (buckets {bounds})"
-        rows.append(
-            f"| `{exposed_name(c)}` | {cell(kind)} | {labels} | {cell(c._documentation)} |"
-        )
+        rows.append(f"| `{exposed_name(c)}` | {cell(kind)} | {labels} | {cell(c._documentation)} |")
     return "\n".join(
         [
             "# Metrics reference",
@@ -412,8 +407,7 @@ def render_http_api(document: dict[str, Any]) -> str:
                 lines += ["| status | description | content |", "|---|---|---|"]
                 for status, response in responses.items():
                     content = ", ".join(
-                        code(kind)
-                        + (f" {_schema_type(c['schema'])}" if c.get("schema") else "")
+                        code(kind) + (f" {_schema_type(c['schema'])}" if c.get("schema") else "")
                         for kind, c in response.get("content", {}).items()
                     )
                     lines.append(
@@ -432,14 +426,14 @@ def render_http_api(document: dict[str, Any]) -> str:
                 lines += [cell(schema["description"]), ""]
             props = schema.get("properties", {})
             if props:
-                required = set(schema.get("required", []))
+                needed = set(schema.get("required", []))
                 lines += [
                     "| field | type | required | default | constraints | description |",
                     "|---|---|---|---|---|---|",
                 ]
                 for field, sub in props.items():
                     lines.append(
-                        f"| `{field}` | {_schema_type(sub)} | {'yes' if field in required else ''}"
+                        f"| `{field}` | {_schema_type(sub)} | {'yes' if field in needed else ''}"
                         f" | {_default_cell(sub)} | {cell(_constraints(sub))} "
                         f"| {cell(sub.get('description', ''))} |"
                     )
@@ -489,7 +483,8 @@ def render_contract(modules: list[str]) -> str:
         "",
     ]
     for module in modules:
-        lines += [f"## `{module}`", "", f"::: {module}", "    options:", "      heading_level: 3", ""]
+        options = ["    options:", "      heading_level: 3"]
+        lines += [f"## `{module}`", "", f"::: {module}", *options, ""]
     return "\n".join(lines)
 
 
