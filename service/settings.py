@@ -123,8 +123,8 @@ class Settings(BaseSettings):
     engine: Literal["auto", "inprocess", "shared"] = Field(
         default="auto",
         description="where onnxruntime runs: inprocess (each worker its own sessions), shared "
-        "(one engine process per device, fed by every worker), or auto: shared with several "
-        "workers or a CUDA provider, else inprocess",
+        "(one engine process per device, fed by every worker), or auto: shared with a CUDA "
+        "provider, else inprocess",
     )
     engine_socket: str | None = Field(
         default=None,

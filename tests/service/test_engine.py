@@ -181,7 +181,8 @@ def test_requests_under_load_when_the_engine_dies_all_come_back(models_dir: Path
             for load in loads:
                 load.result(timeout=30)  # a hang fails here
         assert counts["ok"] > 0 and set(counts) <= {"ok", "engine_unavailable"}, counts
-        assert ready_reason(srv) == (200, "ready")
+        # the new engine may still be loading on a busy machine: ready again, not at once
+        wait_for(lambda: ready_reason(srv) == (200, "ready"), 20, lambda: ready_reason(srv))
 
 
 def segments_mapped_by(pid: int, owner: int) -> int:
@@ -284,14 +285,15 @@ def test_a_start_up_error_in_the_engine_is_exit_code_2(models_dir: Path) -> None
     ("env", "available", "mode"),
     [
         ({}, ["CPUExecutionProvider"], "inprocess"),
-        ({"workers": 2}, ["CPUExecutionProvider"], "shared"),
+        ({"workers": 2}, ["CPUExecutionProvider"], "inprocess"),  # measured faster
+        ({"workers": 2}, ["CUDAExecutionProvider", "CPUExecutionProvider"], "shared"),
         ({}, ["CUDAExecutionProvider", "CPUExecutionProvider"], "shared"),
         ({"providers": ["CPUExecutionProvider"]}, ["CUDAExecutionProvider"], "inprocess"),
         ({"engine": "inprocess", "workers": 4}, ["CUDAExecutionProvider"], "inprocess"),
         ({"engine": "shared"}, ["CPUExecutionProvider"], "shared"),
     ],
 )
-def test_auto_picks_the_shared_engine_for_several_workers_or_cuda(
+def test_auto_picks_the_shared_engine_for_cuda(
     env: dict[str, object], available: list[str], mode: str
 ) -> None:
     chosen, why = choose_engine(Settings.model_validate(env), available)

@@ -59,8 +59,9 @@ def both_workers_up(srv: Running) -> None:
     )
 
 
-def test_two_workers_are_one_service(models_dir: Path) -> None:
-    with running_server(models_dir, {"DCGAN_WORKERS": "2", "DCGAN_CACHE_MB": "0"}) as srv:
+def test_two_workers_are_one_service(models_dir: Path, engine_env: dict[str, str]) -> None:
+    env = {"DCGAN_WORKERS": "2", "DCGAN_CACHE_MB": "0", **engine_env}
+    with running_server(models_dir, env) as srv:
         both_workers_up(srv)
         answers = spread(srv, "/generate?model=tiny", {"seeds": [3, 4], "grid": True})
         assert {r.status_code for r in answers} == {200}
@@ -133,13 +134,15 @@ def holder_of(workers: set[int], server_port: int, client_ports: set[int]) -> in
     return best[0][0] if best and best[0][1] else None
 
 
-def test_a_killed_workers_gauges_do_not_linger(models_dir: Path) -> None:
+def test_a_killed_workers_gauges_do_not_linger(
+    models_dir: Path, engine_env: dict[str, str]
+) -> None:
     """SIGKILL the worker that holds requests: uvicorn starts a new one, and once that one
     serves, the scrape counts 2 worker processes and 0 requests in flight (before: 3 and the
     dead worker's requests, for ever: a false load signal for the autoscaler)."""
     import socket
 
-    with running_server(models_dir, {"DCGAN_WORKERS": "2"}) as srv:
+    with running_server(models_dir, {"DCGAN_WORKERS": "2", **engine_env}) as srv:
         both_workers_up(srv)
         workers = worker_processes(srv.proc.pid)
         assert len(workers) == 2, workers
@@ -262,14 +265,16 @@ def test_a_graceful_stop_ends_keep_alive_connections_cleanly(
     assert took < 5 + 1, f"{took:.1f} s to stop with a 5 s grace"
 
 
-def test_a_killed_parent_leaves_no_workers_and_no_folder(models_dir: Path) -> None:
+def test_a_killed_parent_leaves_no_workers_and_no_folder(
+    models_dir: Path, engine_env: dict[str, str]
+) -> None:
     """SIGKILL dcgan-serve's parent: its workers notice and stop, the last one removes the
     shared folder, and the service starts again on the same port (before: the orphans
     served the port for ever, the restart exited 3, and the folder stayed)."""
     port = free_port()
-    with running_server(models_dir, {"DCGAN_WORKERS": "2"}, port=port) as srv:
+    with running_server(models_dir, {"DCGAN_WORKERS": "2", **engine_env}, port=port) as srv:
         both_workers_up(srv)
-        workers = children(srv.proc.pid)
+        workers = children(srv.proc.pid)  # the engine too, in shared mode
         folders = shared_folders(srv.proc.pid)
         assert len(folders) == 1
         srv.proc.kill()
