@@ -20,7 +20,7 @@ help:
 	@echo "make mutants     realistic small bugs, each of which a test must catch"
 	@echo "make demo        a short training + export on the built-in digits data set"
 	@echo "make lint        ruff, ruff format --check, mypy, lint-imports"
-	@echo "make docs        the docs site into site/ (mkdocs build --strict); make docs-serve on http://127.0.0.1:$(DOCS_PORT)"
+	@echo "make docs        set up .venv (training + dev set) and build the docs site into site/; make docs-serve: on http://127.0.0.1:$(DOCS_PORT)"
 	@echo "make test-fid    standard FID tests in a virtualenv of their own"
 	@echo "make bench-gpu   GPU benchmarks (docs/benchmarks.md); make lock, make clean"
 

@@ -41,7 +41,8 @@ def check(page: str, items: Iterable[str], what: str) -> None:
 
 def cell(text: object) -> str:
     """Text for one Markdown table cell."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    text = " ".join(str(text).split()).replace("|", "\\|")
+    return text.replace("<", "&lt;").replace(">", "&gt;")  # text, not HTML tags
 
 
 def code(text: object) -> str:
@@ -326,6 +327,13 @@ def _schema_type(schema: dict[str, Any]) -> str:
     return str(kind)
 
 
+def _number(value: Any) -> Any:
+    """1.0 -> 1 (pydantic writes integer bounds as floats); other values as they are."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return int(value)
+    return value
+
+
 def _constraints(schema: dict[str, Any]) -> str:
     signs = {
         "minimum": "≥",
@@ -338,7 +346,7 @@ def _constraints(schema: dict[str, Any]) -> str:
         "maxItems": "items ≤",
         "pattern": "pattern",
     }
-    parts = [f"{sign} {code(schema[key])}" for key, sign in signs.items() if key in schema]
+    parts = [f"{sign} {code(_number(schema[key]))}" for key, sign in signs.items() if key in schema]
     for key in ("anyOf", "oneOf"):
         for sub in schema.get(key, []):
             if (inner := _constraints(sub)) and inner not in parts:
@@ -378,7 +386,7 @@ def render_http_api(document: dict[str, Any]) -> str:
             if op.get("summary"):
                 lines += [f"**{op['summary']}**", ""]
             if op.get("description"):
-                lines += [op["description"].strip(), ""]
+                lines += [op["description"].strip().replace("<", "&lt;"), ""]
             params = op.get("parameters", [])
             if params:
                 lines += [
