@@ -231,3 +231,13 @@ def test_an_example_that_lies_fails(
     block = Block("lie.md", 1, language, code, "run")
     with pytest.raises(AssertionError):
         run_block(block, scratch(tmp_path), f"127.0.0.1:{docs_server.port}", timeout=60)
+
+
+def test_the_log_lines_the_docs_quote_are_what_the_server_logs(docs_server: Running) -> None:
+    """`model cartoon-faces v1 runs on CPUExecutionProvider`, `inference engine: ...`: the
+    lines a reader is told to look for in the log."""
+    pages = " ".join(" ".join(p.read_text().split()) for p in (ROOT / "docs").rglob("*.md"))
+    quoted = set(re.findall(r"`((?:model \S+ v\d+ runs on CPU|inference engine: )[^`]*)`", pages))
+    assert len(quoted) >= 2, quoted
+    log = docs_server.output()
+    assert [line for line in quoted if line not in log] == []
