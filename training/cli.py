@@ -421,6 +421,14 @@ def evaluate(
     samples: Annotated[
         int, typer.Option(min=16, max=20_000, help="generated images; 2× as many real ones")
     ] = 1000,
+    first_seed: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="generated images use seeds from this one on; another value is a second "
+            "draw, to see how much the numbers move",
+        ),
+    ] = 0,
     features: Annotated[
         str,
         typer.Option(
@@ -467,7 +475,15 @@ def evaluate(
     truncations = parse_truncations(truncation) if truncation else None
     folder = None if no_pictures else pictures or evaluation_folder(source)
     quality = evaluate_source(
-        source, data, samples, features, cache_dir, truncations, inception_weights, folder
+        source,
+        data,
+        samples,
+        features,
+        cache_dir,
+        truncations,
+        inception_weights,
+        folder,
+        first_seed=first_seed,
     )
     if record:
         record_quality(source, quality)

@@ -1,6 +1,8 @@
 """`dcgan evaluate`'s measurement of a generator against held-out real images.
 
-The same seeds every time (0..samples-1) against a seeded draw of twice as many real images:
+The same seeds every time (0..samples-1, or from ``first_seed`` on: a second draw of the
+generator says how much the numbers move between samples) against a seeded draw of twice as
+many real images:
 the scorecard with its real-vs-real floors (``training/scorecard.py``), optionally again for
 truncated latents and with standard FID/KID (``training/inception.py``), and the pixel
 checks (``training/pixel_checks.py``); with a ``pictures`` folder, the pictures of
@@ -31,6 +33,7 @@ def evaluate_source(
     truncations: list[float] | None = None,
     inception_weights: Path | None = None,
     pictures: Path | None = None,
+    first_seed: int = 0,
 ) -> dict[str, Any]:
     """The scorecard (and pixel checks) of ``source`` against ``data``: JSON-ready; with
     ``truncations``, the main numbers again for each ψ (the same seeds, truncated); with
@@ -42,16 +45,19 @@ def evaluate_source(
         from training.inception import InceptionFeatures
 
         extractor = InceptionFeatures(inception_weights)
-    images, size, channels = generate_images(source, list(range(samples)))
+    seeds = list(range(first_seed, first_seed + samples))
+    images, size, channels = generate_images(source, seeds)
     fake = to_uint8(images).transpose(0, 3, 1, 2)
     real_all = load_images(data, size, channels, cache_dir=cache_dir, progress=False).images
     pick = np.random.default_rng(0).permutation(len(real_all))[: 2 * samples]
     real = np.asarray(real_all[np.sort(pick)])
     card = score(real, fake, data=data, features=feature_dir)
     command = f"dcgan evaluate {source} --data {data} --samples {samples} --features {features}"
+    if first_seed:
+        command += f" --first-seed {first_seed}"
     curve = []
     for psi in truncations or []:
-        images, _, _ = generate_images(source, list(range(samples)), psi)
+        images, _, _ = generate_images(source, seeds, psi)
         truncated = score(
             real, to_uint8(images).transpose(0, 3, 1, 2), data=data, features=feature_dir
         )

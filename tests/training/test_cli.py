@@ -85,6 +85,13 @@ def test_train_digits_one_epoch_then_export(workdir: Path) -> None:
     result = runner.invoke(app, [*args, "--no-pictures", "--pictures", "none"])
     assert result.exit_code == 0 and "pictures:" not in result.output
     assert not (workdir / "none").exists()
+    # a second draw of the generator (other seeds, the same real images): other numbers,
+    # and the command that reproduces them says so
+    again = json.loads(runner.invoke(app, [*args, "--json", "--first-seed", "64"]).output)
+    first = json.loads(runner.invoke(app, [*args, "--json"]).output)
+    assert again["command"].endswith("--first-seed 64") and "--first-seed" not in first["command"]
+    assert again["metrics"]["fd"]["floor"] == first["metrics"]["fd"]["floor"]
+    assert again["metrics"]["fd"]["value"] != first["metrics"]["fd"]["value"]
     assert quality["truncation"][0]["fd"] != quality["truncation"][1]["fd"]
     card = (workdir / "models" / "digits" / "1" / "card.md").read_text()
     assert "| 0.5 |" in card and "real-vs-real floor" in card
