@@ -1,17 +1,14 @@
-"""Settings: bounds, key checks, log level, combinations, and the README table."""
+"""Settings: bounds, key checks, log level, combinations (the docs' settings page is generated
+from the class: tests/docs/test_reference_pages.py)."""
 
 from __future__ import annotations
 
 import os
-import re
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from service.settings import Settings, env_name
-
-README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.fixture(autouse=True)
@@ -156,41 +153,3 @@ def test_unknown_dcgan_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_every_setting_has_a_description() -> None:
     assert [n for n, f in Settings.model_fields.items() if not f.description] == []
-
-
-# ---- the README's Settings table -----------------------------------------------------------
-
-
-def readme_settings() -> dict[str, str]:
-    """variable -> its default cell, from the README rows that start with `DCGAN_...`."""
-    table: dict[str, str] = {}
-    for line in README.read_text().splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if not line.startswith("| `DCGAN_") or len(cells) < 3:
-            continue
-        names = re.findall(r"`(DCGAN_[A-Z0-9_]+)`", cells[0])
-        defaults = [d.strip() for d in cells[1].split(" / ")]
-        if len(defaults) != len(names):  # one default for several names
-            defaults = defaults * len(names)
-        table.update(zip(names, defaults, strict=True))
-    return table
-
-
-def test_every_setting_is_documented_in_the_readme() -> None:
-    documented = readme_settings()
-    missing = [env_name(f) for f in Settings.model_fields if env_name(f) not in documented]
-    assert missing == [], f"add these to README.md's Settings table: {missing}"
-    unknown = sorted(set(documented) - {env_name(f) for f in Settings.model_fields})
-    assert unknown == [], f"README documents settings that do not exist: {unknown}"
-
-
-def test_readme_defaults_match_the_class() -> None:
-    defaults = Settings()
-    for name, cell in readme_settings().items():
-        field = name.removeprefix("DCGAN_").lower()
-        if cell == "unset":
-            assert getattr(defaults, field) is None, name
-        elif cell.startswith("`") and cell.endswith("`"):
-            # the documented value, read the way the variable would be
-            parsed = Settings.model_validate({field: cell.strip("`")})
-            assert getattr(parsed, field) == getattr(defaults, field), name
