@@ -53,3 +53,10 @@ def engine_env(request: pytest.FixtureRequest) -> dict[str, str]:
     """For the real-server tests whose behaviour must not depend on where inference runs:
     in each HTTP worker, or in the shared engine process (service.engine)."""
     return {"DCGAN_ENGINE": request.param}
+
+
+@pytest.fixture(params=["inprocess", pytest.param("shared", marks=pytest.mark.slow)])
+def heavy_engine_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """``engine_env`` for the heaviest tests (floods, abandoned work): the shared engine's run
+    is in the slow suite (`make test-slow`), to keep the default run short."""
+    return {"DCGAN_ENGINE": request.param}

@@ -58,9 +58,9 @@ def big_models(tmp_path: Path) -> Path:
 
 
 def test_abandoned_heavy_requests_stop_and_admin_does_not_wait(
-    big_models: Path, engine_env: dict[str, str]
+    big_models: Path, heavy_engine_env: dict[str, str]
 ) -> None:
-    env = {"DCGAN_DEFAULT_MODEL": "big", "DCGAN_ADMIN_API_KEY": "admin-key", **engine_env}
+    env = {"DCGAN_DEFAULT_MODEL": "big", "DCGAN_ADMIN_API_KEY": "admin-key", **heavy_engine_env}
     with running_server(big_models, env) as srv:
         port = srv.port
         socks = [send_heavy(port) for _ in range(40)]
@@ -102,12 +102,12 @@ def test_abandoned_heavy_requests_stop_and_admin_does_not_wait(
 
 
 def test_shutdown_cuts_heavy_work_off_with_the_json_503_within_grace_plus_1_s(
-    big_models: Path, engine_env: dict[str, str]
+    big_models: Path, heavy_engine_env: dict[str, str]
 ) -> None:
     """SIGTERM with a heavy request under way and no grace (DCGAN_SHUTDOWN_GRACE_S=0): the
     request gets the documented JSON 503 shutting_down (not uvicorn's plain-text 500), its
     render stops, and the process has exited within the grace + 1 s."""
-    env = {"DCGAN_DEFAULT_MODEL": "big", "DCGAN_SHUTDOWN_GRACE_S": "0", **engine_env}
+    env = {"DCGAN_DEFAULT_MODEL": "big", "DCGAN_SHUTDOWN_GRACE_S": "0", **heavy_engine_env}
     with running_server(big_models, env) as srv:
         port = srv.port
         sock = send_heavy(port)
@@ -147,13 +147,13 @@ def read_answer(sock: socket.socket) -> bytes:
 
 @pytest.mark.parametrize("grace_s", [20, 2])  # the default, and one shorter than the work
 def test_shutdown_after_abandoned_and_held_heavy_requests_keeps_the_grace(
-    big_models: Path, grace_s: int, engine_env: dict[str, str]
+    big_models: Path, grace_s: int, heavy_engine_env: dict[str, str]
 ) -> None:
     """40 heavy requests, 20 abandoned and 20 held, then SIGTERM: the process exits within
     the grace + 1 s (before: 42 s at the default 20 s grace, the loop waiting for abandoned
     encodes), and every held client gets its image or the JSON 503 (``shutting_down``, or
     ``overloaded`` when the render pool refused it), never a plain-text 500."""
-    env = {"DCGAN_DEFAULT_MODEL": "big", "DCGAN_SHUTDOWN_GRACE_S": str(grace_s), **engine_env}
+    env = {"DCGAN_DEFAULT_MODEL": "big", "DCGAN_SHUTDOWN_GRACE_S": str(grace_s), **heavy_engine_env}
     with running_server(big_models, env) as srv:
         port = srv.port
         socks = [send_heavy(port) for _ in range(40)]

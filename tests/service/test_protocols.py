@@ -134,14 +134,14 @@ def metric(text: str, reason: str) -> float:
 
 
 def test_health_answers_while_one_client_holds_2200_sockets(
-    models_dir: Path, engine_env: dict[str, str]
+    models_dir: Path, heavy_engine_env: dict[str, str]
 ) -> None:
     raise_fd_limit(2 * (SILENT + SLOW) + 512)
     env = {
         "DCGAN_TIMEOUT_HEADERS_S": str(HEADER_TIMEOUT_S),
         "DCGAN_TIMEOUT_KEEP_ALIVE_S": "2",
         "DCGAN_DEFAULT_MODEL": "tiny",
-        **engine_env,
+        **heavy_engine_env,
     }
     with running_server(models_dir, env) as srv, flood(srv.port) as f:
         # the probes start once the server has taken the flood's first 2,200 connects (a
