@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -51,6 +50,7 @@ from bench.bench_service import (
     measure_raw,
     own_cpu_s,
     parse_env,
+    require_wrk,
     settings_with,
     write_lua,
     wrk,
@@ -211,9 +211,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    if shutil.which("wrk") is None:
-        print("error: wrk is not installed (apt-get install wrk)", file=sys.stderr)
-        sys.exit(2)
+    require_wrk()
     names = [c for c in args.configs.split(",") if c]
     unknown = [c for c in names if c not in CONFIGS]
     if unknown:

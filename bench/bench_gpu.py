@@ -450,6 +450,7 @@ def environment(device: torch.device) -> dict[str, str]:
     }
 
 
+LOAD_COLUMNS = ["connections", "client", "requests_per_s", "p50_ms", "p99_ms", "non_200"]
 COLUMNS = {
     "training": [
         "preset",
@@ -463,29 +464,8 @@ COLUMNS = {
         "warmup_s",
     ],
     "inference": ["model", "precision", "batch", "runtime", "ms_per_batch", "images_per_s"],
-    "service": [
-        "model",
-        "provider",
-        "batching",
-        "connections",
-        "client",
-        "requests_per_s",
-        "p50_ms",
-        "p99_ms",
-        "non_200",
-    ],
-    "workers": [
-        "model",
-        "workers",
-        "engine",
-        "engine_seen",
-        "connections",
-        "client",
-        "requests_per_s",
-        "p50_ms",
-        "p99_ms",
-        "non_200",
-    ],
+    "service": ["model", "provider", "batching", *LOAD_COLUMNS],
+    "workers": ["model", "workers", "engine", "engine_seen", *LOAD_COLUMNS],
 }
 
 

@@ -577,11 +577,16 @@ def contenders(
     return found if args.no_naive else [*found, (NAIVE, naive)]
 
 
-def main() -> None:
-    args = parse_args()
+def require_wrk() -> None:
+    """Exit 2 with the install line when wrk is missing."""
     if shutil.which("wrk") is None:
         print("error: wrk is not installed (Debian/Ubuntu: apt-get install wrk)", file=sys.stderr)
         sys.exit(2)
+
+
+def main() -> None:
+    args = parse_args()
+    require_wrk()
     models = [m for m in args.models.split(",") if m]
     started, busy0, own0 = time.monotonic(), busy_cpu_s(), own_cpu_s()
     env = SERVICE_ENV | parse_env(args.env)

@@ -147,12 +147,7 @@ class ModelManager:
                 new = await self._settle(new, old, leader)
             self._activate(new)
             self.registry = new  # one assignment: requests see old or new, never a mix
-            kept = {id(v) for vs in new.models.values() for v in vs.values()}
-            for version in ready_versions(old):
-                if id(version) not in kept:
-                    version.retired = True
-                    self._retired[id(version)] = version
-                    self._close_if_unused(version)
+            self._retire_dropped(old, new)
             if tell_workers and self._signal is not None:
                 self._signal.send(new)
             return registry_diff(old, new)
@@ -165,13 +160,18 @@ class ModelManager:
         self._activate(new)
         self.registry = new
         self.engine_problem = None
+        self._retire_dropped(old, new)
+        self._report_held()
+
+    def _retire_dropped(self, old: Registry, new: Registry) -> None:
+        """The versions of ``old`` that ``new`` does not keep: closed once their last lease
+        is given back."""
         kept = {id(v) for vs in new.models.values() for v in vs.values()}
         for version in ready_versions(old):
             if id(version) not in kept:
                 version.retired = True
                 self._retired[id(version)] = version
                 self._close_if_unused(version)
-        self._report_held()
 
     def _engine_down(self, reason: str) -> None:
         self.engine_problem = reason
