@@ -3,6 +3,11 @@
 The files of service/static are read once, when this module is imported, and served from
 memory with an ETag. They are open (no API key): the page is where a key is typed in. It
 then calls the API with the key in an X-API-Key header, never in a URL.
+
+The script is native ES modules, no bundler: app.js, the entry, imports the others as
+./name.js (that is /static/name.js). A browser runs a module only when it comes with a
+JavaScript content type, so every .js goes out as text/javascript; index.html
+modulepreloads them, so they are fetched at once rather than one import level at a time.
 """
 
 from __future__ import annotations

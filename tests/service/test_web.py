@@ -20,11 +20,27 @@ ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "service" / "static"
 
 
+JS = "text/javascript; charset=utf-8"
+MODULES = sorted(p.name for p in STATIC.glob("*.js"))
+ENTRY = "app.js"
+# a static import: `import { a, b } from "./x.js";` (the names may span lines)
+IMPORT = re.compile(r'^import\s*(?:\{([^}]*)\}\s*from\s*)?"([^"]*)";', re.M)
+
+
+def imports(module: str) -> dict[str, list[str]]:
+    """The specifiers ``module`` imports, each with the names it takes from it."""
+    text = (STATIC / module).read_text()
+    return {
+        spec: [n.strip() for n in (names or "").split(",") if n.strip()]
+        for names, spec in IMPORT.findall(text)
+    }
+
+
 @pytest.mark.parametrize(
     ("path", "media_type"),
     [
         ("/", "text/html; charset=utf-8"),
-        ("/static/app.js", "text/javascript; charset=utf-8"),
+        *((f"/static/{name}", JS) for name in MODULES),
         ("/static/style.css", "text/css; charset=utf-8"),
     ],
 )
@@ -75,8 +91,44 @@ def test_the_page_loads_nothing_from_elsewhere() -> None:
         assert not re.search(r"url\(\s*['\"]?(https?:)?//", text), path.name
         assert "@import" not in text and 'fetch("http' not in text, path.name
     html = (STATIC / "index.html").read_text()
-    assert re.findall(r'<script src="([^"]+)"', html) == ["/static/app.js"]
+    assert re.findall(r"<script\b[^>]*>", html) == ['<script type="module" src="/static/app.js">']
     assert re.findall(r'<link rel="stylesheet" href="([^"]+)"', html) == ["/static/style.css"]
+
+
+def test_the_page_script_is_es_modules_that_all_resolve_and_are_preloaded(
+    client: TestClient,
+) -> None:
+    """Every import is a ./name.js beside it, served as JavaScript (a module with another
+    content type, or a 404, stops the whole page), that exports what is imported from it;
+    every module is reached from the entry and modulepreloaded by the page."""
+    assert ENTRY in MODULES and len(MODULES) > 1
+    reached, todo = {ENTRY}, [ENTRY]
+    while todo:
+        module = todo.pop()
+        text = (STATIC / module).read_text()
+        # no globals: state is shared through imports (state.js), not window
+        assert not re.search(r"\b(window|globalThis|self)\.\w+\s*=(?!=)", text), module
+        assert "import(" not in text, module  # static imports only: all checked here
+        found = imports(module)
+        assert len(found) == len(re.findall(r"^import\b", text, re.M)), module
+        for spec, names in found.items():
+            assert re.fullmatch(r"\./[a-z]+\.js", spec), f"{module}: {spec}"
+            target = spec.removeprefix("./")
+            r = client.get(f"/static/{target}")
+            assert r.status_code == 200 and r.headers["content-type"] == JS, f"{module}: {spec}"
+            exported = set(
+                re.findall(
+                    r"^export (?:async )?(?:function|const|let|class) ([\w$]+)", r.text, re.M
+                )
+            )
+            assert set(names) <= exported, f"{module}: {set(names) - exported} from {spec}"
+            if target not in reached:
+                reached.add(target)
+                todo.append(target)
+    assert sorted(reached) == MODULES  # no module left over, none missing
+    html = (STATIC / "index.html").read_text()
+    preloaded = re.findall(r'<link rel="modulepreload" href="/static/([^"]+)">', html)
+    assert sorted(preloaded) == sorted(set(MODULES) - {ENTRY})
 
 
 def test_the_static_files_ship_in_the_package_and_the_image() -> None:

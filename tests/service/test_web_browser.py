@@ -122,8 +122,9 @@ def test_page_lists_the_bundled_models_and_shows_decoded_images_and_the_card(
     assert "what it says" in quality and "fidelity" in quality and "diversity" in quality
     assert "Attributes" in quality and "hair_color" in quality and " vs " in quality
     # an unbiased KID below 0 is shown as 0, not as a negative distance
-    assert js(browser, "return shownFloor('kid', -0.0004)") == "0 (indistinguishable)"
-    assert js(browser, "return shownFloor('kid', 0.002)") == 0.002
+    floor = "return import('/static/card.js').then(m => m.shownFloor('kid', arguments[0]))"
+    assert js(browser, floor, -0.0004) == "0 (indistinguishable)"
+    assert js(browser, floor, 0.002) == 0.002
     # the card's pictures load when they come near the screen, not with the page (~2 MB)
     below = "return document.getElementById('pictures').getBoundingClientRect().top - innerHeight"
     assert js(browser, below) > 200 and js(browser, requested("/files/")) == 0
@@ -174,6 +175,34 @@ def test_page_lists_the_bundled_models_and_shows_decoded_images_and_the_card(
     browser.save_screenshot(str(shot))
     assert Image.open(shot).size[0] > 0
     browser.set_window_size(1280, 1000)
+
+
+def test_the_page_loads_every_module_once_and_a_missing_one_is_an_error(
+    browser: Any, bundled: str, clean_console: Any
+) -> None:
+    """The page is ES modules: each is fetched (once, as JavaScript: a module of another
+    type does not run) and nothing is left on window; a module that is not there is an
+    error in the console, which fails every test here (clean_console)."""
+    static = ROOT / "service" / "static"
+    modules = sorted(p.name for p in static.glob("*.js"))
+    open_page(browser, bundled + "/")
+    fetched = js(
+        browser,
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+        ".filter(n => n.includes('/static/') && n.endsWith('.js'))",
+    )
+    assert sorted(u.removeprefix(bundled + "/static/") for u in fetched) == modules
+    # a module's top level is its own: the page's functions are not globals
+    assert js(browser, "return typeof shownFloor + typeof state + typeof openDetail") == (
+        "undefined" * 3
+    )
+    failed = js(
+        browser,
+        "return import('/static/no-such-module.js').then(() => 'loaded', e => e.name)",
+    )
+    assert failed == "TypeError"
+    errors = console_errors(browser)
+    assert any("no-such-module.js" in e and "404" in e for e in errors), errors
 
 
 def test_the_psi_slider_has_a_name_and_renders_once_when_it_stops(
