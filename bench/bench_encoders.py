@@ -35,7 +35,7 @@ from contract import imaging
 from contract.folders import version_number
 from contract.latents import latents_for_seeds, lerp
 from contract.manifest import Manifest
-from service.rendering import GRID_PADDING
+from service.inference.rendering import GRID_PADDING
 
 REPO = Path(__file__).resolve().parents[1]
 Encoder = Callable[[np.ndarray], bytes]

@@ -56,7 +56,7 @@ from bench.bench_service import (
     wrk,
 )
 from contract.manifest import Manifest
-from service.registry import CPU
+from service.inference.registry import CPU
 from testkit.servers import running_server
 
 REPO = Path(__file__).resolve().parents[1]

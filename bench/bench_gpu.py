@@ -60,8 +60,8 @@ from bench.bench_service import cpu_model
 from bench.bench_training import make_folder, reference_loop
 from bench.naive_torch_server import load_generator
 from contract.folders import version_number
-from service.registry import CPU, CUDA, preload_cuda_libraries, session_options
-from service.settings import Settings
+from service.core.settings import Settings
+from service.inference.registry import CPU, CUDA, preload_cuda_libraries, session_options
 from testkit.load import hey, python_load
 from testkit.servers import running_server
 from training.config import TrainConfig

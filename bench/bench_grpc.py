@@ -5,7 +5,7 @@ Two contenders, side by side in one run, alternating round by round:
 
 1. ``rest``: the service (``python -m service``) answering ``POST /v2/models/NAME/infer``
    with seeds as JSON and the ``images`` output as binary tensor data, loaded with ``wrk``;
-2. ``grpc``: this script's ``--serve`` mode: the same app (``service.app.create_app``: the
+2. ``grpc``: this script's ``--serve`` mode: the same app (``service.http.app.create_app``: the
    same model manager, micro-batcher and job runner) behind a ``grpc.aio`` server speaking
    Triton's ``inference.GRPCInferenceService/ModelInfer`` (the proto in ``tritonclient``),
    seeds in ``raw_input_contents`` and the pixels in ``raw_output_contents``, loaded with
@@ -61,9 +61,9 @@ async def serve_grpc(port: int, models_dir: Path, model: str) -> None:
     from contract.latents import latents_for_seeds
     from service.api.lookup import resolve
     from service.api.responses import run_job
-    from service.app import create_app
-    from service.batching import Job
-    from service.settings import Settings
+    from service.core.settings import Settings
+    from service.http.app import create_app
+    from service.inference.batching import Job
 
     app = create_app(Settings(models_dir=models_dir, default_model=model))
     manager, services = app.state.manager, app.state.services

@@ -13,7 +13,7 @@ its turn; the HTTP loads' order rotates too):
 2. ``POST /generate?model=NAME``: ``{}`` (one PNG, a fresh random seed) and
    ``{"count": 64, "format": "json"}`` (64 base64 PNGs in JSON, fresh random seeds);
 3. raw onnxruntime on the model's ONNX file, no HTTP, with the service's session options
-   (``service.registry.session_options``, CPU provider), at batch 1, 32 (the service's
+   (``service.inference.registry.session_options``, CPU provider), at batch 1, 32 (the service's
    ``DCGAN_MAX_BATCH_SIZE``: single-image requests are merged up to it, and a 64-image
    request runs as two runs of 32) and 64; plus, in process, what the service does for a
    1-image and a 64-image request besides HTTP and ``session.run``, with its own functions:
@@ -109,8 +109,8 @@ from service.api.inference_tensors import (
     inference_response,
     parse_inference,
 )
-from service.registry import CPU, session_options
-from service.rendering import ImageOptions, render_images
+from service.inference.registry import CPU, session_options
+from service.inference.rendering import ImageOptions, render_images
 from testkit.servers import Running, running_server
 
 REPO = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ Measures, side by side in one run on one machine, alternating the contenders rou
 (each one started, warmed up, measured and stopped in its turn), for each model asked for:
 
 1. raw onnxruntime on the model's ONNX file, no HTTP, with the session options the service
-   uses (``service.registry.session_options``), CPU provider: batch 1, and the best of
+   uses (``service.inference.registry.session_options``), CPU provider: batch 1, and the best of
    batch 8/16/32/64;
 2. this service (``python -m service``, as ``testkit.servers.running_server`` starts it), with
    any ``--env KEY=VALUE`` settings;
@@ -58,8 +58,8 @@ import onnxruntime as ort
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from contract.folders import version_number
 from contract.manifest import Manifest
-from service.registry import CPU, session_options
-from service.settings import Settings
+from service.core.settings import Settings
+from service.inference.registry import CPU, session_options
 from testkit.servers import free_port, running_server, stop
 
 REPO = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ Side by side in one run, alternating round by round, each contender started, war
 measured and stopped in its turn, on one model (default ``fashion``: the smallest, where the
 request path weighs most against inference):
 
-1. ``before``: the service at ``--base`` (a git revision from before ``service/tracing.py``),
+1. ``before``: the service at ``--base`` (a git revision from before ``service/core/tracing.py``),
    unpacked with ``git archive`` and run from there (``PYTHONPATH``), same venv;
 2. ``off``: this tree, ``OTEL_EXPORTER_OTLP_ENDPOINT`` unset;
 3. ``on``: this tree exporting every request's spans over OTLP/HTTP to a receiver in this

@@ -19,8 +19,9 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from contract.manifest import is_valid_model_name
-from service.logs import configure_logging
-from service.server import (
+from service.core.logs import configure_logging
+from service.core.settings import Settings, env_name
+from service.process.server import (
     STARTUP_FAILURE,
     Server,
     raise_open_files_limit,
@@ -29,7 +30,6 @@ from service.server import (
     uvicorn_config,
     warn_if_workers_share_a_gpu,
 )
-from service.settings import Settings, env_name
 
 if TYPE_CHECKING:
     pass
@@ -91,9 +91,9 @@ def main(argv: list[str] | None = None) -> None:
             "onnxruntime is not installed: pip install 'dcgan-serve[cpu]' "
             "(or 'dcgan-serve[gpu]' on a CUDA host)"
         )
-    from service.app import create_app  # imports onnxruntime
     from service.engine.mode import choose_engine
-    from service.registry import ProviderError, check_required_cuda, discover
+    from service.http.app import create_app  # imports onnxruntime
+    from service.inference.registry import ProviderError, check_required_cuda, discover
 
     configure_logging(settings)
     raise_open_files_limit(settings)

@@ -11,7 +11,7 @@ import sys
 import urllib.error
 import urllib.request
 
-from service.settings import Settings
+from service.core.settings import Settings
 
 
 def check(url: str, timeout_s: float) -> tuple[bool, str]:

@@ -34,7 +34,7 @@ CONTRACT_PAGE = "reference/contract.md"
 
 def reference_pages() -> dict[str, str]:
     """Page -> Markdown, each checked against its source (PageLacks when it lacks an item)."""
-    from service.settings import Settings
+    from service.core.settings import Settings
     from training.cli import app
 
     pages = {}

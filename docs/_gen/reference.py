@@ -50,11 +50,11 @@ def code(text: object) -> str:
     return f"`` {value} ``" if "`" in value else f"`{value}`"
 
 
-# ---- settings: service.settings.Settings ------------------------------------------------------
+# ---- settings: service.core.settings.Settings ----------------------------------------------------
 
 
 def settings_items(settings_class: Any) -> list[str]:
-    from service.settings import env_name
+    from service.core.settings import env_name
 
     return [env_name(name) for name in settings_class.model_fields]
 
@@ -88,7 +88,7 @@ def _bounds(field: Any) -> str:
 
 
 def render_settings(settings_class: Any) -> str:
-    from service.settings import env_name
+    from service.core.settings import env_name
 
     rows = [
         "| variable | type | default | range | description |",
@@ -103,8 +103,8 @@ def render_settings(settings_class: Any) -> str:
         [
             "# Settings reference",
             "",
-            "Generated from the fields of `service.settings.Settings` (pydantic-settings) when "
-            "the docs are built: every environment variable `dcgan-serve` reads, its type, "
+            "Generated from the fields of `service.core.settings.Settings` (pydantic-settings) "
+            "when the docs are built: every environment variable `dcgan-serve` reads, its type, "
             "default, allowed range and description. `--host`, `--port` and `--models-dir` "
             "override the first three. What the knobs do together: "
             "[Operations](../operations.md).",
@@ -228,7 +228,7 @@ def serve_items(help_text: str) -> list[str]:
     return sorted(set(re.findall(r"(--[a-z][a-z-]+)", help_text)))
 
 
-# ---- metrics: service.metrics ---------------------------------------------------------------
+# ---- metrics: service.core.metrics ---------------------------------------------------------------
 
 
 def metric_collectors() -> list[Any]:
@@ -236,7 +236,7 @@ def metric_collectors() -> list[Any]:
     registry (as the tests do)."""
     from prometheus_client import CollectorRegistry
 
-    from service import metrics
+    from service.core import metrics
 
     collectors = []
     for build in (metrics.build_metrics, metrics.build_engine_metrics):
@@ -268,7 +268,7 @@ def render_metrics(collectors: list[Any]) -> str:
         [
             "# Metrics reference",
             "",
-            "Generated from `service/metrics.py` when the docs are built (`build_metrics` for "
+            "Generated from `service/core/metrics.py` when the docs are built (`build_metrics` for "
             "each server process, `build_engine_metrics` for the shared engine): every series "
             "`GET /metrics` exports, in Prometheus' text format. Histograms also export "
             "`_bucket`, `_sum` and `_count`; counters are named with their `_total`. With "
@@ -283,12 +283,12 @@ def render_metrics(collectors: list[Any]) -> str:
     )
 
 
-# ---- the HTTP API: service.app's OpenAPI document -----------------------------------------------
+# ---- the HTTP API: service.http.app's OpenAPI document -------------------------------------------
 
 
 def openapi_document() -> dict[str, Any]:
-    from service.app import create_app
-    from service.settings import Settings
+    from service.core.settings import Settings
+    from service.http.app import create_app
 
     with tempfile.TemporaryDirectory() as models:
         app = create_app(Settings(models_dir=Path(models)))
@@ -363,7 +363,7 @@ def render_http_api(document: dict[str, Any]) -> str:
     lines = [
         "# HTTP API reference",
         "",
-        f"Generated from the OpenAPI document of `service.app.create_app` when the docs are "
+        f"Generated from the OpenAPI document of `service.http.app.create_app` when the docs are "
         f"built ({info.get('title', '')} {info.get('version', '')}, OpenAPI "
         f"{document.get('openapi', '')}); the same document a running server serves at "
         "`/openapi.json`, browsable there at `/docs` and `/redoc` without a CDN. The raw "

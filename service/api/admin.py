@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from service.api.deps import ManagerDep
-from service.errors import error_responses
+from service.api.errors import error_responses
 
 router = APIRouter(tags=["admin"])
 

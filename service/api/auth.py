@@ -15,7 +15,7 @@ from fastapi import Depends, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from service.api.deps import SettingsDep
-from service.errors import ApiError
+from service.api.errors import ApiError
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey")
 bearer = HTTPBearer(auto_error=False, scheme_name="Bearer")

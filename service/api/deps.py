@@ -2,7 +2,7 @@
 request parameters several routes share.
 
 The model a request works on is resolved once, on the event loop, and leased until the
-request's response body is made (see service.lifecycle.ModelManager.lease).
+request's response body is made (see service.runtime.lifecycle.ModelManager.lease).
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from contract.latents import (
     latent_rows,
     latents_for_seeds,
 )
+from service.api.errors import ApiError
 from service.api.lookup import resolve
 from service.api.responses import Services
-from service.errors import ApiError
-from service.lifecycle import ModelManager
-from service.registry import ModelVersion
-from service.settings import Settings
+from service.core.settings import Settings
+from service.inference.registry import ModelVersion
+from service.runtime.lifecycle import ModelManager
 
 DEADLINE_MAX_MS = 3_600_000
 MODEL_DESCRIPTION = "model name; default DCGAN_DEFAULT_MODEL"

@@ -17,8 +17,8 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
+from service.api.errors import ApiError
 from service.api.web import Asset, make_asset, serve_asset
-from service.errors import ApiError
 
 ASSET_PATH = "/docs/assets"
 MEDIA_TYPES = {

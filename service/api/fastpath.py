@@ -12,7 +12,7 @@ FastAPI route, whose signature is what ``/openapi.json`` documents, but the rout
 The same pydantic models validate here and generate the document, and a test compares the
 two. :class:`HotRoutes` finds a hot route with one dict lookup (or one regex for a path with
 parameters) before FastAPI's router and middleware, so the documenting endpoints are never
-called. Errors are :class:`service.errors.ApiError` and get the one JSON error shape.
+called. Errors are :class:`service.api.errors.ApiError` and get the one JSON error shape.
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from starlette.types import Receive, Scope, Send
 
 from service.api.auth import key_problem
 from service.api.deps import DEADLINE_MAX_MS
+from service.api.errors import ApiError, error_body, validation_problems
 from service.api.lookup import resolve
 from service.api.responses import Reply, Services, overloaded
-from service.errors import ApiError, error_body, validation_problems
-from service.lifecycle import ModelManager
-from service.registry import ModelVersion
+from service.inference.registry import ModelVersion
+from service.runtime.lifecycle import ModelManager
 
 Handler = Callable[["Call"], Awaitable[Reply]]
 F = TypeVar("F", bound=Callable[..., Any])

@@ -24,9 +24,9 @@ from fastapi.responses import StreamingResponse
 
 from contract.manifest import CARD_FILES
 from service.api.deps import NamedModelDep, SettingsDep
+from service.api.errors import ApiError, error_responses
 from service.api.responses import etag_matches
-from service.errors import ApiError, error_responses
-from service.registry import open_card_file
+from service.inference.registry import open_card_file
 
 router = APIRouter(tags=["models"])
 CardFile = Literal["samples.png", "training.gif", "losses.png"]

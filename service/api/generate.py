@@ -30,6 +30,7 @@ from service.api.deps import (
     truncation_field,
     truncation_of,
 )
+from service.api.errors import ApiError
 from service.api.fastpath import Call, served_by
 from service.api.responses import (
     Reply,
@@ -40,10 +41,10 @@ from service.api.responses import (
     respond,
     seeded_etag,
 )
-from service.batching import Job
-from service.errors import ApiError
-from service.registry import ModelVersion
-from service.rendering import (
+from service.core.settings import Settings
+from service.inference.batching import Job
+from service.inference.registry import ModelVersion
+from service.inference.rendering import (
     ImageFormat,
     ImageOptions,
     OutputFormat,
@@ -173,12 +174,8 @@ async def serve_seeded_image(call: Call) -> Reply:
         return await answer_images(call, entry, deadline, req, pinned=query.version is not None)
 
 
-async def answer_images(
-    call: Call, entry: ModelVersion, deadline: float | None, req: GenerateRequest, pinned: bool
-) -> Reply:
-    """What every image route answers for a validated request: checks, ETag, the job."""
-    settings = call.services.settings
-    assert entry.manifest is not None
+def check_count(req: GenerateRequest, settings: Settings) -> None:
+    """The count the settings allow, and several images only as a grid or as JSON."""
     if req.count > settings.max_count:
         raise ApiError(
             422,
@@ -193,6 +190,15 @@ async def answer_images(
             "several images need grid=true or format=json",
             {"parameter": "grid"},
         )
+
+
+async def answer_images(
+    call: Call, entry: ModelVersion, deadline: float | None, req: GenerateRequest, pinned: bool
+) -> Reply:
+    """What every image route answers for a validated request: checks, ETag, the job."""
+    settings = call.services.settings
+    assert entry.manifest is not None
+    check_count(req, settings)
     options = req.options()
     check_output(req.count, entry, options, settings.max_output_pixels)
     m = entry.manifest

@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 
 from service import __version__
 from service.api.deps import DeadlineHeader, latent_source, truncation_of
+from service.api.errors import ApiError, is_protocol_path
 from service.api.fastpath import Call, served_by
 from service.api.inference_tensors import (
     HEADER_LENGTH,
@@ -41,10 +42,9 @@ from service.api.inference_tensors import (
 )
 from service.api.operations import not_ready
 from service.api.responses import Reply, run_job
-from service.batching import Job
-from service.errors import ApiError, is_protocol_path
-from service.registry import ModelVersion
-from service.rendering import ImageOptions, is_heavy
+from service.inference.batching import Job
+from service.inference.registry import ModelVersion
+from service.inference.rendering import ImageOptions, is_heavy
 
 router = APIRouter(tags=["open inference protocol"])  # behind the API key
 health_router = APIRouter(tags=["open inference protocol"])  # open, for probes
@@ -72,7 +72,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def protocol_errors(handler: Callable[[Call], Awaitable[Reply]]) -> Callable[..., Any]:
     """``handler`` with its errors in the protocol's shape: ``{"error": message}``, the image
     API's 422 (a parameter it cannot take) as the protocol's 400. (What is refused before a
-    handler runs, a 413 or a 404 from the router, gets the same shape: service.errors.)"""
+    handler runs, a 413 or a 404 from the router, gets the same shape: service.api.errors.)"""
 
     @functools.wraps(handler)
     async def wrapped(call: Call) -> Reply:

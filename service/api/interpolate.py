@@ -18,10 +18,12 @@ from service.api.deps import (
     DeadlineHeader,
     LatentValue,
     ModelQuery,
+    Truncation,
     latent_matrix,
     truncation_field,
     truncation_of,
 )
+from service.api.errors import ApiError
 from service.api.fastpath import Call, served_by
 from service.api.responses import (
     Reply,
@@ -32,9 +34,9 @@ from service.api.responses import (
     respond,
     seeded_etag,
 )
-from service.batching import Job
-from service.errors import ApiError
-from service.rendering import (
+from service.inference.batching import Job
+from service.inference.registry import ModelVersion
+from service.inference.rendering import (
     AnimationFormat,
     ImageOptions,
     UpscaleFilter,
@@ -107,20 +109,54 @@ def end_tag(end: int | FloatArray) -> str:
     return str(end) if isinstance(end, int) else f"z={latent_digest(end)}"
 
 
+def limit_steps(q: InterpolateQuery, max_count: int) -> None:
+    """``steps`` left out: the default, at most DCGAN_MAX_COUNT; asked for beyond it: a 422."""
+    if "steps" not in q.model_fields_set:
+        q.steps = min(q.steps, max_count)
+    if q.steps > max_count:
+        raise ApiError(
+            422,
+            "invalid_parameter",
+            f"steps must be in 2..{max_count}",
+            {"parameter": "steps", "min": 2, "max": max_count},
+        )
+
+
+def walk_job(
+    q: InterpolateQuery,
+    entry: ModelVersion,
+    ends: tuple[int | FloatArray, int | FloatArray],
+    truncation: Truncation,
+    options: ImageOptions,
+    deadline: float | None,
+) -> Job:
+    """The walk from ``ends[0]`` to ``ends[1]`` as one job: its latents, then its frames."""
+    m = entry.manifest
+    assert m is not None
+    return Job(
+        latents=functools.partial(
+            latent_path, *ends, q.steps, q.method, m.nz, q.truncation, truncation.center
+        ),
+        size=q.steps,
+        finish=functools.partial(
+            render_frames,
+            fmt=q.format,
+            frame_ms=q.frame_ms,
+            options=options,
+            model=entry.name,
+            version=entry.version,
+        ),
+        heavy=q.format in ("gif", "webp") or is_heavy(q.steps, m.image_size, options),
+        deadline=deadline,
+    )
+
+
 async def serve_interpolate(call: Call) -> Reply:
     call.require_key()
     q = call.query(InterpolateQuery)
     deadline = call.deadline()
     settings = call.services.settings
-    if "steps" not in q.model_fields_set:
-        q.steps = min(q.steps, settings.max_count)
-    if q.steps > settings.max_count:
-        raise ApiError(
-            422,
-            "invalid_parameter",
-            f"steps must be in 2..{settings.max_count}",
-            {"parameter": "steps", "min": 2, "max": settings.max_count},
-        )
+    limit_steps(q, settings.max_count)
     call.refuse_if_saturated(q.model, q.version)
     with call.model(q.model, q.version) as entry:
         m = entry.manifest
@@ -148,29 +184,7 @@ async def serve_interpolate(call: Call) -> Reply:
             truncation=truncation.tag,
         )
         headers["Cache-Control"] = cache_control(seeded=True, pinned=q.version is not None)
-        job = Job(
-            latents=functools.partial(
-                latent_path,
-                end_a,
-                end_b,
-                q.steps,
-                q.method,
-                m.nz,
-                q.truncation,
-                truncation.center,
-            ),
-            size=q.steps,
-            finish=functools.partial(
-                render_frames,
-                fmt=q.format,
-                frame_ms=q.frame_ms,
-                options=options,
-                model=entry.name,
-                version=entry.version,
-            ),
-            heavy=q.format in ("gif", "webp") or is_heavy(q.steps, m.image_size, options),
-            deadline=deadline,
-        )
+        job = walk_job(q, entry, (end_a, end_b), truncation, options, deadline)
         return await respond(
             call.header(b"if-none-match"),
             call.receive,

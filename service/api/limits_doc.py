@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.settings import Settings
+from service.core.settings import Settings
 
 Schema = dict[str, Any]
 

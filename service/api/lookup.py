@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from contract.manifest import is_valid_model_name
-from service.errors import ApiError
-from service.lifecycle import ModelManager
-from service.registry import ModelVersion, UnknownModel, UnknownVersion, VersionUnavailable
+from service.api.errors import ApiError
+from service.inference.registry import (
+    ModelVersion,
+    UnknownModel,
+    UnknownVersion,
+    VersionUnavailable,
+)
+from service.runtime.lifecycle import ModelManager
 
 
 def resolve(manager: ModelManager, name: str | None, version: int | None) -> ModelVersion:

@@ -9,10 +9,10 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.api.deps import ManagerDep
-from service.errors import ApiError, error_body, error_responses
-from service.lifecycle import ModelManager
-from service.metrics import exposition
-from service.registry import Registry
+from service.api.errors import ApiError, error_body, error_responses
+from service.core.metrics import exposition
+from service.inference.registry import Registry
+from service.runtime.lifecycle import ModelManager
 
 router = APIRouter(tags=["operations"])
 models_router = APIRouter(tags=["operations"])  # behind the API key

@@ -15,15 +15,22 @@ from typing import Any
 from starlette.types import Receive
 
 from contract.imaging import ENCODER_TAG
-from service.batching import ClientDisconnected, Closed, DeadlineExceeded, Job, Overloaded, execute
-from service.cache import CachedResponse, ResponseCache
+from service.api.errors import ApiError, error_responses
+from service.core.metrics import Metrics
+from service.core.settings import Settings
 from service.engine.client import EngineUnavailable
-from service.errors import ApiError, error_responses
-from service.metrics import Metrics
-from service.registry import ModelVersion
-from service.render_pool import RenderPool
-from service.rendering import Abandoned, ImageOptions, output_problem
-from service.settings import Settings
+from service.inference.batching import (
+    ClientDisconnected,
+    Closed,
+    DeadlineExceeded,
+    Job,
+    Overloaded,
+    execute,
+)
+from service.inference.cache import CachedResponse, ResponseCache
+from service.inference.registry import ModelVersion
+from service.inference.render_pool import RenderPool
+from service.inference.rendering import Abandoned, ImageOptions, output_problem
 
 # a pinned version's seeded bytes never change; the default version moves on export, so a
 # response that did not name its version is revalidated (a cheap 304 while it is unchanged)

@@ -20,8 +20,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 
 from service.api.deps import SettingsDep
+from service.api.errors import ApiError
 from service.api.responses import etag_matches, strong_etag
-from service.errors import ApiError
 
 router = APIRouter(tags=["web"])
 MEDIA_TYPES = {

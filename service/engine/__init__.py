@@ -11,6 +11,9 @@ and serves the batches of every HTTP worker (``DCGAN_ENGINE=shared``).
   it when its heartbeat or a batch stalls (the watchdog);
 - ``mode``: which engine ``auto`` picks, and why.
 
-May import ``contract`` and the service's registry, settings and metrics; the HTTP layer
-(``service.api``) imports none of it directly (the model manager does).
+May import ``service.inference`` (the registry, the folder watch), ``service.core`` and
+``contract``; never the model manager, the HTTP layers or process management. Its users:
+the model manager (``service.runtime``: the client and the remote registry), the routes
+(``service.api``: only ``client.EngineUnavailable``), the server (``service.process``:
+``supervise``, ``wire``) and the entry point (``mode``).
 """

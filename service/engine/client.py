@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import socket
-import struct
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from service.engine.wire import (
+    LENGTH,
     MAX_FRAME,
     REPLY,
     REQUEST,
@@ -45,7 +45,6 @@ from service.engine.wire import (
 
 log = logging.getLogger("service.engine")
 CONNECT_POLL_S = 0.1
-_LENGTH = struct.Struct("<I")
 
 
 class EngineUnavailable(ConnectionError):
@@ -223,7 +222,7 @@ class EngineLink:
 
     async def _read(self) -> dict[str, Any]:
         assert self._reader is not None
-        (size,) = _LENGTH.unpack(await self._reader.readexactly(_LENGTH.size))
+        (size,) = LENGTH.unpack(await self._reader.readexactly(LENGTH.size))
         if size > MAX_FRAME:
             raise ProtocolError(f"a frame of {size} bytes exceeds {MAX_FRAME}")
         message = json.loads(await self._reader.readexactly(size))
@@ -234,7 +233,7 @@ class EngineLink:
     def _send(self, message: dict[str, Any]) -> None:
         assert self._writer is not None
         data = json.dumps(message).encode()
-        self._writer.write(_LENGTH.pack(len(data)) + data)
+        self._writer.write(LENGTH.pack(len(data)) + data)
 
     def _fail_reloads(self, reason: str) -> None:
         while self._reloads:

@@ -45,6 +45,9 @@ import numpy as np
 from prometheus_client import REGISTRY
 
 from contract.exports import CUDA
+from service.core.metrics import EngineMetrics, build_engine_metrics
+from service.core.multiproc import inherited_shared_folder, remove_if_last
+from service.core.settings import Settings
 from service.engine.wire import (
     REPLY,
     REQUEST,
@@ -60,8 +63,7 @@ from service.engine.wire import (
     sockaddr,
     socket_file,
 )
-from service.metrics import EngineMetrics, build_engine_metrics
-from service.registry import (
+from service.inference.registry import (
     ModelVersion,
     ProviderError,
     Registry,
@@ -70,13 +72,13 @@ from service.registry import (
     ready_versions,
     registry_diff,
 )
-from service.settings import Settings
-from service.supervisor import remove_if_last
 
 log = logging.getLogger("service.engine")
 TICK_S = 0.25  # the loop wakes at least this often, so an idle engine still beats
 FIRST_FRAME_TIMEOUT_S = 2.0
 EXIT_PROVIDER = 2  # DCGAN_REQUIRE_CUDA without CUDA: a user error, not worth a restart
+# how many engines the parent has started, this one included (engine.supervise sets it)
+GENERATION_ENV = "DCGAN_ENGINE_GENERATION"
 
 
 class Heartbeat:
@@ -166,7 +168,7 @@ class Request:
 class Engine:
     def __init__(self, settings: Settings, address: str, heartbeat: Heartbeat) -> None:
         self.settings, self.address, self.heartbeat = settings, address, heartbeat
-        self.generation = int(os.environ.get("DCGAN_ENGINE_GENERATION", "1"))
+        self.generation = int(os.environ.get(GENERATION_ENV, "1"))
         self.metrics: EngineMetrics = build_engine_metrics(REGISTRY)
         self.metrics.generation.set(self.generation)
         self.registry = Registry()
@@ -247,7 +249,7 @@ class Engine:
             os.write(self._wake_w, b"x")
 
     def _watch(self) -> None:
-        from service.model_watch import WATCH_SETTLE_S, watch_models_folder
+        from service.inference.model_watch import WATCH_SETTLE_S, watch_models_folder
 
         async def reload() -> None:
             self._loads.put(-1)
@@ -557,11 +559,11 @@ class Engine:
 
     def _leave_shared_folder(self) -> None:
         """A parent killed with SIGKILL cannot remove the shared folder; the last of its
-        processes to stop does (service.supervisor.remove_if_last), the engine included.
+        processes to stop does (service.core.multiproc.remove_if_last), the engine included.
         (Not getppid(): a dying parent's stdin closes before the engine is re-parented.)"""
-        folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        folder = inherited_shared_folder()
         if folder and not self._told_to_stop:
-            remove_if_last(Path(folder).parent)
+            remove_if_last(folder)
 
 
 def runner_count(settings: Settings, registry: Registry) -> int:
@@ -588,7 +590,7 @@ def engine_settings(settings: Settings) -> Settings:
 
 def main() -> None:
     """``python -m service.engine ADDRESS HEARTBEAT_FD``: started by dcgan-serve's parent."""
-    from service.logs import configure_logging
+    from service.core.logs import configure_logging
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)

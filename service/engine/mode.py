@@ -15,8 +15,8 @@ from __future__ import annotations
 import onnxruntime as ort
 
 from contract.exports import CUDA
-from service.registry import choose_providers
-from service.settings import Settings, env_name
+from service.core.settings import Settings, env_name
+from service.inference.registry import choose_providers
 
 
 def choose_engine(settings: Settings, available: list[str] | None = None) -> tuple[str, str]:

@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from contract.manifest import Manifest
+from service.core.settings import Settings
 from service.engine.client import RemoteVersion, Snapshot
 from service.engine.wire import Layout
-from service.registry import ModelVersion, Registry
-from service.settings import Settings
+from service.inference.registry import ModelVersion, Registry
 
 # a channel that gets no answer this long after the watchdog would have fired gives up
 ANSWER_MARGIN_S = 5.0

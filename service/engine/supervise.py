@@ -27,9 +27,9 @@ import sys
 import threading
 import time
 
-from service.engine.engine import EXIT_PROVIDER, Heartbeat
+from service.core.settings import Settings
+from service.engine.engine import EXIT_PROVIDER, GENERATION_ENV, Heartbeat
 from service.engine.wire import STOP
-from service.settings import Settings
 
 log = logging.getLogger("service.engine")
 POLL_S = 0.1
@@ -60,7 +60,7 @@ class EngineSupervisor:
         if self.heartbeat is not None:
             self.heartbeat.close()
         self.heartbeat = beat = Heartbeat.create()  # state 0: loading
-        env = {**os.environ, "DCGAN_ENGINE_GENERATION": str(self.generation)}
+        env = {**os.environ, GENERATION_ENV: str(self.generation)}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "service.engine", self.address, str(beat.fd)],
             stdin=subprocess.PIPE,

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 MAX_FRAME = 16 * 1024 * 1024  # a registry of many versions with their manifests fits
-_LENGTH = struct.Struct("<I")
+LENGTH = struct.Struct("<I")  # the length before every control message (JSON)
 REQUEST = struct.Struct("<II")  # rows, sequence number
 REPLY = struct.Struct("<II")  # rows, length of the error text that follows (0: success)
 STOP = b"stop"  # the parent on the engine's stdin before it closes it: a stop, not a death
@@ -60,11 +60,11 @@ def recv_exact(sock: socket.socket, size: int) -> bytes:
 
 def send_json(sock: socket.socket, message: dict[str, Any]) -> None:
     data = json.dumps(message).encode()
-    sock.sendall(_LENGTH.pack(len(data)) + data)
+    sock.sendall(LENGTH.pack(len(data)) + data)
 
 
 def recv_json(sock: socket.socket) -> dict[str, Any]:
-    (size,) = _LENGTH.unpack(recv_exact(sock, _LENGTH.size))
+    (size,) = LENGTH.unpack(recv_exact(sock, LENGTH.size))
     if size > MAX_FRAME:
         raise ProtocolError(f"a frame of {size} bytes exceeds {MAX_FRAME}")
     message = json.loads(recv_exact(sock, size))
@@ -82,14 +82,14 @@ class FrameReader:
     def feed(self, data: bytes) -> list[dict[str, Any]]:
         self._buf += data
         frames = []
-        while len(self._buf) >= _LENGTH.size:
-            (size,) = _LENGTH.unpack_from(self._buf)
+        while len(self._buf) >= LENGTH.size:
+            (size,) = LENGTH.unpack_from(self._buf)
             if size > MAX_FRAME:
                 raise ProtocolError(f"a frame of {size} bytes exceeds {MAX_FRAME}")
-            if len(self._buf) < _LENGTH.size + size:
+            if len(self._buf) < LENGTH.size + size:
                 break
-            raw = bytes(self._buf[_LENGTH.size : _LENGTH.size + size])
-            del self._buf[: _LENGTH.size + size]
+            raw = bytes(self._buf[LENGTH.size : LENGTH.size + size])
+            del self._buf[: LENGTH.size + size]
             message = json.loads(raw)
             if not isinstance(message, dict) or not isinstance(message.get("op"), str):
                 raise ProtocolError("a frame must be a JSON object with an 'op'")

@@ -64,7 +64,7 @@ def test_dockerignore_keeps_caches_runs_and_virtualenvs_out() -> None:
     included = exclude_paths(str(ROOT), patterns, dockerfile="Dockerfile")
     for needed in (
         "contract/manifest.py",
-        "service/app.py",
+        "service/http/app.py",
         "service/healthcheck.py",
         "service/static/index.html",
         "service/static/app.js",

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from service.settings import Settings
+from service.core.settings import Settings
 from testkit.images import image_environment
 from tests.deploy.conftest import DEPLOY, ROOT, tool
 from tests.deploy.promql import exported_series_names

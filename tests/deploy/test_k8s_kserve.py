@@ -209,8 +209,8 @@ def test_the_probe_paths_are_open_routes_of_the_service(tmp_path: Path) -> None:
     sends none): 200 once a model is ready."""
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
-    from service.settings import Settings
+    from service.core.settings import Settings
+    from service.http.app import create_app
     from tests.helpers import make_tiny_model
 
     make_tiny_model(tmp_path, "tiny", 1)

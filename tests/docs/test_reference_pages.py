@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter
 from pydantic import Field
 
 from docs._gen import hooks, reference
-from service.settings import Settings
+from service.core.settings import Settings
 from tests.docs.blocks import ROOT
 
 

@@ -10,8 +10,8 @@ import pytest
 from contract.imaging import to_uint8
 from contract.latents import latents_for_seeds
 from contract.manifest import Manifest, sha256_file
-from service.registry import load_version
-from service.settings import Settings
+from service.core.settings import Settings
+from service.inference.registry import load_version
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 VERSIONS = sorted(p for p in MODELS.glob("*/*") if p.is_dir())

@@ -19,12 +19,12 @@ import onnxruntime as ort
 import pytest
 from fastapi import FastAPI
 
-from service import protocols
 from service.__main__ import main
-from service.app import create_app
-from service.registry import ModelVersion, Registry
-from service.server import Server, uvicorn_config, warn_if_workers_share_a_gpu
-from service.settings import Settings
+from service.core.settings import Settings
+from service.http import protocols
+from service.http.app import create_app
+from service.inference.registry import ModelVersion, Registry
+from service.process.server import Server, uvicorn_config, warn_if_workers_share_a_gpu
 from testkit.servers import free_port, running_server
 
 
@@ -128,7 +128,7 @@ def test_uvicorn_config_comes_from_the_settings() -> None:
     )
     config = uvicorn_config(FastAPI(), settings)
     assert (config.host, config.port) == ("127.0.0.2", 8123)
-    # requests in flight are limited by the protocol (service.protocols), not by uvicorn, whose
+    # requests in flight are limited by the protocol (service.http.protocols), not by uvicorn, whose
     # limit counts idle connections too
     assert config.limit_concurrency is None
     create_app(settings)

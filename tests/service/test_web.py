@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.settings import Settings
+from service.core.settings import Settings
+from service.http.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "service" / "static"
