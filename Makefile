@@ -72,7 +72,7 @@ $(VENV_FID)/.installed: pyproject.toml
 	touch $@
 
 test-fid: $(VENV_FID)/.installed
-	DCGAN_REQUIRE_FID=1 $(VENV_FID)/bin/pytest -p no:cacheprovider tests/training/test_inception.py
+	DCGAN_REQUIRE_FID=1 $(VENV_FID)/bin/pytest -p no:cacheprovider tests/training/quality/test_inception.py
 
 # checkov, the security scan of deploy/k8s, in a virtualenv of its own: its pins (packaging
 # 23.2, ...) would downgrade .venv's. tests/deploy/test_k8s.py uses it when it is there.

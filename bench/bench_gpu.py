@@ -64,10 +64,10 @@ from service.core.settings import Settings
 from service.inference.registry import CPU, CUDA, preload_cuda_libraries, session_options
 from testkit.load import hey, python_load
 from testkit.servers import running_server
-from training.config import TrainConfig
-from training.export import ExportOptions, to_fp16, torch_to_onnx
-from training.models import Generator, build_config
-from training.train import Trainer
+from training.export.onnx_export import ExportOptions, to_fp16, torch_to_onnx
+from training.loop.train import Trainer
+from training.nets.config import TrainConfig
+from training.nets.models import Generator, build_config
 
 REPO = Path(__file__).resolve().parents[1]
 Row = dict[str, Any]

@@ -26,10 +26,10 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from training.config import TrainConfig
-from training.data import load_images
-from training.models import Discriminator, Generator, build_config, init_weights
-from training.train import Trainer
+from training.data.images import load_images
+from training.loop.train import Trainer
+from training.nets.config import TrainConfig
+from training.nets.models import Discriminator, Generator, build_config, init_weights
 
 SCALED_WIDTH = {
     "simpsons64": 0.25,

@@ -2,7 +2,7 @@
 
 The comparison point for bench/bench_service.py. It builds the same architecture, at the
 same size, as a model folder's ONNX export, from the manifest's ``config`` (the Generator
-of ``training.models``). The models folder holds ONNX files only, no torch weights, so the
+of ``training.nets.models``). The models folder holds ONNX files only, no torch weights, so the
 weights are randomly initialised: the images are noise, but the work per image (the layers,
 their shapes, float32 on the CPU) is the same, and that is what a speed comparison needs.
 
@@ -32,7 +32,7 @@ from PIL import Image
 from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from training.models import DCGANConfig, Generator
+from training.nets.models import DCGANConfig, Generator
 
 app = FastAPI()
 generator: Generator | None = None

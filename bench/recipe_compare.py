@@ -31,7 +31,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from training.config import TrainConfig  # noqa: E402  (after the repo is importable)
+from training.nets.config import TrainConfig  # noqa: E402  (after the repo is importable)
 
 DCGAN = [sys.executable, "-m", "training"]
 
@@ -98,7 +98,7 @@ def step_costs(args: argparse.Namespace, names: list[str]) -> dict[str, float]:
     round per recipe. Only the ratios are used."""
     import torch
 
-    from training.train import Trainer
+    from training.loop.train import Trainer
 
     # one thread: its CPU time is the work itself; with more, threads that spin at a barrier
     # while the machine is busy bill CPU time that is not work

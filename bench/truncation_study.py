@@ -13,7 +13,7 @@ same reference rows as the scorecard, so the numbers match `dcgan evaluate`'s). 
   the radius shrinks with ψ.
 - ``center`` (what the service does, contract/latents.py): each z turned toward the version's
   truncation center c by ψ on its own sphere (ψ = 1: off); c is found from the generator's own
-  8×8 thumbnails (training/truncation_center.py), with no data and no feature network.
+  8×8 thumbnails (training/generators/truncation_center.py), with no data and no feature network.
 - ``mean-real`` / ``mean-self``: the same turn, with c from the feature network's embedding:
   the latents whose images lie nearest the real images' (or the generated images') feature
   mean. They need a feature network for the data set, so they were measured, not shipped.
@@ -37,12 +37,17 @@ import numpy as np
 from contract.exports import CPU, open_export
 from contract.imaging import to_uint8
 from contract.latents import latents_for_seeds, truncate
-from training.data import load_images
-from training.feature_extractor import FeatureExtractor
-from training.pixel_checks import pixel_features
-from training.quality import density_coverage, frechet_distance, precision_recall, sample_rows
-from training.scorecard import resolve_features
-from training.truncation_center import Embed, find_center, nearest_mean_latent
+from training.data.images import load_images
+from training.generators.truncation_center import Embed, find_center, nearest_mean_latent
+from training.quality.feature_extractor import FeatureExtractor
+from training.quality.metrics import (
+    density_coverage,
+    frechet_distance,
+    precision_recall,
+    sample_rows,
+)
+from training.quality.pixel_checks import pixel_features
+from training.quality.scorecard import resolve_features
 
 MODELS = {
     "cartoon-faces": ("models/cartoon-faces/1", "data/cartoon-faces-heldout/faces"),

@@ -1,7 +1,7 @@
 """The manifest written next to every exported generator, and validated when it is loaded.
 
-This module is the contract between ``training.export`` (which writes it) and
-``service.registry`` (which reads it). It depends on pydantic only.
+This module is the contract between ``training.export.onnx_export`` (which writes it) and
+``service.inference.registry`` (which reads it). It depends on pydantic only.
 """
 
 from __future__ import annotations
@@ -83,7 +83,9 @@ class TruncationRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     center: list[float] = Field(description="unit vector, nz floats: the truncation center")
-    method: str = Field(description="how the center was found (training/truncation_center.py)")
+    method: str = Field(
+        description="how the center was found (training/generators/truncation_center.py)"
+    )
 
     @functools.cached_property
     def tag(self) -> str:
@@ -105,7 +107,7 @@ class Manifest(BaseModel):
     name: str = Field(pattern=NAME_PATTERN)
     version: int = Field(ge=1)
     preset: str
-    config: dict[str, Any] = Field(description="training.models.DCGANConfig as a dict")
+    config: dict[str, Any] = Field(description="training.nets.models.DCGANConfig as a dict")
     nz: int = Field(ge=1, le=4096, description="latent size: input `z` is [N, nz] float32")
     image_size: int = Field(ge=4, le=1024)
     channels: Literal[1, 3]

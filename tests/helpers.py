@@ -1,4 +1,5 @@
-"""Tiny real models for tests: a few thousand parameters, exported through training.export."""
+"""Tiny real models for tests: a few thousand parameters, exported through the real export
+(training.export.onnx_export)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import numpy as np
 import torch
 
 from contract.manifest import TrainingRecord
-from training.config import TrainConfig
-from training.export import export_generator
-from training.models import DCGANConfig, Generator
+from training.export.onnx_export import export_generator
+from training.nets.config import TrainConfig
+from training.nets.models import DCGANConfig, Generator
 
 # `dcgan train` options for a 3-step run on fake data (the torchrun tests: one node and two)
 TINY_DRY_RUN = [

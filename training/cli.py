@@ -21,9 +21,9 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from training.config import TrainConfig, literal_choices
 from training.errors import UserError
-from training.model_card import record_quality
+from training.generators.model_card import record_quality
+from training.nets.config import TrainConfig, literal_choices
 
 KEYWORD_ONLY = Parameter.KEYWORD_ONLY
 
@@ -86,7 +86,7 @@ def slug(text: str) -> str:
 @app.command()
 def presets() -> None:
     """List the architecture presets with their parameter counts."""
-    from training.models import PRESETS, Discriminator, Generator, count_parameters
+    from training.nets.models import PRESETS, Discriminator, Generator, count_parameters
 
     typer.echo(f"{'preset':<12} {'image':>9} {'G params':>12} {'D params':>11}  source")
     for name, cfg in PRESETS.items():
@@ -102,7 +102,7 @@ def presets() -> None:
 @data_app.command("list")
 def data_list() -> None:
     """Built-in data sets that need no download."""
-    from training.data import BUILTIN_DATASETS
+    from training.data.images import BUILTIN_DATASETS
 
     for name, description in BUILTIN_DATASETS.items():
         typer.echo(f"{name:<20} {description}")
@@ -119,7 +119,7 @@ def data_prepare(
     ] = None,
 ) -> None:
     """Decode a data set once into the uint8 cache that training reads."""
-    from training.data import load_images
+    from training.data.images import load_images
 
     if channels not in (1, 3):
         raise ValueError(f"--channels must be 1 or 3, got {channels}")
@@ -138,8 +138,8 @@ def data_cartoon_faces(
     cache_dir: Annotated[Path | None, typer.Option(help="decode cache folder")] = None,
 ) -> None:
     """Draw an offline cartoon-faces set with facesjs (needs Node.js; see README)."""
-    from training.cartoon_faces import build_cartoon_faces
-    from training.data import load_images
+    from training.data.cartoon_faces import build_cartoon_faces
+    from training.data.images import load_images
 
     setup_logging(False)
     info = build_cartoon_faces(out, count, seed=seed, image_size=image_size, node=node)
@@ -165,8 +165,8 @@ def features(
     ] = None,
 ) -> None:
     """Train the feature network that `dcgan evaluate` embeds images with, on NAME's labels."""
-    from training.feature_files import FEATURES_DIR
-    from training.feature_training import build_feature_net
+    from training.quality.feature_files import FEATURES_DIR
+    from training.quality.feature_training import build_feature_net
 
     setup_logging(False)
     record = build_feature_net(name, out or FEATURES_DIR / name, data=data, epochs=epochs)
@@ -210,7 +210,7 @@ def config_parameters(config: type) -> list[inspect.Parameter]:
 
 def train(overwrite: bool = False, verbose: bool = False, **options: Any) -> None:
     """Train a DCGAN (GPU when available); checkpoints, samples, GIF, loss plot in --run-dir."""
-    from training.train import Trainer
+    from training.loop.train import Trainer
 
     setup_logging(verbose)
     run = options["run_dir"] or RUNS_DIR / (
@@ -257,7 +257,7 @@ def starting_line(cfg: TrainConfig, *, defaults_only: bool) -> str:
 
 def summary(result: Any) -> str:
     """What the run did and left, in words: steps, speed, losses, the last FD, the pictures."""
-    from training.run_outputs import GIF_FILE, LOSS_PLOT, RUN_FILE, SAMPLES_DIR
+    from training.loop.run_outputs import GIF_FILE, LOSS_PLOT, RUN_FILE, SAMPLES_DIR
 
     losses = ", ".join(f"{k.upper()} {v:.3f}" for k, v in result.final_losses.items())
     lines = [
@@ -279,7 +279,7 @@ def summary(result: Any) -> str:
     return "\n".join(lines)
 
 
-# `dcgan train`'s options are TrainConfig's fields (training/config.py), plus two of its own
+# `dcgan train`'s options are TrainConfig's fields (training/nets/config.py), plus two of its own
 train.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
     [
         *config_parameters(TrainConfig),
@@ -330,7 +330,7 @@ def export(
     quality_samples: Annotated[int, typer.Option(min=16, max=20_000)] = 500,
 ) -> None:
     """Export a trained generator to models/<name>/<version>/ (ONNX + manifest + samples)."""
-    from training.export_run import export_run, find_checkpoint, latest_run
+    from training.export.from_run import export_run, find_checkpoint, latest_run
 
     setup_logging(False)
     checkpoint = find_checkpoint(run or latest_run(RUNS_DIR))
@@ -346,8 +346,8 @@ def export(
         f"exported {manifest.name} v{manifest.version} ({manifest.dtype}, parity max |Δ| "
         f"{manifest.parity.max_abs_diff:.2g}) to {version_dir}"
     )
-    from training.evaluation import evaluate_source
-    from training.scorecard import HELD_OUT_DATA
+    from training.generators.evaluation import evaluate_source
+    from training.quality.scorecard import HELD_OUT_DATA
 
     dataset = manifest.training.dataset
     spec = quality_data or HELD_OUT_DATA.get(dataset)
@@ -395,7 +395,7 @@ def sample(
 ) -> None:
     """Write a grid for the given seeds (the same latents the service uses)."""
     from contract.latents import TRUNCATION_MAX, TRUNCATION_MIN
-    from training.sampling import write_seed_grid
+    from training.generators.sampling import write_seed_grid
 
     if truncation is not None and not TRUNCATION_MIN <= truncation <= TRUNCATION_MAX:
         raise UserError(f"--truncation must be in [{TRUNCATION_MIN:g}, {TRUNCATION_MAX:g}]")
@@ -468,7 +468,7 @@ def evaluate(
     import json
 
     from contract.manifest import MANIFEST_FILE
-    from training.evaluation import evaluate_source
+    from training.generators.evaluation import evaluate_source
 
     if record and not (source / MANIFEST_FILE).is_file():
         raise ValueError(f"--record needs an exported version folder; {source} has no manifest")
@@ -511,7 +511,7 @@ def truncation_center(
     """Find the direction truncation ψ turns latents toward and write it into the version's
     manifest (`dcgan export` does this; for versions exported before it did)."""
     from contract.manifest import MANIFEST_FILE
-    from training.truncation_center import add_center
+    from training.generators.truncation_center import add_center
 
     if not (version / MANIFEST_FILE).is_file():
         raise UserError(f"{version} is not an exported version folder (no {MANIFEST_FILE})")

@@ -167,7 +167,7 @@ def render_cli(dcgan_docs: str, serve_help: str) -> str:
             "",
             "Generated from the commands themselves when the docs are built: `dcgan` (the "
             "typer app in `training/cli.py`, written out by typer's `utils docs`; `dcgan "
-            "train`'s options are the fields of `training.config.TrainConfig`) and "
+            "train`'s options are the fields of `training.nets.config.TrainConfig`) and "
             "`dcgan-serve` (its `--help`). Bad input never gives a traceback: "
             "`error: <what is wrong>` and exit code 2.",
             "",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from training.feature_training import build_feature_net
+from training.quality.feature_training import build_feature_net
 
 
 @pytest.fixture(scope="session")

@@ -206,7 +206,7 @@ def test_dcgan_train_alone_says_it_is_the_long_default_run() -> None:
     """`dcgan train` with no options trains dcgan64 at full width for ~40 minutes: said up
     front, with the options that make it short (not run here)."""
     from training.cli import all_defaults, starting_line
-    from training.config import TrainConfig
+    from training.nets.config import TrainConfig
 
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     assert all_defaults(defaults)
@@ -303,7 +303,7 @@ def test_train_options_are_the_config_fields_with_their_help() -> None:
 
     import typer.main
 
-    from training.config import TrainConfig
+    from training.nets.config import TrainConfig
 
     command = typer.main.get_command(app).commands["train"]  # type: ignore[attr-defined]
     options = {p.name: p for p in command.params}
@@ -318,9 +318,9 @@ def test_train_options_are_the_config_fields_with_their_help() -> None:
 @pytest.mark.parametrize(
     "error",
     [
-        "training.export.ExportError",
-        "training.cartoon_faces.CartoonFacesError",
-        "training.data.DatasetError",
+        "training.export.onnx_export.ExportError",
+        "training.data.cartoon_faces.CartoonFacesError",
+        "training.data.images.DatasetError",
     ],
 )
 def test_user_errors_exit_2_and_bugs_keep_their_traceback(error: str) -> None:

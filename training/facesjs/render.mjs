@@ -29,6 +29,6 @@ function mulberry32(a) {
 for (let i = 0; i < count; i++) {
   Math.random = mulberry32((seed * 1000003 + i) >>> 0);
   const face = generate();
-  // the face object too: its attributes label the image (training/feature_data.py)
+  // the face object too: its attributes label the image (training/quality/feature_data.py)
   process.stdout.write(JSON.stringify({ index: i, svg: faceToSvgString(face), face }) + "\n");
 }

@@ -12,7 +12,7 @@ from PIL import Image
 from service.core.settings import Settings
 from service.http.app import create_app
 from testkit.servers import running_server
-from training.model_card import record_quality
+from training.generators.model_card import record_quality
 
 
 def png(response) -> np.ndarray:  # type: ignore[no-untyped-def]
