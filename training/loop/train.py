@@ -413,9 +413,8 @@ class Trainer:
         with self._scope:  # destroys the process group however the run ends
             return self._fit()
 
-    def _fit(self) -> TrainResult:
-        from tqdm import tqdm
-
+    def _open_run(self) -> None:
+        """The run folder, and the checkpoint it continues (--resume) or must not overwrite."""
         main = self.dist.main
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -440,6 +439,22 @@ class Trainer:
             self.device,
             f", amp {self.amp}" if self.amp else "",
         )
+
+    def _after_step(self, epoch: int) -> None:
+        """Rank 0's work between steps: the FD probe, the epoch's outputs, the checkpoint."""
+        last = self.step == self.total_steps
+        if self.probe is not None and (self.step % self.eval_interval == 0 or last):
+            self.evaluate_quality()
+        if self.step % self.steps_per_epoch == 0 or last:
+            self.write_epoch_outputs(epoch + 1)
+        if self.step % self.cfg.checkpoint_every == 0:
+            self.save_checkpoint()
+
+    def _fit(self) -> TrainResult:
+        from tqdm import tqdm
+
+        main = self.dist.main
+        self._open_run()
         interrupted = False
         bar = tqdm(
             total=self.total_steps,
@@ -469,18 +484,8 @@ class Trainer:
                     # the bar ends at 100% once: the final FD line and outputs come below it
                     # (an open bar is redrawn after every log line)
                     bar.close()
-                if (
-                    main
-                    and self.probe is not None
-                    and (self.step % self.eval_interval == 0 or self.step == self.total_steps)
-                ):
-                    self.evaluate_quality()
-                if main and (
-                    self.step % self.steps_per_epoch == 0 or self.step == self.total_steps
-                ):
-                    self.write_epoch_outputs(epoch + 1)
-                if main and self.step % self.cfg.checkpoint_every == 0:
-                    self.save_checkpoint()
+                if main:
+                    self._after_step(epoch)
         except KeyboardInterrupt:
             interrupted = True
             log.warning("interrupted at step %d: saving a checkpoint before exiting", self.step)
