@@ -112,6 +112,27 @@ def write_samples(session: ort.InferenceSession, nz: int, path: Path) -> None:
     to_pil(make_grid(to_uint8(images), nrow=GRID_COLUMNS)).save(path)
 
 
+def _convert_checked(
+    generator: Generator, onnx_path: Path, options: ExportOptions
+) -> tuple[ort.InferenceSession, ParityRecord]:
+    """Write the ONNX file (fp16 if asked), check it, and hold it to the torch generator's
+    outputs on fixed latents: a file that does not match is never exported."""
+    torch_to_onnx(generator, onnx_path, options.opset)
+    if options.fp16:
+        to_fp16(onnx_path)
+    onnx.checker.check_model(str(onnx_path))
+    session = _session(onnx_path)
+    dtype = "float16" if options.fp16 else "float32"
+    rng = np.random.default_rng(options.parity_seed)
+    latents = rng.standard_normal((options.parity_latents, generator.config.nz), dtype=np.float32)
+    max_diff = check_parity(generator, session, latents)
+    tolerance = PARITY_TOLERANCE[dtype]
+    log.info("ONNX parity (%s, %d latents): max |diff| = %.3g", dtype, len(latents), max_diff)
+    if not max_diff <= tolerance:
+        raise ExportError(f"ONNX parity failed: max |diff| {max_diff:.3g} > {tolerance}")
+    return session, ParityRecord(latents=len(latents), max_abs_diff=max_diff, tolerance=tolerance)
+
+
 def export_generator(
     generator: Generator,
     version_dir: Path,
@@ -140,20 +161,8 @@ def export_generator(
     staging = Path(tempfile.mkdtemp(prefix=f".{version_dir.name}-", dir=version_dir.parent))
     try:
         onnx_path = staging / ONNX_FILE
-        torch_to_onnx(generator, onnx_path, options.opset)
-        if options.fp16:
-            to_fp16(onnx_path)
-        onnx.checker.check_model(str(onnx_path))
-        session = _session(onnx_path)
-
+        session, parity = _convert_checked(generator, onnx_path, options)
         dtype: Literal["float32", "float16"] = "float16" if options.fp16 else "float32"
-        rng = np.random.default_rng(options.parity_seed)
-        latents = rng.standard_normal((options.parity_latents, config.nz), dtype=np.float32)
-        max_diff = check_parity(generator, session, latents)
-        tolerance = PARITY_TOLERANCE[dtype]
-        log.info("ONNX parity (%s, %d latents): max |diff| = %.3g", dtype, len(latents), max_diff)
-        if not max_diff <= tolerance:
-            raise ExportError(f"ONNX parity failed: max |diff| {max_diff:.3g} > {tolerance}")
 
         write_samples(session, config.nz, staging / SAMPLES_FILE)
         center = find_center(lambda z: session.run(["images"], {"z": z})[0], config.nz)
@@ -171,7 +180,7 @@ def export_generator(
             dtype=dtype,
             onnx_sha256=sha256_file(onnx_path),
             opset=options.opset,
-            parity=ParityRecord(latents=len(latents), max_abs_diff=max_diff, tolerance=tolerance),
+            parity=parity,
             training=training,
             truncation=center,
             created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -48,20 +48,12 @@ def evaluate_source(
     seeds = list(range(first_seed, first_seed + samples))
     images, size, channels = generate_images(source, seeds)
     fake = to_uint8(images).transpose(0, 3, 1, 2)
-    real_all = load_images(data, size, channels, cache_dir=cache_dir, progress=False).images
-    pick = np.random.default_rng(0).permutation(len(real_all))[: 2 * samples]
-    real = np.asarray(real_all[np.sort(pick)])
+    real = real_sample(data, size, channels, cache_dir, 2 * samples)
     card = score(real, fake, data=data, features=feature_dir)
     command = f"dcgan evaluate {source} --data {data} --samples {samples} --features {features}"
     if first_seed:
         command += f" --first-seed {first_seed}"
-    curve = []
-    for psi in truncations or []:
-        images, _, _ = generate_images(source, seeds, psi)
-        truncated = score(
-            real, to_uint8(images).transpose(0, 3, 1, 2), data=data, features=feature_dir
-        )
-        curve.append({"psi": psi} | {m.name: m.value for m in truncated.report.metrics})
+    curve = truncation_curve(source, seeds, truncations or [], real, data, feature_dir)
     table = card.table()
     inception = None
     if inception_weights is not None:
@@ -89,6 +81,35 @@ def evaluate_source(
         "command": command,
         "table": table,
     }
+
+
+def real_sample(
+    data: str, size: int, channels: int, cache_dir: Path | None, count: int
+) -> np.ndarray:
+    """``count`` real images of ``data`` (all, if it has fewer), picked by a fixed seed and
+    kept in file order: every evaluation of one data set compares against the same ones."""
+    real_all = load_images(data, size, channels, cache_dir=cache_dir, progress=False).images
+    pick = np.random.default_rng(0).permutation(len(real_all))[:count]
+    return np.asarray(real_all[np.sort(pick)])
+
+
+def truncation_curve(
+    source: Path,
+    seeds: list[int],
+    truncations: list[float],
+    real: np.ndarray,
+    data: str,
+    feature_dir: Path | None,
+) -> list[dict[str, float]]:
+    """The main numbers again for each ψ, on the same seeds truncated."""
+    curve = []
+    for psi in truncations:
+        images, _, _ = generate_images(source, seeds, psi)
+        truncated = score(
+            real, to_uint8(images).transpose(0, 3, 1, 2), data=data, features=feature_dir
+        )
+        curve.append({"psi": psi} | {m.name: m.value for m in truncated.report.metrics})
+    return curve
 
 
 def truncation_table(curve: list[dict[str, float]]) -> str:

@@ -117,21 +117,7 @@ class Trainer:
     def _start(self) -> None:
         """Device, data, models, optimizers, quality probe, DDP/compile wrappers."""
         cfg = self.cfg
-        self.device = pick_device(cfg.device, self.dist)
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
-        self.amp = amp_dtype(cfg.amp, self.device)
-        self.channels_last = (
-            cfg.channels_last if cfg.channels_last is not None else self.device.type == "cuda"
-        )
-        if cfg.compile and self.channels_last:
-            # inductor picks conv layouts itself; torch 2.11's fails a stride check on the
-            # gradient of a channels_last ConvTranspose2d (dcgan64, seen on an H100)
-            if cfg.channels_last:
-                log.warning("--channels-last is ignored with --compile (inductor picks layouts)")
-            self.channels_last = False
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
+        self._start_device()
         torch.manual_seed(cfg.seed + self.dist.rank)
         model = self.recipe.model
         self.batch = self.recipe.batch_size
@@ -173,6 +159,30 @@ class Trainer:
             if self.dist.main:
                 self._start_quality_probe(features)
 
+        self._wrap_for_training()
+
+    def _start_device(self) -> None:
+        """The device, its threads, autocast dtype and memory layout."""
+        cfg = self.cfg
+        self.device = pick_device(cfg.device, self.dist)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.amp = amp_dtype(cfg.amp, self.device)
+        self.channels_last = (
+            cfg.channels_last if cfg.channels_last is not None else self.device.type == "cuda"
+        )
+        if cfg.compile and self.channels_last:
+            # inductor picks conv layouts itself; torch 2.11's fails a stride check on the
+            # gradient of a channels_last ConvTranspose2d (dcgan64, seen on an H100)
+            if cfg.channels_last:
+                log.warning("--channels-last is ignored with --compile (inductor picks layouts)")
+            self.channels_last = False
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+
+    def _wrap_for_training(self) -> None:
+        """DDP across ranks and torch.compile: the wrapped modules take the steps, the bare
+        ones are what is saved and evaluated."""
         self.g_train: nn.Module = self.g
         self.d_train: nn.Module = self.d
         if self.dist.world > 1:
@@ -180,7 +190,7 @@ class Trainer:
 
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.g_train, self.d_train = DDP(self.g, device_ids=ids), DDP(self.d, device_ids=ids)
-        if cfg.compile:
+        if self.cfg.compile:
             self.g_train = torch.compile(self.g_train)  # type: ignore[assignment]
             self.d_train = torch.compile(self.d_train)  # type: ignore[assignment]
 
