@@ -346,10 +346,16 @@ def export(
         f"exported {manifest.name} v{manifest.version} ({manifest.dtype}, parity max |Δ| "
         f"{manifest.parity.max_abs_diff:.2g}) to {version_dir}"
     )
+    measure_export_quality(version_dir, manifest.training.dataset, quality_data, quality_samples)
+
+
+def measure_export_quality(
+    version_dir: Path, dataset: str, quality_data: str | None, samples: int
+) -> None:
+    """Measure a fresh export on held-out data (known ones by default) into its manifest."""
     from training.generators.evaluation import evaluate_source
     from training.quality.scorecard import HELD_OUT_DATA
 
-    dataset = manifest.training.dataset
     spec = quality_data or HELD_OUT_DATA.get(dataset)
     if spec == "none":
         typer.echo("quality: not measured (--quality-data none)")
@@ -360,7 +366,7 @@ def export(
             f"`dcgan evaluate {version_dir} --data HELD_OUT --record`"
         )
         return
-    quality = evaluate_source(version_dir, spec, quality_samples, "auto", None)
+    quality = evaluate_source(version_dir, spec, samples, "auto", None)
     record_quality(version_dir, quality)
     fd = quality["metrics"]["fd"]
     typer.echo(
@@ -490,6 +496,13 @@ def evaluate(
     if as_json:
         typer.echo(json.dumps({k: v for k, v in quality.items() if k != "table"}, indent=2))
         return
+    print_quality(quality)
+    if record:
+        typer.echo(f"recorded in {source / MANIFEST_FILE}")
+
+
+def print_quality(quality: dict[str, Any]) -> None:
+    """The evaluation's table, its pixel checks and where its pictures went."""
     checks = quality["pixel_checks"]
     typer.echo(quality["table"])
     typer.echo(
@@ -499,8 +512,6 @@ def evaluate(
     )
     if quality.get("pictures"):
         typer.echo("pictures: " + ", ".join(quality["pictures"]))
-    if record:
-        typer.echo(f"recorded in {source / MANIFEST_FILE}")
 
 
 @app.command("truncation-center")
