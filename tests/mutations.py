@@ -541,7 +541,7 @@ MUTATIONS = [
         "training/generators/truncation_center.py",
         'nearest = np.argsort(distance, kind="stable")',
         'nearest = np.argsort(-distance, kind="stable")',
-        "tests/training/export/test_onnx_export.py tests/training/test_cli.py",
+        "tests/training/generators/test_sampling.py tests/training/test_cli.py",
     ),
     (
         "cache hits do not refresh recency",

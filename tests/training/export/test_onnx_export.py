@@ -9,19 +9,10 @@ import torch
 
 from contract.latents import latents_for_seeds
 from contract.manifest import Manifest
-from tests.helpers import make_tiny_model, tiny_config, tiny_run
+from tests.helpers import make_tiny_model, tiny_config
 from training.export.onnx_export import ExportError, export_generator, next_version
 from training.generators.checkpoints import CHECKPOINT_FILE, load_generator
-from training.loop.train import Trainer
 from training.nets.models import Generator
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("run")
-    cfg = tiny_run(run, max_steps=4)
-    Trainer(cfg).fit()
-    return run
 
 
 def test_trained_model_exports_and_matches_pytorch_in_onnxruntime(
@@ -150,33 +141,3 @@ def test_a_float32_export_off_by_a_thousandth_is_refused(
     else:
         with pytest.raises(ExportError, match="parity failed"):
             make_tiny_model(tmp_path, "m")
-
-
-def test_a_checkpoints_truncation_center_is_found_once_per_saved_state(
-    trained: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`dcgan evaluate --truncation 0.5,0.7,0.85` on a checkpoint: one center search, not one
-    per ψ (each renders 2,000 thumbnails); a new save of the checkpoint gets its own."""
-    import os
-
-    from training.generators import sampling, truncation_center
-
-    calls: list[int] = []
-    real = truncation_center.find_center
-
-    def counting(*args: object, **kwargs: object) -> object:
-        calls.append(1)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(truncation_center, "find_center", counting)
-    monkeypatch.setattr(sampling, "_CHECKPOINT_CENTERS", {})
-    first, _, _ = sampling.generate_images(trained, [1, 2], 0.5)
-    second, _, _ = sampling.generate_images(trained, [1, 2], 0.7)
-    again, _, _ = sampling.generate_images(trained, [1, 2], 0.5)
-    assert len(calls) == 1 and not np.array_equal(first, second)
-    assert np.array_equal(first, again)
-    checkpoint = trained / CHECKPOINT_FILE
-    stat = checkpoint.stat()
-    os.utime(checkpoint, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
-    sampling.generate_images(trained, [1], 0.5)
-    assert len(calls) == 2
