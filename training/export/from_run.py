@@ -12,7 +12,7 @@ from pathlib import Path
 from contract.manifest import Manifest, TrainingRecord
 from training.data.provenance import dataset_provenance, portable_spec
 from training.export.onnx_export import ExportOptions, export_generator, next_version
-from training.generators.checkpoints import CHECKPOINT_FILE, load_generator
+from training.generators.checkpoints import BEST_FILE, CHECKPOINT_FILE, load_generator
 from training.loop.run_outputs import GIF_FILE, LOSS_PLOT, RUN_FILE, epoch_frames
 
 
@@ -77,6 +77,9 @@ def export_run(
     run_folder = checkpoint.parent
     generator, state = load_generator(checkpoint, ema=use_ema)
     record = training_record(run_folder, ema=use_ema and state.get("ema") is not None)
+    if checkpoint.name == BEST_FILE and record.model_extra is not None:
+        # the record's steps and losses are the run's end; these weights are from earlier
+        record.model_extra["exported"] = {"checkpoint": BEST_FILE, **state.get("best", {})}
     version = version or next_version(models_dir, name)
     version_dir = models_dir / name / str(version)
     manifest = export_generator(

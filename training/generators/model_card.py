@@ -56,6 +56,13 @@ def model_card(manifest: Manifest) -> str:
         f"- trained: `{t.command}` on {t.dataset} ({t.dataset_size:,} images), {t.steps:,} steps "
         f"in {t.wall_time_s / 60:.0f} min on {t.machine}",
     ]
+    exported = (t.model_extra or {}).get("exported")
+    if exported:
+        lines.append(
+            f"- weights: `{exported['checkpoint']}` (`--keep-best`), step {exported['step']:,} "
+            f"(epoch {exported['epoch']:g}), the lowest FD of the training probe "
+            f"({exported['fd']:.4g})"
+        )
     if not q:
         return "\n".join([*lines, "", "No quality numbers recorded: `dcgan evaluate --record`."])
     lines += [
