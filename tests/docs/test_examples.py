@@ -234,7 +234,7 @@ def test_an_example_that_lies_fails(
 
 
 def test_the_log_lines_the_docs_quote_are_what_the_server_logs(docs_server: Running) -> None:
-    """`model cartoon-faces v1 runs on CPUExecutionProvider`, `inference engine: ...`: the
+    """`model cartoon-faces v2 runs on CPUExecutionProvider`, `inference engine: ...`: the
     lines a reader is told to look for in the log."""
     pages = " ".join(" ".join(p.read_text().split()) for p in (ROOT / "docs").rglob("*.md"))
     quoted = set(re.findall(r"`((?:model \S+ v\d+ runs on CPU|inference engine: )[^`]*)`", pages))

@@ -205,7 +205,7 @@ def test_the_site_has_the_generated_pages_and_the_models(site: Path) -> None:
         assert (site / "reference" / page / "index.html").is_file(), page
     assert (site / "reference" / "openapi.json").is_file()
     models = (site / "models" / "index.html").read_text()
-    assert "cartoon-faces v1" in models and "fashion v1" in models
+    assert "cartoon-faces v1" in models and "cartoon-faces v2" in models and "fashion v1" in models
     assert (site / "models" / "cartoon-faces" / "1" / "samples.png").is_file()
 
 

@@ -36,8 +36,9 @@ def test_bundled_version_is_complete_and_says_how_it_was_made(folder: Path) -> N
     assert not Path(record.dataset).is_absolute()  # manifests travel to other machines
 
 
-def test_cartoon_faces_draws_varied_faces_on_the_plain_background() -> None:
-    folder = MODELS / "cartoon-faces" / "1"
+@pytest.mark.parametrize("version", ["1", "2"])
+def test_cartoon_faces_draws_varied_faces_on_the_plain_background(version: str) -> None:
+    folder = MODELS / "cartoon-faces" / version
     entry = load_version("cartoon-faces", folder, Settings(), ["CPUExecutionProvider"])
     assert entry.status == "ready", entry.reason
     assert entry.manifest is not None

@@ -107,9 +107,9 @@ def test_page_lists_the_bundled_models_and_shows_decoded_images_and_the_card(
     assert {"cartoon-faces", "fashion"} <= set(options)
     assert js(browser, "return document.getElementById('model').value") == "cartoon-faces"
     alts = js(browser, f"return {GALLERY}.map(i => i.alt)")
-    assert len(alts) == 24 and alts[5] == "cartoon-faces v1, seed 5"
+    assert len(alts) == 24 and alts[5] == "cartoon-faces v2, seed 5"
     sources = js(browser, f"return {GALLERY}.map(i => i.src)")
-    assert sources[5] == f"{bundled}/models/cartoon-faces/images/5.png?version=1"
+    assert sources[5] == f"{bundled}/models/cartoon-faces/images/5.png?version=2"
     assert js(browser, f"return {GALLERY}[0].naturalWidth") == 64
     # the model card: the training record and the three pictures, decoded
     assert "dcgan train --preset dcgan64" in text(browser, "training")
@@ -133,9 +133,9 @@ def test_page_lists_the_bundled_models_and_shows_decoded_images_and_the_card(
     wait_until(browser, lambda d: js(d, f"return {pictures}.every(i => i.naturalWidth > 0)"))
     js(browser, "window.scrollTo(0, 0)")
     assert js(browser, f"return {pictures}.map(i => i.src.split('/files/')[1])") == [
-        "samples.png?version=1",
-        "training.gif?version=1",
-        "losses.png?version=1",
+        "samples.png?version=2",
+        "training.gif?version=2",
+        "losses.png?version=2",
     ]
     assert js(browser, "return [...document.images].filter(i => i.src && !i.alt).length") == 0
     # by keyboard: arrows move between the tiles, Enter opens one, Escape closes it
@@ -252,7 +252,7 @@ def test_a_clicked_image_shows_its_seed_and_a_permalink_that_restores_the_view(
     link = js(browser, "return document.getElementById('permalink').href")
     for part in (
         "model=cartoon-faces",
-        "version=1",
+        "version=2",
         "page=2",
         "seed=50",
         "psi=0.7",
@@ -348,7 +348,7 @@ def test_downloads_answer_200_and_land_as_files(
     for (href, _), media_type in zip(links, types, strict=True):
         r = httpx.get(href, timeout=30)
         assert r.status_code == 200 and r.headers["content-type"] == media_type, href
-    assert links[0][1] == "cartoon-faces-v1-seed7-x2.png"
+    assert links[0][1] == "cartoon-faces-v2-seed7-x2.png"
     png = Image.open(downloaded_after_click(browser, "#dl-png", links[0][1]))
     assert png.size == (128, 128)
     curl = js(browser, "return document.getElementById('curl').value")
@@ -901,7 +901,7 @@ def test_animation_downloads_come_enlarged(browser: Any, bundled: str, clean_con
     open_page(browser, bundled + "/#model=cartoon-faces&a=1&b=2&steps=4")
     wait_until(browser, lambda d: "Frame 1 of 4" in text(d, "frame-label"))
     link = js(browser, "const a = document.getElementById('dl-gif'); return [a.href, a.download]")
-    assert "upscale=4" in link[0] and link[1] == "cartoon-faces-v1-1-to-2-slerp4-x4.gif"
+    assert "upscale=4" in link[0] and link[1] == "cartoon-faces-v2-1-to-2-slerp4-x4.gif"
     gif = Image.open(downloaded_after_click(browser, "#dl-gif", link[1]))
     assert gif.size == (256, 256) and gif.n_frames == 6
     Select(browser.find_element("id", "anim-upscale")).select_by_value("2")
