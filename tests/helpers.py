@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from contract.manifest import TrainingRecord
 from training.export.onnx_export import export_generator
+from training.loop.run_outputs import RUN_FILE
 from training.nets.config import TrainConfig
 from training.nets.models import DCGANConfig, Generator
 
@@ -102,3 +105,15 @@ def tiny_run(run_dir: Path, **overrides: object) -> TrainConfig:
     }
     fields.update(overrides)
     return TrainConfig(**fields)  # type: ignore[arg-type]
+
+
+def run_record(run_dir: Path) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads((run_dir / RUN_FILE).read_text())
+    return record
+
+
+def digits_run(run_dir: Path, **overrides: object) -> TrainConfig:
+    """64 digits, batch 8: 8 steps an epoch; 16 generated vs 16 (+16) real images."""
+    base: dict[str, object] = {"data": "digits", "limit": 64, "eval_samples": 16}
+    base.update({"dry_run": False, **overrides})
+    return tiny_run(run_dir, **base)

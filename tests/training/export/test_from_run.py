@@ -1,12 +1,10 @@
-import json
 from pathlib import Path
 
 from contract.manifest import Manifest
-from tests.helpers import tiny_run
+from tests.helpers import digits_run, run_record
 from training.export.from_run import export_run
 from training.generators.checkpoints import BEST_FILE, CHECKPOINT_FILE
 from training.generators.model_card import model_card
-from training.loop.run_outputs import RUN_FILE
 from training.loop.train import Trainer
 
 
@@ -14,9 +12,8 @@ def test_an_exported_best_checkpoint_says_which_step_its_weights_are_from(tmp_pa
     """run.json's steps and losses are the run's end; best.pt's weights are from its best
     probe, and the manifest and the card must say so (a final checkpoint says nothing)."""
     run = tmp_path / "run"
-    digits = {"data": "digits", "limit": 64, "eval_samples": 16, "dry_run": False}
-    Trainer(tiny_run(run, max_steps=24, keep_best=True, **digits)).fit()
-    best = json.loads((run / RUN_FILE).read_text())["best"]
+    Trainer(digits_run(run, max_steps=24, keep_best=True)).fit()
+    best = run_record(run)["best"]
     manifest, folder = export_run(run / BEST_FILE, tmp_path / "models", "digits")
     exported = (manifest.training.model_extra or {})["exported"]
     assert exported["checkpoint"] == BEST_FILE

@@ -1,4 +1,3 @@
-import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,13 +10,12 @@ from typer.testing import CliRunner
 
 from contract.imaging import to_uint8
 from contract.latents import latents_for_seeds
-from tests.helpers import TINY_DRY_RUN, tiny_run
+from tests.helpers import TINY_DRY_RUN, digits_run, run_record, tiny_run
 from training.cli import app
 from training.generators.checkpoints import BEST_FILE, CHECKPOINT_FILE, load_generator
 from training.loop.run_outputs import RUN_FILE
 from training.loop.train import Trainer
 from training.loop.train_data import to_model_input
-from training.nets.config import TrainConfig
 
 
 def test_dry_run_writes_the_run_folder(tmp_path: Path) -> None:
@@ -188,18 +186,6 @@ def test_channels_last_converts_the_weights_without_compile(tmp_path: Path) -> N
 
 
 # ---- quality tracking during training ----------------------------------------------------
-
-
-def run_record(run_dir: Path) -> dict[str, Any]:
-    record: dict[str, Any] = json.loads((run_dir / RUN_FILE).read_text())
-    return record
-
-
-def digits_run(run_dir: Path, **overrides: object) -> TrainConfig:
-    """64 digits, batch 8: 8 steps an epoch; 16 generated vs 16 (+16) real images."""
-    base: dict[str, object] = {"data": "digits", "limit": 64, "eval_samples": 16}
-    base.update({"dry_run": False, **overrides})
-    return tiny_run(run_dir, **base)
 
 
 @pytest.mark.parametrize(
