@@ -679,6 +679,13 @@ MUTATIONS = [
         "if now - beat > limit * 100:",
         "tests/service/engine/test_engine.py -k watchdog",
     ),
+    (
+        "parent: signals looked at every 0.5 s again",
+        "service/process/supervisor.py",
+        "                wait(0.5)\n",
+        "                time.sleep(0.5)\n",
+        "tests/service/process/test_supervisor.py",
+    ),
 ]
 
 
